@@ -1,0 +1,27 @@
+"""Errors raised by the pLTV models.
+
+Hierarchy::
+
+    ModelError
+    ├── TrainingError       too little or unusable data to fit a model
+    ├── ModelLoadError      an artefact that is missing, or of another schema or version
+    └── ScoringError        inputs that cannot be scored (e.g. as-of before any sign-up)
+"""
+
+from __future__ import annotations
+
+
+class ModelError(Exception):
+    """Base class of every error raised by the models package."""
+
+
+class TrainingError(ModelError):
+    """Too little or unusable data to fit a model."""
+
+
+class ModelLoadError(ModelError):
+    """A model artefact is missing, or was written for another schema or version."""
+
+
+class ScoringError(ModelError):
+    """Inputs that cannot be scored."""
