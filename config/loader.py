@@ -1,0 +1,94 @@
+"""Read a YAML config file into validated :class:`~config.schema.Settings`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from config.exceptions import ConfigError
+from config.schema import Settings
+
+_PATH_KEYS = (
+    ("data", "users"),
+    ("data", "revenue"),
+    ("data", "campaign_stats"),
+    ("data", "events"),
+    ("model", "directory"),
+    ("state", "directory"),
+)
+
+
+def load_settings(path: Path | str) -> Settings:
+    """Load and validate a config file.
+
+    Relative paths inside the file are read relative to the file's folder, so a
+    config works from any working directory.
+
+    Parameters
+    ----------
+    path
+        The YAML config file.
+
+    Returns
+    -------
+    Settings
+        The validated settings.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not YAML, or a key breaks the schema; the
+        message names the file, the key path and the bad value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    return settings_from_mapping(raw, source=path, base_dir=path.parent)
+
+
+def settings_from_mapping(
+    raw: dict[str, Any], *, source: Path | str, base_dir: Path
+) -> Settings:
+    """Validate an already-parsed mapping; paths are resolved against ``base_dir``."""
+    _resolve_paths(raw, base_dir)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> None:
+    for section, key in _PATH_KEYS:
+        block = raw.get(section)
+        if isinstance(block, dict) and isinstance(block.get(key), str):
+            candidate = Path(block[key]).expanduser()
+            if not candidate.is_absolute():
+                candidate = base_dir / candidate
+            block[key] = candidate
+
+
+def _describe(exc: ValidationError, source: Path | str) -> str:
+    lines = [f"{source}: {exc.error_count()} invalid setting(s)"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            lines.append(f"  {key}: required key is missing")
+        elif error["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (check its spelling)")
+        else:
+            lines.append(f"  {key}: {message} (got {error.get('input')!r})")
+    return "\n".join(lines)

@@ -1,0 +1,207 @@
+"""The settings schema: every key of the config file, with its default.
+
+The ratios and guardrails default to the values of the design brief; each
+market may override any guardrail. Money in the config is in the account
+currency, named once under ``account.currency``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+#: Google Ads accepts target ROAS values in this range (1 % to 100,000 %).
+API_MIN_TARGET_ROAS = 0.01
+API_MAX_TARGET_ROAS = 1000.0
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccountSettings(_Strict):
+    """The advertiser account the targets belong to."""
+
+    name: str = Field(min_length=1)
+    time_zone: str = "UTC"
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = f"unknown IANA time zone {value!r} (e.g. 'Europe/Paris')"
+            raise ValueError(msg) from exc
+        return value
+
+
+class DataSettings(_Strict):
+    """Where the canonical input tables are read from (CSV or Parquet)."""
+
+    users: Path
+    revenue: Path
+    campaign_stats: Path
+    events: Path | None = None
+    naive_time_zone: str | None = Field(
+        default=None,
+        description="Zone of timestamps written without one; unset rejects them.",
+    )
+
+
+class EconomicsSettings(_Strict):
+    """The ratios of the design brief; every one is a floor on tROAS."""
+
+    min_ltv365_to_cac: PositiveFloat = Field(
+        default=1.0, description="1-year break-even: LTV_365 / CAC at least this."
+    )
+    target_ltv_to_cac: PositiveFloat = Field(
+        default=3.0, description="LTV / CAC wanted on the long horizon."
+    )
+    ltv_horizon_days: Literal[1095, 1825] = 1095
+    payback_months: Annotated[int, Field(ge=1, le=60)] = 12
+    gross_margin: Fraction | None = Field(
+        default=None,
+        description="Share of revenue kept; set it to bid on margin, not revenue.",
+    )
+    paying_share: Fraction | None = Field(
+        default=None,
+        description="Share of activations that pay; unset means observed.",
+    )
+
+
+class GuardrailSettings(_Strict):
+    """How fast and when a target may move. Every market may override any key."""
+
+    max_step: Annotated[float, Field(gt=0, le=1)] = 0.15
+    min_days_between_changes: Annotated[int, Field(ge=0)] = 7
+    no_change_threshold: Annotated[float, Field(ge=0, lt=1)] = 0.02
+    min_conversions: Annotated[int, Field(ge=0)] = 15
+    min_conversions_window_days: Annotated[int, Field(ge=1)] = 30
+    observation_window_days: Annotated[int, Field(ge=7)] = 28
+    conversion_lag_days: Annotated[int, Field(ge=0)] = 3
+    max_data_age_days: Annotated[int, Field(ge=0)] = 2
+
+
+class GuardrailOverrides(_Strict):
+    """Per-market overrides of :class:`GuardrailSettings`; unset keys inherit."""
+
+    max_step: Annotated[float, Field(gt=0, le=1)] | None = None
+    min_days_between_changes: Annotated[int, Field(ge=0)] | None = None
+    no_change_threshold: Annotated[float, Field(ge=0, lt=1)] | None = None
+    min_conversions: Annotated[int, Field(ge=0)] | None = None
+    min_conversions_window_days: Annotated[int, Field(ge=1)] | None = None
+    observation_window_days: Annotated[int, Field(ge=7)] | None = None
+    conversion_lag_days: Annotated[int, Field(ge=0)] | None = None
+    max_data_age_days: Annotated[int, Field(ge=0)] | None = None
+
+
+class MarketSettings(_Strict):
+    """One market (a country): its CAC benchmark and tROAS bounds."""
+
+    cac_max: PositiveFloat = Field(
+        description="Most a new paying customer may cost here, account currency."
+    )
+    troas_min: Annotated[
+        float, Field(ge=API_MIN_TARGET_ROAS, le=API_MAX_TARGET_ROAS)
+    ] = 0.5
+    troas_max: Annotated[
+        float, Field(ge=API_MIN_TARGET_ROAS, le=API_MAX_TARGET_ROAS)
+    ] = 20.0
+    campaign_name_pattern: str | None = Field(
+        default=None, description="Regex; campaigns whose name matches belong here."
+    )
+    campaign_ids: tuple[str, ...] = ()
+    guardrails: GuardrailOverrides = GuardrailOverrides()
+
+    @field_validator("campaign_name_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _ordered_bounds(self) -> MarketSettings:
+        if self.troas_min > self.troas_max:
+            msg = f"troas_min {self.troas_min} is above troas_max {self.troas_max}"
+            raise ValueError(msg)
+        return self
+
+
+class ModelSettings(_Strict):
+    """Where model artefacts live and when to retrain."""
+
+    directory: Path = Path("models")
+    retrain_every_days: Annotated[int, Field(ge=1)] = 7
+
+
+class StateSettings(_Strict):
+    """Where runs, plans and applied changes are recorded."""
+
+    directory: Path = Path(".valuebid")
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the state database; default SQLite file.",
+    )
+
+
+class Settings(_Strict):
+    """The whole config file."""
+
+    account: AccountSettings
+    data: DataSettings
+    markets: dict[str, MarketSettings] = Field(min_length=1)
+    default_market: str | None = Field(
+        default=None, description="Market of campaigns no rule places."
+    )
+    economics: EconomicsSettings = EconomicsSettings()
+    guardrails: GuardrailSettings = GuardrailSettings()
+    model: ModelSettings = ModelSettings()
+    state: StateSettings = StateSettings()
+    kill_switch: bool = Field(
+        default=False, description="When true, no target is changed anywhere."
+    )
+
+    @field_validator("markets")
+    @classmethod
+    def _country_codes(
+        cls, value: dict[str, MarketSettings]
+    ) -> dict[str, MarketSettings]:
+        for code in value:
+            if not re.fullmatch(r"[A-Z]{2}", code):
+                msg = f"market {code!r} is not an ISO 3166 alpha-2 code like 'FR'"
+                raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _default_market_known(self) -> Settings:
+        if self.default_market is not None and self.default_market not in self.markets:
+            msg = (
+                f"default_market {self.default_market!r} is not one of the "
+                f"markets {sorted(self.markets)}"
+            )
+            raise ValueError(msg)
+        return self
+
+    def guardrails_for(self, market: str) -> GuardrailSettings:
+        """The guardrails in force in ``market``: its overrides over the defaults."""
+        overrides = self.markets[market].guardrails.model_dump(exclude_none=True)
+        return self.guardrails.model_copy(update=overrides)

@@ -1,0 +1,197 @@
+"""The ``valuebid`` command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config import ConfigError, load_settings
+from connectors.exceptions import ConnectorError
+from models.exceptions import ModelError
+from optimizer.cycle import CycleResult, run_cycle
+from optimizer.exceptions import OptimizerError
+from optimizer.plan import PlanRow
+
+app = typer.Typer(
+    name="valuebid",
+    help=(
+        "Value-based bidding for Google Ads: predict each new user's 1-year "
+        "value, and move each campaign's target ROAS a safe step toward what "
+        "its market's unit economics allow. Dry-run unless told to apply."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+console = Console()
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config", "-c", help="The YAML config file.", exists=False, dir_okay=False
+    ),
+]
+RunDateOption = Annotated[
+    dt.datetime | None,
+    typer.Option(
+        "--run-date",
+        formats=["%Y-%m-%d"],
+        help="Plan this day (YYYY-MM-DD, account time zone); default today.",
+    ),
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log every decision.")
+]
+
+_EXPECTED = (ConfigError, ConnectorError, ModelError, OptimizerError)
+
+
+@app.command()
+def run(
+    config: ConfigOption,
+    run_date: RunDateOption = None,
+    apply: Annotated[
+        bool,
+        typer.Option("--apply", help="Push the plan to Google Ads (default: dry run)."),
+    ] = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Run one daily cycle: read, check, score, plan, record."""
+    _logging(verbose)
+    with _fail_cleanly():
+        settings = load_settings(config)
+        with console.status("Starting") as status:
+            result = run_cycle(
+                settings,
+                run_date=run_date.date() if run_date else None,
+                apply=apply,
+                progress=lambda message: status.update(message),
+            )
+    _show_plan(result)
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path,
+        typer.Option("--dir", help="Folder for the demo's data, model and state."),
+    ] = Path("valuebid-demo"),
+    run_date: RunDateOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Run the daily cycle on the bundled demo: real CDNOW customers, US campaigns."""
+    from optimizer.demo import build_demo
+
+    _logging(verbose)
+    day = run_date.date() if run_date else dt.date.today()
+    with (
+        _fail_cleanly(),
+        console.status("Replaying CDNOW purchase histories") as status,
+    ):
+        files = build_demo(directory, day)
+        settings = load_settings(files.config)
+        result = run_cycle(
+            settings, run_date=day, progress=lambda message: status.update(message)
+        )
+    console.print(
+        "[bold]Demo:[/bold] the users and purchases are real (CDNOW, 1997-98, dates "
+        "shifted); the campaigns, their [bold]costs are illustrative[/bold]."
+    )
+    _show_plan(result)
+    truth = files.truth.join(
+        result.scores.set_index("user_id")["pltv_365"], how="inner"
+    )
+    console.print(
+        f"Hidden truth for the {len(truth):,} new users: predicted 1-year value "
+        f"{truth['pltv_365'].sum():,.0f} USD, actually spent "
+        f"{truth['actual_365'].sum():,.0f} USD "
+        f"({truth['pltv_365'].sum() / truth['actual_365'].sum() - 1:+.1%})."
+    )
+    console.print(f"Config to rerun it: valuebid run --config {files.config}")
+
+
+@app.command()
+def check(config: ConfigOption) -> None:
+    """Validate a config file and its input files without planning anything."""
+    from connectors.files import load_inputs
+
+    with _fail_cleanly():
+        settings = load_settings(config)
+        inputs = load_inputs(
+            settings.data.users,
+            settings.data.revenue,
+            settings.data.campaign_stats,
+            events=settings.data.events,
+            currency=settings.account.currency,
+            naive_time_zone=settings.data.naive_time_zone,
+        )
+    counts = ", ".join(f"{n:,} {name}" for name, n in inputs.row_counts().items())
+    console.print(f"[green]OK[/green] {config}: {counts}")
+
+
+def _show_plan(result: CycleResult) -> None:
+    table = Table(title=f"Plan {result.run.run_id} ({result.run.mode})")
+    for header in ("campaign", "mkt", "now", "observed", "economic", "binding"):
+        table.add_column(header, overflow="fold")
+    table.add_column("new", justify="right")
+    table.add_column("change", justify="right")
+    for row in result.rows:
+        table.add_row(
+            f"{row.campaign_id} {row.campaign_name}",
+            row.market,
+            _current(row),
+            _fmt(row.observed_roas),
+            _fmt(row.economic_troas),
+            row.binding_constraint or "-",
+            _fmt(row.new_troas) if row.new_troas is not None else row.action,
+            "-" if row.change_pct is None else f"{row.change_pct:+.1f}%",
+        )
+    console.print(table)
+    for row in result.rows:
+        console.print(f"[bold]{row.campaign_id}[/bold] {row.reason}", highlight=False)
+    console.print(f"Plan written to {result.plan_dir}/plan.json and plan.csv")
+
+
+def _current(row: PlanRow) -> str:
+    if row.current_strategy == "TARGET_CPA" and row.current_target_cpa is not None:
+        return f"tCPA {row.current_target_cpa:.2f}"
+    if row.current_target_roas is not None:
+        return f"tROAS {row.current_target_roas:.2f}"
+    return row.current_strategy
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+@contextmanager
+def _fail_cleanly() -> Iterator[None]:
+    """Turn the tool's own errors into one paragraph on stderr and exit 1."""
+    try:
+        yield
+    except _EXPECTED as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``valuebid`` console command."""
+    app(args=list(argv) if argv is not None else sys.argv[1:], prog_name="valuebid")

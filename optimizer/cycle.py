@@ -1,0 +1,167 @@
+"""The daily cycle: pull, check, score, decide, record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from config.schema import Settings
+from connectors.files import Inputs, load_inputs
+from models.pltv import PLTVModel
+from models.registry import ModelRegistry
+from optimizer.exceptions import PlanningError
+from optimizer.plan import PlanRow, write_plan
+from optimizer.planner import plan_campaigns
+from optimizer.policy import HOLD
+from optimizer.state import RunRecord, StateStore, state_url
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    """What one run of the cycle produced."""
+
+    run: RunRecord
+    rows: list[PlanRow]
+    plan_dir: Path
+    model_version: str
+    scores: pd.DataFrame
+
+
+def run_cycle(
+    settings: Settings,
+    *,
+    run_date: dt.date | None = None,
+    apply: bool = False,
+    progress: Progress | None = None,
+    inputs: Inputs | None = None,
+) -> CycleResult:
+    """Run one daily cycle and record it.
+
+    Parameters
+    ----------
+    settings
+        The validated config.
+    run_date
+        The day being planned, in the account's time zone; today by default.
+        Data up to the start of that day is used.
+    apply
+        Push the plan to Google Ads. Dry-run (``False``) writes the plan only.
+    progress
+        Called with a short message as each step starts.
+    inputs
+        Already-loaded inputs; read from ``settings.data`` when ``None``.
+
+    Returns
+    -------
+    CycleResult
+        The run record, the plan rows, where the plan was written, the model
+        version and the scores.
+
+    Raises
+    ------
+    connectors.exceptions.InputError
+        An input is missing or breaks its contract; nothing is written.
+    PlanningError
+        The plan cannot be made (e.g. a campaign maps to no market).
+    """
+    say = progress or (lambda message: None)
+    started = dt.datetime.now(dt.UTC)
+    zone = ZoneInfo(settings.account.time_zone)
+    run_date = run_date or dt.datetime.now(zone).date()
+    as_of = pd.Timestamp(dt.datetime.combine(run_date, dt.time(), zone)).tz_convert(
+        "UTC"
+    )
+    if apply:
+        raise PlanningError(
+            "--apply needs a Google Ads account in the config (google_ads: "
+            "section); none is configured, so the plan can only be a dry run"
+        )
+
+    if inputs is None:
+        say("Reading and checking inputs")
+        inputs = load_inputs(
+            settings.data.users,
+            settings.data.revenue,
+            settings.data.campaign_stats,
+            events=settings.data.events,
+            currency=settings.account.currency,
+            naive_time_zone=settings.data.naive_time_zone,
+        )
+
+    say("Loading or training the pLTV model")
+    model = _current_model(settings, inputs, as_of)
+
+    say("Scoring users")
+    scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
+    margin = settings.economics.gross_margin or 1.0
+    scores["value"] = scores["pltv_365"] * margin
+
+    say("Planning targets")
+    store = StateStore(state_url(settings.state.directory, settings.state.url))
+    try:
+        rows = plan_campaigns(
+            settings,
+            inputs,
+            scores,
+            as_of=as_of,
+            run_date=run_date,
+            last_changes=store.last_change_dates(),
+        )
+        plan_dir = settings.state.directory / "runs" / f"{run_date:%Y-%m-%d}"
+        meta = {
+            "account": settings.account.name,
+            "run_date": run_date.isoformat(),
+            "currency": settings.account.currency,
+            "mode": "apply" if apply else "dry_run",
+            "model_version": model.version,
+        }
+        say("Recording the run")
+        with store.transaction() as connection:
+            record = store.record_run(
+                connection,
+                account=settings.account.name,
+                run_date=run_date,
+                mode=meta["mode"],
+                inputs={
+                    "fingerprints": inputs.fingerprints,
+                    "rows": inputs.row_counts(),
+                },
+                model_version=model.version,
+                plan_dir=str(plan_dir),
+                rows=rows,
+                started_at=started,
+            )
+            write_plan(rows, plan_dir, {"run_id": record.run_id, **meta})
+    finally:
+        store.dispose()
+    logger.info(
+        "run %s planned %d campaigns (%d changes) with model %s",
+        record.run_id,
+        len(rows),
+        sum(row.action != HOLD for row in rows),
+        model.version,
+    )
+    return CycleResult(record, rows, plan_dir, model.version, scores)
+
+
+def _current_model(
+    settings: Settings, inputs: Inputs, as_of: pd.Timestamp
+) -> PLTVModel:
+    registry = ModelRegistry(settings.model.directory)
+    model = registry.current()
+    if model is not None:
+        return model
+    trained = PLTVModel().fit(inputs.users, inputs.revenue, as_of, inputs.events)
+    registry.register(trained)
+    logger.info("no current model: trained %s", trained.version)
+    return trained

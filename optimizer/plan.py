@@ -1,0 +1,92 @@
+"""The plan: one row per campaign, and how it is written for people and tools."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One campaign's decision, with every number it was made from."""
+
+    campaign_id: str
+    campaign_name: str
+    market: str
+    current_strategy: str
+    current_target_cpa: float | None
+    current_target_roas: float | None
+    current_roas_equivalent: float | None
+    observed_roas: float | None
+    conversions_in_window: float
+    cost_in_window: float
+    mean_value: float | None
+    paying_share: float | None
+    floor_break_even: float | None
+    floor_ltv_cac: float | None
+    floor_payback: float | None
+    floor_cac_cap: float | None
+    economic_troas: float | None
+    binding_constraint: str | None
+    action: str
+    new_troas: float | None
+    change_pct: float | None
+    guardrail: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as a JSON-ready mapping."""
+        return asdict(self)
+
+
+PLAN_COLUMNS = tuple(f.name for f in fields(PlanRow))
+
+
+def write_plan(rows: Sequence[PlanRow], directory: Path, meta: dict[str, Any]) -> None:
+    """Write ``plan.json`` and ``plan.csv`` into ``directory``, atomically.
+
+    Each file is written beside its final name and renamed into place, so a
+    crash leaves either the previous plan or the new one, never half of one.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    document = {**meta, "campaigns": [row.to_dict() for row in rows]}
+    _atomic_write(
+        directory / "plan.json",
+        json.dumps(document, indent=2, default=str, allow_nan=False) + "\n",
+    )
+    _atomic_write(directory / "plan.csv", _csv_text(rows))
+
+
+def read_plan(directory: Path) -> list[PlanRow]:
+    """Read back the rows of a plan written by :func:`write_plan`."""
+    document = json.loads((directory / "plan.json").read_text(encoding="utf-8"))
+    return [PlanRow(**row) for row in document["campaigns"]]
+
+
+def _csv_text(rows: Iterable[PlanRow]) -> str:
+    with tempfile.SpooledTemporaryFile(mode="w+", newline="") as buffer:
+        writer = csv.DictWriter(buffer, fieldnames=PLAN_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {k: ("" if v is None else v) for k, v in row.to_dict().items()}
+            )
+        buffer.seek(0)
+        return buffer.read()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,222 @@
+"""Guardrails between a campaign's current target and its economic one.
+
+Google's bidder needs time and volume to learn: the policy moves a target at
+most one bounded step at a time, never more often than the market allows,
+only with enough conversions, and not at all while something is frozen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from config.schema import API_MAX_TARGET_ROAS, API_MIN_TARGET_ROAS, GuardrailSettings
+from optimizer.economics import FLOOR_LABELS, EconomicTarget
+
+TARGET_CPA = "TARGET_CPA"
+TARGET_ROAS = "TARGET_ROAS"
+
+MIGRATE = "migrate"
+RAISE = "raise"
+LOWER = "lower"
+HOLD = "hold"
+
+# Named reasons a campaign is held back; each appears in the plan's guardrail column.
+KILL_SWITCH = "kill_switch"
+STALE_DATA = "stale_data"
+MODEL_GATE = "model_gate"
+LEARNING = "learning"
+VOLUME = "volume"
+NO_DATA = "no_data"
+COOLDOWN = "cooldown"
+NO_CHURN = "no_churn"
+AT_TARGET = "at_target"
+UNSUPPORTED = "unsupported_strategy"
+STEP_LIMIT = "step_limit"
+
+
+@dataclass(frozen=True)
+class CampaignSnapshot:
+    """What the policy knows of one campaign today."""
+
+    campaign_id: str
+    strategy: str
+    target_cpa: float | None
+    target_roas: float | None
+    observed_roas: float | None
+    mean_value: float | None
+    conversions_in_window: float
+    learning: bool = False
+    days_since_last_change: int | None = None
+
+    @property
+    def current_roas(self) -> float | None:
+        """Today's target in tROAS terms (a tCPA is converted through mean value)."""
+        if self.strategy == TARGET_ROAS and self.target_roas:
+            return self.target_roas
+        if self.strategy == TARGET_CPA and self.target_cpa and self.mean_value:
+            return self.mean_value / self.target_cpa
+        return None
+
+
+@dataclass(frozen=True)
+class Freezes:
+    """Account-wide reasons to change nothing today."""
+
+    kill_switch: bool = False
+    stale_data: str | None = None
+    model_gate_failed: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's answer for one campaign."""
+
+    action: str
+    new_target_roas: float | None
+    guardrail: str | None
+    reason: str
+
+
+def decide(
+    campaign: CampaignSnapshot,
+    economic: EconomicTarget,
+    guardrails: GuardrailSettings,
+    troas_min: float,
+    troas_max: float,
+    freezes: Freezes,
+) -> Decision:
+    """Choose today's tROAS for one campaign.
+
+    Parameters
+    ----------
+    campaign
+        Its strategy, current target, observed ROAS and recent volume.
+    economic
+        The target its market's economics allow (see
+        :func:`optimizer.economics.economic_target`).
+    guardrails
+        The market's step size, cooldown, volume minimum and churn threshold.
+    troas_min, troas_max
+        The market's bounds.
+    freezes
+        Kill switch, stale data and model gate.
+
+    Returns
+    -------
+    Decision
+        The action, the new target (``None`` when nothing is sent), the
+        guardrail that held or shaped it, and a one-line reason.
+
+    References
+    ----------
+    Google Ads Help, "About Target ROAS bidding" and "Target ROAS bidding for
+    Display": change targets gradually (about 20 % at a time) and let the
+    bidder learn for a few conversion cycles between changes.
+    """
+    held = _frozen(campaign, guardrails, freezes)
+    if held is not None:
+        return held
+
+    current = campaign.current_roas
+    goal = economic.target_roas
+    goal_text = (
+        f"economic target {goal:.2f} set by {FLOOR_LABELS[economic.binding_constraint]}"
+    )
+    low = max(troas_min, API_MIN_TARGET_ROAS)
+    high = min(troas_max, API_MAX_TARGET_ROAS)
+    step = guardrails.max_step
+
+    if campaign.strategy == TARGET_CPA:
+        observed = campaign.observed_roas
+        if current is None or observed is None or not math.isfinite(observed):
+            return Decision(
+                HOLD,
+                None,
+                NO_DATA,
+                "Hold on tCPA: no cost or predicted value in the observation "
+                "window to start tROAS from.",
+            )
+        start = _clamp(observed, current * (1 - step), current * (1 + step))
+        new = _clamp(start, low, high)
+        shaped = STEP_LIMIT if start != observed else None
+        return Decision(
+            MIGRATE,
+            new,
+            shaped,
+            f"Switch tCPA {campaign.target_cpa:.2f} (= tROAS {current:.2f}) to "
+            f"tROAS {new:.2f}, the campaign's observed ROAS {observed:.2f}"
+            f"{' limited to one step' if shaped else ''}; later steps walk "
+            f"toward the {goal_text}.",
+        )
+
+    assert current is not None  # _frozen holds campaigns without a tROAS
+    stepped = _clamp(goal, current * (1 - step), current * (1 + step))
+    new = _clamp(stepped, low, high)
+    change = new / current - 1
+    if abs(change) < guardrails.no_change_threshold:
+        guard = AT_TARGET if new == goal else NO_CHURN
+        return Decision(
+            HOLD,
+            None,
+            guard,
+            f"Hold tROAS {current:.2f}: a {change:+.1%} change is under the "
+            f"{guardrails.no_change_threshold:.0%} threshold ({goal_text}).",
+        )
+    shaped = STEP_LIMIT if stepped != goal else None
+    verb = "Raise" if new > current else "Lower"
+    return Decision(
+        RAISE if new > current else LOWER,
+        new,
+        shaped,
+        f"{verb} tROAS {current:.2f} to {new:.2f} ({change:+.1%}"
+        f"{', one step' if shaped else ''}) toward the {goal_text}.",
+    )
+
+
+def _frozen(
+    campaign: CampaignSnapshot, guardrails: GuardrailSettings, freezes: Freezes
+) -> Decision | None:
+    if freezes.kill_switch:
+        return Decision(HOLD, None, KILL_SWITCH, "Hold: the kill switch is set.")
+    if freezes.stale_data is not None:
+        return Decision(HOLD, None, STALE_DATA, f"Hold: {freezes.stale_data}")
+    if freezes.model_gate_failed is not None:
+        return Decision(HOLD, None, MODEL_GATE, f"Hold: {freezes.model_gate_failed}")
+    if campaign.strategy not in (TARGET_CPA, TARGET_ROAS) or (
+        campaign.current_roas is None and campaign.strategy == TARGET_ROAS
+    ):
+        return Decision(
+            HOLD,
+            None,
+            UNSUPPORTED,
+            f"Hold: strategy {campaign.strategy} has no target to move; "
+            "switch it to tCPA or tROAS by hand first.",
+        )
+    if campaign.learning:
+        return Decision(
+            HOLD, None, LEARNING, "Hold: the bidding strategy is still learning."
+        )
+    if campaign.conversions_in_window < guardrails.min_conversions:
+        return Decision(
+            HOLD,
+            None,
+            VOLUME,
+            f"Hold: {campaign.conversions_in_window:.0f} conversions in "
+            f"{guardrails.min_conversions_window_days} days, "
+            f"{guardrails.min_conversions} needed for value-based bidding.",
+        )
+    last = campaign.days_since_last_change
+    if last is not None and last < guardrails.min_days_between_changes:
+        return Decision(
+            HOLD,
+            None,
+            COOLDOWN,
+            f"Hold: target changed {last} day(s) ago; "
+            f"{guardrails.min_days_between_changes} days must pass between changes.",
+        )
+    return None
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
