@@ -1,0 +1,3 @@
+"""Shared test set-up."""
+
+pytest_plugins = ["tests.support.postgres"]
