@@ -89,6 +89,8 @@ def _describe(exc: ValidationError, source: Path | str) -> str:
             lines.append(f"  {key}: required key is missing")
         elif error["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key (check its spelling)")
+        elif isinstance(error.get("input"), dict | list):
+            lines.append(f"  {key}: {message}")
         else:
             lines.append(f"  {key}: {message} (got {error.get('input')!r})")
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -191,15 +192,16 @@ class Settings(_Strict):
                 raise ValueError(msg)
         return value
 
-    @model_validator(mode="after")
-    def _default_market_known(self) -> Settings:
-        if self.default_market is not None and self.default_market not in self.markets:
-            msg = (
-                f"default_market {self.default_market!r} is not one of the "
-                f"markets {sorted(self.markets)}"
-            )
+    @field_validator("default_market")
+    @classmethod
+    def _default_market_known(
+        cls, value: str | None, info: ValidationInfo
+    ) -> str | None:
+        markets = info.data.get("markets") or {}
+        if value is not None and value not in markets:
+            msg = f"{value!r} is not one of the markets {sorted(markets)}"
             raise ValueError(msg)
-        return self
+        return value
 
     def guardrails_for(self, market: str) -> GuardrailSettings:
         """The guardrails in force in ``market``: its overrides over the defaults."""

@@ -228,6 +228,14 @@ def _timestamps(
     else:
         text = raw.astype("string").str.strip()
         naive = text.notna() & ~text.str.contains(_ZONE_SUFFIX).fillna(False)
+    readable = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    _fail_where(
+        source,
+        column,
+        raw,
+        text.notna() & readable.isna(),
+        "is not a timestamp (expected ISO 8601, e.g. 2026-11-02T09:30:00Z)",
+    )
     if naive.any() and naive_zone is None:
         _fail(
             source,

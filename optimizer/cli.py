@@ -137,7 +137,7 @@ def check(config: ConfigOption) -> None:
             naive_time_zone=settings.data.naive_time_zone,
         )
     counts = ", ".join(f"{n:,} {name}" for name, n in inputs.row_counts().items())
-    console.print(f"[green]OK[/green] {config}: {counts}")
+    console.print(f"[green]OK[/green] {config}: {counts}", soft_wrap=True)
 
 
 def _show_plan(result: CycleResult) -> None:

@@ -1,0 +1,118 @@
+"""Config errors name the file, the key path and the bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from config import ConfigError, load_settings
+from config.schema import Settings
+from tests.support.datasets import config_mapping
+
+
+def _write(tmp_path: Path, mapping: Any) -> Path:
+    path = tmp_path / "valuebid.yaml"
+    path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    return path
+
+
+def test_valid_config_resolves_paths_against_its_folder(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, config_mapping()))
+    assert settings.data.users == tmp_path / "data" / "users.csv"
+    assert settings.state.directory == tmp_path / "state"
+    assert settings.guardrails.max_step == 0.15
+    assert settings.economics.target_ltv_to_cac == 3.0
+
+
+def test_market_overrides_inherit_the_rest(tmp_path: Path) -> None:
+    mapping = config_mapping()
+    mapping["markets"] = {
+        "FR": {"cac_max": 90, "guardrails": {"max_step": 0.2}},
+        "DE": {"cac_max": 120},
+    }
+    settings = load_settings(_write(tmp_path, mapping))
+    assert settings.guardrails_for("FR").max_step == 0.2
+    assert settings.guardrails_for("FR").min_days_between_changes == 7
+    assert settings.guardrails_for("DE").max_step == 0.15
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "shown"),
+    [
+        (lambda m: m["account"].pop("currency"), "account.currency", "missing"),
+        (lambda m: m["account"].update(currency="usd"), "account.currency", "'usd'"),
+        (
+            lambda m: m["account"].update(time_zone="Mars/Olympus"),
+            "account.time_zone",
+            "'Mars/Olympus'",
+        ),
+        (lambda m: m["markets"].update(usa={"cac_max": 10}), "markets", "usa"),
+        (
+            lambda m: m["markets"]["US"].update(cac_max=-5),
+            "markets.US.cac_max",
+            "-5",
+        ),
+        (
+            lambda m: m["markets"]["US"].update(troas_min=5, troas_max=2),
+            "markets.US",
+            "troas_min 5",
+        ),
+        (
+            lambda m: m["markets"]["US"].update(troas_max=5000),
+            "markets.US.troas_max",
+            "5000",
+        ),
+        (
+            lambda m: m.update(guardrails={"max_step": "fast"}),
+            "guardrails.max_step",
+            "'fast'",
+        ),
+        (lambda m: m.update(guardrail={"max_step": 0.1}), "guardrail", "unknown key"),
+        (lambda m: m.update(default_market="FR"), "default_market", "'FR'"),
+        (
+            lambda m: m["markets"]["US"].update(campaign_name_pattern="(["),
+            "markets.US.campaign_name_pattern",
+            "'(['",
+        ),
+    ],
+)
+def test_invalid_setting_names_file_key_and_value(
+    tmp_path: Path, change: Any, key: str, shown: str
+) -> None:
+    mapping = config_mapping()
+    change(mapping)
+    path = _write(tmp_path, mapping)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert f"  {key}" in message
+    assert shown in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_not_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("account: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(path)
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    path = _write(tmp_path, ["a", "b"])
+    with pytest.raises(ConfigError, match="mapping"):
+        load_settings(path)
+
+
+def test_shipped_example_config_is_valid() -> None:
+    example = Path(__file__).parents[2] / "config" / "example.yaml"
+    settings = load_settings(example)
+    assert isinstance(settings, Settings)
+    assert set(settings.markets) >= {"FR", "DE", "US"}

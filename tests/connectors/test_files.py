@@ -1,0 +1,174 @@
+"""Each kind of bad input is refused with the file, column, row and value named."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from connectors.contracts import REVENUE, USERS
+from connectors.exceptions import ContractError, InputError
+from connectors.files import load_inputs, read_table
+from tests.support.datasets import Dataset, write_dataset
+
+
+def _load(data: Dataset) -> None:
+    load_inputs(data.users, data.revenue, data.campaign_stats, currency="USD")
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"test set-up: {old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_valid_inputs_get_canonical_types(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path)
+    inputs = load_inputs(data.users, data.revenue, data.campaign_stats, currency="USD")
+    users = inputs.users
+    assert str(users["signup_at"].dtype) == "datetime64[ns, UTC]"
+    assert users.loc[1, "signup_at"] == pd.Timestamp("2026-10-02T08:00:00Z")
+    assert users["activated_at"].isna().tolist() == [False, True, False]
+    assert inputs.revenue["amount"].sum() == pytest.approx(218.5)
+    assert inputs.row_counts() == {"users": 3, "revenue": 3, "campaign_stats": 2}
+    assert set(inputs.fingerprints) == {"users", "revenue", "campaign_stats"}
+
+
+BAD_INPUTS: list[tuple[str, Callable[[Dataset], Path], list[str]]] = [
+    (
+        "missing column",
+        lambda d: (_replace(d.users, "signup_at,", "signed_up,"), d.users)[1],
+        ["lacks required column(s) signup_at"],
+    ),
+    (
+        "non-numeric amount",
+        lambda d: (_replace(d.revenue, "120.50", "12O.5O"), d.revenue)[1],
+        ["'amount'", "row 3", "'12O.5O'", "not a number"],
+    ),
+    (
+        "wrong type of cost",
+        lambda d: (_replace(d.campaign_stats, "120.5", "cheap"), d.campaign_stats)[1],
+        ["'cost'", "row 1", "'cheap'", "not a number"],
+    ),
+    (
+        "unparsable date",
+        lambda d: (
+            _replace(d.users, "2026-10-03T10:00:00Z", "03/10/2026 10h"),
+            d.users,
+        )[1],
+        ["'signup_at'", "row 3", "'03/10/2026 10h'", "not a timestamp"],
+    ),
+    (
+        "timestamp without a zone",
+        lambda d: (
+            _replace(d.revenue, "2026-11-01T12:00:00Z", "2026-11-01 12:00:00"),
+            d.revenue,
+        )[1],
+        ["'occurred_at'", "row 2", "no time zone"],
+    ),
+    (
+        "negative amount",
+        lambda d: (_replace(d.revenue, "49.00,USD,o2", "-49.00,USD,o2"), d.revenue)[1],
+        ["'amount'", "row 2", "'-49.00'", "negative"],
+    ),
+    (
+        "unknown currency",
+        lambda d: (_replace(d.revenue, "120.50,USD", "120.50,XYZ"), d.revenue)[1],
+        ["'currency'", "row 3", "'XYZ'", "not the account currency"],
+    ),
+    (
+        "duplicate user id",
+        lambda d: (_replace(d.users, "u3,", "u1,"), d.users)[1],
+        ["'user_id'", "row 3", "'u1'", "more than once"],
+    ),
+    (
+        "revenue for an unknown user",
+        lambda d: (_replace(d.revenue, "u3,", "u9,"), d.revenue)[1],
+        ["'user_id'", "row 3", "'u9'", "not in the users table"],
+    ),
+    (
+        "bad country code",
+        lambda d: (_replace(d.users, ",US,freelancer", ",usa,freelancer"), d.users)[1],
+        ["'country'", "row 2", "'usa'", "ISO 3166"],
+    ),
+    (
+        "empty file",
+        lambda d: (d.revenue.write_text("", encoding="utf-8"), d.revenue)[1],
+        ["revenue file is empty"],
+    ),
+    (
+        "header only",
+        lambda d: (
+            d.users.write_text(
+                d.users.read_text(encoding="utf-8").splitlines()[0] + "\n",
+                encoding="utf-8",
+            ),
+            d.users,
+        )[1],
+        ["users table has no rows"],
+    ),
+    (
+        "missing file",
+        lambda d: (d.campaign_stats.unlink(), d.campaign_stats)[1],
+        ["campaign_stats file does not exist"],
+    ),
+    (
+        "not UTF-8",
+        lambda d: (d.users.write_bytes(b"user_id\n\xff\xfe\n"), d.users)[1],
+        ["not UTF-8"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "breaker", "expected"),
+    BAD_INPUTS,
+    ids=[case[0] for case in BAD_INPUTS],
+)
+def test_bad_input_is_refused_with_its_location(
+    tmp_path: Path,
+    label: str,
+    breaker: Callable[[Dataset], Path],
+    expected: list[str],
+) -> None:
+    data = write_dataset(tmp_path)
+    broken = breaker(data)
+    with pytest.raises(InputError) as caught:
+        _load(data)
+    message = str(caught.value)
+    assert str(broken) in message, label
+    for fragment in expected:
+        assert fragment in message, f"{label}: {fragment!r} not in {message!r}"
+
+
+def test_naive_timestamps_accepted_when_zone_configured(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path)
+    _replace(data.revenue, "2026-11-01T12:00:00Z", "2026-11-01 12:00:00")
+    table = read_table(data.revenue, REVENUE, naive_time_zone="Europe/Paris")
+    assert table.loc[1, "occurred_at"] == pd.Timestamp("2026-11-01T11:00:00Z")
+
+
+def test_parquet_round_trip_keeps_types(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path)
+    users = read_table(data.users, USERS)
+    parquet = tmp_path / "users.parquet"
+    users.to_parquet(parquet)
+    again = read_table(parquet, USERS)
+    pd.testing.assert_frame_equal(again, users)
+
+
+def test_unknown_format_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "users.xlsx"
+    path.write_text("x", encoding="utf-8")
+    with pytest.raises(InputError, match=r"unknown format '\.xlsx'"):
+        read_table(path, USERS)
+
+
+def test_every_bad_value_is_counted(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path)
+    _replace(data.revenue, "49.00,USD,o1", "x,USD,o1")
+    _replace(data.revenue, "49.00,USD,o2", "y,USD,o2")
+    with pytest.raises(ContractError, match="1 more row"):
+        _load(data)
