@@ -1,0 +1,276 @@
+"""Settings of the Google Ads connector: accounts, credentials, markets, retries.
+
+The credentials themselves (developer token, OAuth client and refresh token)
+come from a ``google-ads.yaml`` file or the ``GOOGLE_ADS_*`` environment
+variables, the two places the official client documents; they are held as
+``SecretStr`` so that no repr, log line or error message shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import pkgutil
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import google.ads.googleads
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from connectors.exceptions import GoogleAdsConfigError
+
+ENV_PREFIX = "GOOGLE_ADS_"
+CONFIGURATION_FILE_ENV = "GOOGLE_ADS_CONFIGURATION_FILE_PATH"
+_INSTALLED_APP_KEYS = ("client_id", "client_secret", "refresh_token")
+_CREDENTIAL_KEYS = (
+    "developer_token",
+    *_INSTALLED_APP_KEYS,
+    "json_key_file_path",
+    "impersonated_email",
+    "login_customer_id",
+)
+_VERSION_PACKAGE = re.compile(r"v(\d+)")
+
+
+def newest_api_version() -> str:
+    """The newest Google Ads API version the installed client library ships."""
+    versions = [
+        int(match[1])
+        for module in pkgutil.iter_modules(google.ads.googleads.__path__)
+        if module.ispkg and (match := _VERSION_PACKAGE.fullmatch(module.name))
+    ]
+    if not versions:
+        raise GoogleAdsConfigError("the google-ads package ships no API version")
+    return f"v{max(versions)}"
+
+
+def normalize_customer_id(value: object) -> str:
+    """Return a customer id as its 10 digits, accepting the ``123-456-7890`` form.
+
+    Raises
+    ------
+    GoogleAdsConfigError
+        If ``value`` is not ten digits once the dashes are removed.
+    """
+    text = str(value).strip().replace("-", "") if isinstance(value, str | int) else ""
+    if isinstance(value, bool) or not (text.isdigit() and len(text) == 10):
+        raise GoogleAdsConfigError(
+            f"customer id {value!r} is not a Google Ads customer id: expected "
+            "10 digits, e.g. 1234567890 or 123-456-7890"
+        )
+    return text
+
+
+CustomerId = Annotated[str, BeforeValidator(normalize_customer_id)]
+
+
+class CampaignMarketRule(BaseModel):
+    """How the campaigns of one market are recognised.
+
+    A campaign belongs to the market when its id is listed, else when its name
+    matches ``name_pattern``, else when every country it targets is one of
+    ``countries`` (by default the market's own key, if that is a country code).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    campaign_ids: list[str] = Field(default_factory=list)
+    name_pattern: str | None = None
+    countries: list[str] = Field(default_factory=list)
+
+    @field_validator("campaign_ids", mode="before")
+    @classmethod
+    def _campaign_ids_are_digits(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        ids = [str(item).strip() for item in value]
+        for item in ids:
+            if not item.isdigit():
+                raise ValueError(f"campaign id {item!r} is not a number")
+        return ids
+
+    @field_validator("name_pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(
+                    f"name_pattern {value!r} is not a regex: {exc}"
+                ) from exc
+        return value
+
+    @field_validator("countries")
+    @classmethod
+    def _countries_are_codes(cls, value: list[str]) -> list[str]:
+        codes = [code.strip().upper() for code in value]
+        for code in codes:
+            if not (len(code) == 2 and code.isalpha()):
+                raise ValueError(f"country {code!r} is not an ISO 3166 alpha-2 code")
+        return codes
+
+
+class RetrySettings(BaseModel):
+    """Bounded exponential backoff for unavailable, timed-out or quota errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(default=5, ge=1, le=10)
+    initial_delay_seconds: float = Field(default=1.0, gt=0)
+    multiplier: float = Field(default=2.0, ge=1)
+    max_delay_seconds: float = Field(default=30.0, gt=0)
+
+
+class GoogleAdsSettings(BaseModel):
+    """The ``google_ads:`` section of the valuebid configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_ids: list[CustomerId] = Field(min_length=1)
+    login_customer_id: CustomerId | None = None
+    credentials_file: Path | None = None
+    endpoint: str | None = None
+    api_version: str = Field(default_factory=newest_api_version)
+    markets: dict[str, CampaignMarketRule] = Field(default_factory=dict)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+    @field_validator("api_version")
+    @classmethod
+    def _version_is_shipped(cls, value: str) -> str:
+        shipped = {
+            module.name
+            for module in pkgutil.iter_modules(google.ads.googleads.__path__)
+            if _VERSION_PACKAGE.fullmatch(module.name)
+        }
+        if value not in shipped:
+            raise ValueError(
+                f"api_version {value!r} is not shipped by the installed google-ads "
+                f"package (it has {', '.join(sorted(shipped))})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _campaigns_in_one_market(self) -> GoogleAdsSettings:
+        owner: dict[str, str] = {}
+        for market, rule in self.markets.items():
+            for campaign_id in rule.campaign_ids:
+                if campaign_id in owner:
+                    raise ValueError(
+                        f"campaign {campaign_id} is listed in markets "
+                        f"{owner[campaign_id]!r} and {market!r}"
+                    )
+                owner[campaign_id] = market
+        return self
+
+
+class GoogleAdsCredentials(BaseModel):
+    """What the client needs to authenticate, resolved from a file or the env."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    developer_token: SecretStr
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    json_key_file_path: Path | None = None
+    impersonated_email: str | None = None
+    login_customer_id: CustomerId | None = None
+    source: str
+
+
+def load_credentials(
+    settings: GoogleAdsSettings, environ: Mapping[str, str] | None = None
+) -> GoogleAdsCredentials:
+    """Resolve credentials from ``settings.credentials_file`` or the environment.
+
+    The file named in the settings wins; then a file named by
+    ``GOOGLE_ADS_CONFIGURATION_FILE_PATH``; then the ``GOOGLE_ADS_*``
+    variables. Nothing is sent anywhere: a missing key fails here.
+
+    Raises
+    ------
+    GoogleAdsConfigError
+        If the file is unreadable, or the developer token or both OAuth flows
+        (installed app: client id, secret and refresh token; service account:
+        key file) are incomplete. The message names the keys, never a value.
+    """
+    env = os.environ if environ is None else environ
+    path = settings.credentials_file or (
+        Path(env[CONFIGURATION_FILE_ENV]) if env.get(CONFIGURATION_FILE_ENV) else None
+    )
+    name_of: Callable[[str], str]
+    if path is not None:
+        values = _read_credentials_file(path)
+        source = f"credentials file {path}"
+        name_of = str
+    else:
+        values = {
+            key: env[_env_name(key)]
+            for key in _CREDENTIAL_KEYS
+            if env.get(_env_name(key))
+        }
+        source = "environment"
+        name_of = _env_name
+
+    missing = _missing_keys(values)
+    if missing:
+        raise GoogleAdsConfigError(
+            f"Google Ads credentials incomplete in the {source}: set "
+            f"{' and '.join(name_of(k) for k in missing)}"
+        )
+    if settings.login_customer_id is not None:
+        values["login_customer_id"] = settings.login_customer_id
+    try:
+        return GoogleAdsCredentials(**values, source=source)
+    except ValidationError as exc:
+        fields = ", ".join(
+            f"{name_of(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors()
+        )
+        raise GoogleAdsConfigError(
+            f"Google Ads credentials in the {source} are invalid: {fields}"
+        ) from None
+
+
+def _env_name(key: str) -> str:
+    return ENV_PREFIX + key.upper()
+
+
+def _read_credentials_file(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GoogleAdsConfigError(
+            f"cannot read Google Ads credentials file {path}: {exc.strerror}"
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise GoogleAdsConfigError(
+            f"Google Ads credentials file {path} is not valid YAML"
+        ) from exc
+    if not isinstance(document, dict):
+        raise GoogleAdsConfigError(
+            f"Google Ads credentials file {path} must hold a mapping of keys"
+        )
+    return {
+        key: str(document[key])
+        for key in _CREDENTIAL_KEYS
+        if document.get(key) not in (None, "")
+    }
+
+
+def _missing_keys(values: Mapping[str, Any]) -> list[str]:
+    missing = [] if values.get("developer_token") else ["developer_token"]
+    if values.get("json_key_file_path"):
+        return missing
+    return missing + [key for key in _INSTALLED_APP_KEYS if not values.get(key)]
