@@ -210,7 +210,7 @@ def open_session(
     GoogleAdsConfigError
         If the developer token or the OAuth keys are missing or unreadable.
     """
-    resolved = load_credentials(settings, environ)
+    resolved = load_credentials(settings, environ, require_oauth=credentials is None)
     oauth = credentials if credentials is not None else _oauth_credentials(resolved)
     client = GoogleAdsClient(
         credentials=oauth,

@@ -191,13 +191,18 @@ class GoogleAdsCredentials(BaseModel):
 
 
 def load_credentials(
-    settings: GoogleAdsSettings, environ: Mapping[str, str] | None = None
+    settings: GoogleAdsSettings,
+    environ: Mapping[str, str] | None = None,
+    *,
+    require_oauth: bool = True,
 ) -> GoogleAdsCredentials:
     """Resolve credentials from ``settings.credentials_file`` or the environment.
 
     The file named in the settings wins; then a file named by
     ``GOOGLE_ADS_CONFIGURATION_FILE_PATH``; then the ``GOOGLE_ADS_*``
-    variables. Nothing is sent anywhere: a missing key fails here.
+    variables. Nothing is sent anywhere: a missing key fails here. With
+    ``require_oauth`` false only the developer token is required (the caller
+    brings its own OAuth credentials).
 
     Raises
     ------
@@ -224,7 +229,7 @@ def load_credentials(
         source = "environment"
         name_of = _env_name
 
-    missing = _missing_keys(values)
+    missing = _missing_keys(values, require_oauth)
     if missing:
         raise GoogleAdsConfigError(
             f"Google Ads credentials incomplete in the {source}: set "
@@ -269,8 +274,8 @@ def _read_credentials_file(path: Path) -> dict[str, Any]:
     }
 
 
-def _missing_keys(values: Mapping[str, Any]) -> list[str]:
+def _missing_keys(values: Mapping[str, Any], require_oauth: bool) -> list[str]:
     missing = [] if values.get("developer_token") else ["developer_token"]
-    if values.get("json_key_file_path"):
+    if not require_oauth or values.get("json_key_file_path"):
         return missing
     return missing + [key for key in _INSTALLED_APP_KEYS if not values.get(key)]

@@ -96,6 +96,7 @@ class _Operation:
     mask_path: str
     target_roas: float
     changes: list[TargetChange] = field(default_factory=list)
+    validated_in: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def apply_target_changes(
         pending = _send_all(session, pending, True, max_operations, outcomes)
     if dry_run:
         for operation in pending:
-            _record(outcomes, operation, "validated", None, None)
+            _record(outcomes, operation, "validated", None, operation.validated_in)
     else:
         _send_all(session, pending, False, max_operations, outcomes)
 
@@ -327,6 +328,7 @@ def _send_batch(
         if index in failed:
             _record(outcomes, operation, "rejected", failed[index], request_id)
         elif validate_only:
+            operation.validated_in = request_id
             accepted.append(operation)
         else:
             _record(outcomes, operation, "applied", None, request_id)

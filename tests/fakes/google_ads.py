@@ -161,6 +161,7 @@ class RecordedRequest:
 
     method: str
     customer_id: str
+    request_id: str
     metadata: dict[str, str]
     query: str = ""
     operations: int = 0
@@ -379,6 +380,7 @@ class FakeGoogleAdsApi:
         recorded = RecordedRequest(
             method=method,
             customer_id=request.customer_id,
+            request_id=request_id,
             metadata=metadata,
             query=getattr(request, "query", ""),
             operations=len(getattr(request, "operations", ())),
