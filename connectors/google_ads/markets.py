@@ -41,8 +41,8 @@ def assign_markets(
 
     A listed campaign id wins; then a name pattern matching exactly one
     market; then location targeting read from the API, when every targeted
-    country belongs to exactly one market. Others stay unmapped (market None),
-    with a warning, so a person can add them to the configuration.
+    country belongs to exactly one market. Others stay unmapped (market
+    missing), with a warning, so a person can add them to the configuration.
 
     Parameters
     ----------

@@ -7,13 +7,13 @@ import logging
 import grpc
 import pytest
 
-from connectors.google_ads.read import enum_name
 from connectors.google_ads import (
     ChangeOutcome,
     GoogleAdsSession,
     TargetChange,
     apply_target_changes,
 )
+from connectors.google_ads.read import enum_name
 from tests.connectors.google_ads.conftest import CUSTOMER, DEVELOPER_TOKEN
 from tests.fakes.google_ads import FakeGoogleAdsApi
 

@@ -1,0 +1,184 @@
+"""Settings and credentials: every problem is caught before any request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from connectors.exceptions import GoogleAdsConfigError
+from connectors.google_ads import (
+    GoogleAdsSettings,
+    load_credentials,
+    newest_api_version,
+    open_session,
+)
+from tests.connectors.google_ads.conftest import CUSTOMER
+from tests.fakes.google_ads import FakeGoogleAdsApi
+
+SECRETS = {
+    "GOOGLE_ADS_DEVELOPER_TOKEN": "dt-secret-1",
+    "GOOGLE_ADS_CLIENT_ID": "client-id.apps",
+    "GOOGLE_ADS_CLIENT_SECRET": "cs-secret-2",
+    "GOOGLE_ADS_REFRESH_TOKEN": "rt-secret-3",
+}
+
+
+def test_customer_ids_are_normalised() -> None:
+    settings = GoogleAdsSettings(
+        customer_ids=["123-456-7890", 2223334444], login_customer_id="111-222-3333"
+    )
+
+    assert settings.customer_ids == ["1234567890", "2223334444"]
+    assert settings.login_customer_id == "1112223333"
+
+
+@pytest.mark.parametrize("bad", ["12345", "abcdefghij", "123-456-78901", True])
+def test_malformed_customer_id_names_the_bad_value(bad: object) -> None:
+    with pytest.raises(ValidationError) as raised:
+        GoogleAdsSettings(customer_ids=[CUSTOMER, bad])
+
+    (error,) = raised.value.errors()
+    assert error["loc"] == ("customer_ids", 1)
+    assert repr(bad) in error["msg"]
+
+
+def test_at_least_one_customer_id() -> None:
+    with pytest.raises(ValidationError, match="customer_ids"):
+        GoogleAdsSettings(customer_ids=[])
+
+
+def test_api_version_defaults_to_the_newest_shipped() -> None:
+    assert GoogleAdsSettings(customer_ids=[CUSTOMER]).api_version == "v26"
+    assert newest_api_version() == "v26"
+    with pytest.raises(ValidationError, match="'v1' is not shipped"):
+        GoogleAdsSettings(customer_ids=[CUSTOMER], api_version="v1")
+
+
+def test_market_rules_are_checked() -> None:
+    with pytest.raises(ValidationError, match="not a regex"):
+        GoogleAdsSettings(
+            customer_ids=[CUSTOMER], markets={"FR": {"name_pattern": "("}}
+        )
+    with pytest.raises(ValidationError, match="campaign 11 is listed in markets"):
+        GoogleAdsSettings(
+            customer_ids=[CUSTOMER],
+            markets={"FR": {"campaign_ids": [11]}, "DE": {"campaign_ids": ["11"]}},
+        )
+    with pytest.raises(ValidationError, match="'FRA' is not an ISO"):
+        GoogleAdsSettings(
+            customer_ids=[CUSTOMER], markets={"FR": {"countries": ["FRA"]}}
+        )
+    with pytest.raises(ValidationError, match="extra"):
+        GoogleAdsSettings(customer_ids=[CUSTOMER], developer_token="x")
+
+
+def test_credentials_from_the_environment_stay_secret() -> None:
+    settings = GoogleAdsSettings(customer_ids=[CUSTOMER])
+
+    credentials = load_credentials(settings, SECRETS)
+
+    assert credentials.developer_token.get_secret_value() == "dt-secret-1"
+    assert credentials.source == "environment"
+    shown = repr(credentials) + str(credentials) + repr(settings)
+    for secret in ("dt-secret-1", "cs-secret-2", "rt-secret-3"):
+        assert secret not in shown
+
+
+def test_credentials_from_a_yaml_file(tmp_path: Path) -> None:
+    path = tmp_path / "google-ads.yaml"
+    path.write_text(
+        "developer_token: dt-secret-1\n"
+        "client_id: client-id.apps\n"
+        "client_secret: cs-secret-2\n"
+        "refresh_token: rt-secret-3\n"
+        "login_customer_id: 111-222-3333\n"
+        "use_proto_plus: true\n"
+    )
+    settings = GoogleAdsSettings(customer_ids=[CUSTOMER], credentials_file=path)
+
+    credentials = load_credentials(settings, {})
+
+    assert credentials.refresh_token is not None
+    assert credentials.refresh_token.get_secret_value() == "rt-secret-3"
+    assert credentials.login_customer_id == "1112223333"
+    assert "rt-secret-3" not in repr(credentials)
+
+
+def test_the_settings_login_customer_id_wins_over_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "google-ads.yaml"
+    path.write_text("developer_token: d\njson_key_file_path: /k.json\n")
+    settings = GoogleAdsSettings(
+        customer_ids=[CUSTOMER], credentials_file=path, login_customer_id="9998887777"
+    )
+
+    assert load_credentials(settings, {}).login_customer_id == "9998887777"
+
+
+def test_missing_credentials_name_the_missing_variables() -> None:
+    settings = GoogleAdsSettings(customer_ids=[CUSTOMER])
+    partial = {"GOOGLE_ADS_CLIENT_SECRET": "cs-secret-2"}
+
+    with pytest.raises(GoogleAdsConfigError) as raised:
+        load_credentials(settings, partial)
+
+    message = str(raised.value)
+    assert "GOOGLE_ADS_DEVELOPER_TOKEN" in message
+    assert "GOOGLE_ADS_REFRESH_TOKEN" in message
+    assert "GOOGLE_ADS_CLIENT_SECRET" not in message
+    assert "cs-secret-2" not in message
+
+
+def test_missing_or_broken_credentials_file(tmp_path: Path) -> None:
+    missing = GoogleAdsSettings(
+        customer_ids=[CUSTOMER], credentials_file=tmp_path / "nope.yaml"
+    )
+    with pytest.raises(GoogleAdsConfigError, match="cannot read"):
+        load_credentials(missing, {})
+
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- developer_token\n")
+    with pytest.raises(GoogleAdsConfigError, match="mapping"):
+        load_credentials(
+            GoogleAdsSettings(customer_ids=[CUSTOMER], credentials_file=listed), {}
+        )
+
+    no_token = tmp_path / "no-token.yaml"
+    no_token.write_text("client_id: a\nclient_secret: b\nrefresh_token: c\n")
+    with pytest.raises(GoogleAdsConfigError, match="developer_token"):
+        load_credentials(
+            GoogleAdsSettings(customer_ids=[CUSTOMER], credentials_file=no_token), {}
+        )
+
+
+def test_configuration_file_path_variable_is_honoured(tmp_path: Path) -> None:
+    path = tmp_path / "google-ads.yaml"
+    path.write_text("developer_token: d\njson_key_file_path: /k.json\n")
+
+    credentials = load_credentials(
+        GoogleAdsSettings(customer_ids=[CUSTOMER]),
+        {"GOOGLE_ADS_CONFIGURATION_FILE_PATH": str(path)},
+    )
+
+    assert credentials.source == f"credentials file {path}"
+
+
+def test_missing_credentials_fail_before_any_request(
+    fake_api: FakeGoogleAdsApi, settings: GoogleAdsSettings
+) -> None:
+    with pytest.raises(GoogleAdsConfigError, match="GOOGLE_ADS_DEVELOPER_TOKEN"):
+        open_session(settings, environ={})
+
+    assert fake_api.requests == []
+
+
+def test_session_built_from_oauth_keys_sends_nothing(
+    fake_api: FakeGoogleAdsApi, settings: GoogleAdsSettings
+) -> None:
+    session = open_session(settings, environ=SECRETS)
+
+    assert session.client.developer_token == "dt-secret-1"
+    assert session.client.credentials.refresh_token == "rt-secret-3"
+    assert not session.client.credentials.valid
+    assert fake_api.requests == []
