@@ -18,6 +18,7 @@ _PATH_KEYS = (
     ("data", "events"),
     ("model", "directory"),
     ("state", "directory"),
+    ("google_ads", "credentials_file"),
 )
 
 

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from connectors.google_ads.settings import GoogleAdsSettings
+
 #: Google Ads accepts target ROAS values in this range (1 % to 100,000 %).
 API_MIN_TARGET_ROAS = 0.01
 API_MAX_TARGET_ROAS = 1000.0
@@ -179,6 +181,10 @@ class Settings(_Strict):
     state: StateSettings = StateSettings()
     kill_switch: bool = Field(
         default=False, description="When true, no target is changed anywhere."
+    )
+    google_ads: GoogleAdsSettings | None = Field(
+        default=None,
+        description="The Google Ads accounts to read and push; unset, files only.",
     )
 
     @field_validator("markets")

@@ -81,10 +81,18 @@ def run_cycle(
     as_of = pd.Timestamp(dt.datetime.combine(run_date, dt.time(), zone)).tz_convert(
         "UTC"
     )
-    if apply:
+    if apply and settings.google_ads is None:
         raise PlanningError(
             "--apply needs a Google Ads account in the config (google_ads: "
             "section); none is configured, so the plan can only be a dry run"
+        )
+    if apply:
+        # TODO: push the plan with connectors.google_ads.apply_target_changes
+        # and record each outcome; plan rows first need each campaign's
+        # customer id and portfolio strategy, which the planner does not keep.
+        raise PlanningError(
+            "--apply through Google Ads is not wired into the daily cycle yet; "
+            "run without --apply and review the plan"
         )
 
     if inputs is None:

@@ -34,7 +34,7 @@ CAMPAIGN_STATS_COLUMNS = (
     "advertising_channel_type",
     "portfolio_strategy",
     "currency",
-    "bidding_strategy_system_status",
+    "bidding_strategy_status",
 )
 
 # Statuses under which the bidder is still learning: Google asks not to change
@@ -216,7 +216,7 @@ def _stats_record(row: Any) -> dict[str, Any]:
         "advertising_channel_type": enum_name(campaign, "advertising_channel_type"),
         "portfolio_strategy": campaign.bidding_strategy,
         "currency": row.customer.currency_code,
-        "bidding_strategy_system_status": enum_name(
+        "bidding_strategy_status": enum_name(
             campaign, "bidding_strategy_system_status"
         ),
     }

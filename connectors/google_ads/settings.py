@@ -1,4 +1,4 @@
-"""Settings of the Google Ads connector: accounts, credentials, markets, retries.
+"""Settings of the Google Ads connector: accounts, credentials, retries.
 
 The credentials themselves (developer token, OAuth client and refresh token)
 come from a ``google-ads.yaml`` file or the ``GOOGLE_ADS_*`` environment
@@ -25,7 +25,6 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from connectors.exceptions import GoogleAdsConfigError
@@ -143,7 +142,6 @@ class GoogleAdsSettings(BaseModel):
     credentials_file: Path | None = None
     endpoint: str | None = None
     api_version: str = Field(default_factory=newest_api_version)
-    markets: dict[str, CampaignMarketRule] = Field(default_factory=dict)
     retry: RetrySettings = Field(default_factory=RetrySettings)
 
     @field_validator("api_version")
@@ -160,19 +158,6 @@ class GoogleAdsSettings(BaseModel):
                 f"package (it has {', '.join(sorted(shipped))})"
             )
         return value
-
-    @model_validator(mode="after")
-    def _campaigns_in_one_market(self) -> GoogleAdsSettings:
-        owner: dict[str, str] = {}
-        for market, rule in self.markets.items():
-            for campaign_id in rule.campaign_ids:
-                if campaign_id in owner:
-                    raise ValueError(
-                        f"campaign {campaign_id} is listed in markets "
-                        f"{owner[campaign_id]!r} and {market!r}"
-                    )
-                owner[campaign_id] = market
-        return self
 
 
 class GoogleAdsCredentials(BaseModel):

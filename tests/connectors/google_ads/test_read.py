@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from google.oauth2.credentials import Credentials
 
+from connectors.contracts import CAMPAIGN_STATS, enforce
 from connectors.exceptions import (
     GoogleAdsConfigError,
     GoogleAdsError,
@@ -101,7 +102,7 @@ def test_reads_every_campaign_and_day_with_targets_and_money(
     assert pmax["bidding_strategy_type"] == "MAXIMIZE_CONVERSION_VALUE"
     assert pmax["target_roas"] == pytest.approx(2.5)
     assert pmax["advertising_channel_type"] == "PERFORMANCE_MAX"
-    assert is_learning(pmax["bidding_strategy_system_status"])
+    assert is_learning(pmax["bidding_strategy_status"])
 
     portfolio = stats[stats["campaign_id"] == "13"].iloc[0]
     assert (
@@ -115,7 +116,7 @@ def test_reads_every_campaign_and_day_with_targets_and_money(
     assert us["currency"] == "USD"
     assert us["bidding_strategy_type"] == "MAXIMIZE_CONVERSIONS"
     assert math.isnan(us["target_cpa"])
-    assert not is_learning(us["bidding_strategy_system_status"])
+    assert not is_learning(us["bidding_strategy_status"])
 
 
 def test_query_asks_for_a_finite_date_range(
@@ -252,3 +253,14 @@ def test_a_bare_client_is_accepted(
     stats = read_campaign_stats(session.client, [CUSTOMER], DAYS[0], DAYS[0])
 
     assert len(stats) == 3
+
+
+def test_api_stats_meet_the_campaign_stats_contract(
+    fake_api: FakeGoogleAdsApi, session: GoogleAdsSession
+) -> None:
+    _populate(fake_api)
+    stats = read_campaign_stats(session, [CUSTOMER, OTHER], DAYS[0], DAYS[-1])
+
+    checked = enforce(stats, CAMPAIGN_STATS, "Google Ads API")
+
+    assert len(checked) == len(stats)

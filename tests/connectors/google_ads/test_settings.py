@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from config import ConfigError
+from config.loader import settings_from_mapping
 from connectors.exceptions import GoogleAdsConfigError
 from connectors.google_ads import (
+    CampaignMarketRule,
     GoogleAdsSettings,
     load_credentials,
     newest_api_version,
@@ -16,6 +19,7 @@ from connectors.google_ads import (
 )
 from tests.connectors.google_ads.conftest import CUSTOMER
 from tests.fakes.google_ads import FakeGoogleAdsApi
+from tests.support.datasets import config_mapping
 
 SECRETS = {
     "GOOGLE_ADS_DEVELOPER_TOKEN": "dt-secret-1",
@@ -56,22 +60,33 @@ def test_api_version_defaults_to_the_newest_shipped() -> None:
         GoogleAdsSettings(customer_ids=[CUSTOMER], api_version="v1")
 
 
-def test_market_rules_are_checked() -> None:
+def test_market_rules_and_unknown_keys_are_checked() -> None:
     with pytest.raises(ValidationError, match="not a regex"):
-        GoogleAdsSettings(
-            customer_ids=[CUSTOMER], markets={"FR": {"name_pattern": "("}}
-        )
-    with pytest.raises(ValidationError, match="campaign 11 is listed in markets"):
-        GoogleAdsSettings(
-            customer_ids=[CUSTOMER],
-            markets={"FR": {"campaign_ids": [11]}, "DE": {"campaign_ids": ["11"]}},
-        )
+        CampaignMarketRule(name_pattern="(")
+    with pytest.raises(ValidationError, match="'x1' is not a number"):
+        CampaignMarketRule(campaign_ids=["x1"])
     with pytest.raises(ValidationError, match="'FRA' is not an ISO"):
-        GoogleAdsSettings(
-            customer_ids=[CUSTOMER], markets={"FR": {"countries": ["FRA"]}}
-        )
+        CampaignMarketRule(countries=["FRA"])
     with pytest.raises(ValidationError, match="extra"):
         GoogleAdsSettings(customer_ids=[CUSTOMER], developer_token="x")
+
+
+def test_the_config_file_mounts_the_section(tmp_path: Path) -> None:
+    mapping = config_mapping()
+    mapping["google_ads"] = {
+        "customer_ids": ["123-456-7890"],
+        "credentials_file": "google-ads.yaml",
+    }
+
+    settings = settings_from_mapping(mapping, source="v.yaml", base_dir=tmp_path)
+
+    assert settings.google_ads is not None
+    assert settings.google_ads.customer_ids == [CUSTOMER]
+    assert settings.google_ads.credentials_file == tmp_path / "google-ads.yaml"
+
+    mapping["google_ads"] = {"customer_ids": ["12345"]}
+    with pytest.raises(ConfigError, match=r"google_ads\.customer_ids\.0: .*'12345'"):
+        settings_from_mapping(mapping, source="v.yaml", base_dir=tmp_path)
 
 
 def test_credentials_from_the_environment_stay_secret() -> None:
