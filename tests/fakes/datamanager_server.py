@@ -18,6 +18,9 @@ import grpc
 from google.ads import datamanager_v1 as dm
 
 _SERVICE = "google.ads.datamanager.v1.IngestionService"
+_DUPLICATE = int(
+    dm.ProcessingErrorReason.PROCESSING_ERROR_REASON_DUPLICATE_TRANSACTION_ID
+)
 
 
 @dataclass
@@ -67,8 +70,7 @@ class FakeDataManager:
                     duplicates += 1
                     continue
                 self.events[event.transaction_id] = event
-            reason = dm.ProcessingErrorReason.PROCESSING_ERROR_REASON_DUPLICATE_TRANSACTION_ID
-            self.errors[request_id] = {int(reason): duplicates} if duplicates else {}
+            self.errors[request_id] = {_DUPLICATE: duplicates} if duplicates else {}
             if len(self.request_sizes) in self.lose_response_of:
                 context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset (fake)")
         return dm.IngestEventsResponse(request_id=request_id)

@@ -73,7 +73,11 @@ def test_first_run_sends_each_eligible_activation_once_with_value_and_ids(
                 "ad_personalization_consent": "denied",
             },
             {"user_id": "u2"},
-            {"user_id": "u3", "email": "x@example.com", "ad_user_data_consent": "DENIED"},
+            {
+                "user_id": "u3",
+                "email": "x@example.com",
+                "ad_user_data_consent": "DENIED",
+            },
             {"user_id": "u4", "signup_hours_ago": 72},
             {"user_id": "u5", "signup_hours_ago": 2, "activated_hours_ago": 1},
         ]
