@@ -1,0 +1,94 @@
+"""Value shaping, transaction ids and the ledger's claims (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from connectors.value_feed import ConversionEvent, Ledger, shape_values, transaction_id
+from tests.connectors.value_feed.conftest import NOW
+
+LEASE = dt.timedelta(minutes=60)
+
+
+def test_cap_at_percentile_and_floor() -> None:
+    values = pd.Series([0.0, 10.0, 20.0, 30.0, 1000.0], index=list("abcde"))
+
+    shaped = shape_values(values, cap_percentile=75, floor=5.0)
+
+    # numpy's linear percentile of the five values at 75 % is 30.
+    assert shaped.cap == 30.0
+    assert shaped.values.to_dict() == {
+        "a": 5.0,
+        "b": 10.0,
+        "c": 20.0,
+        "d": 30.0,
+        "e": 30.0,
+    }
+    assert (shaped.capped, shaped.floored) == (1, 1)
+
+
+def test_floor_wins_over_a_lower_cap_and_nan_is_dropped() -> None:
+    values = pd.Series([1.0, 2.0, np.nan], index=list("abc"))
+
+    shaped = shape_values(values, cap_percentile=50, floor=3.0)
+
+    assert shaped.cap == 3.0
+    assert shaped.values.to_dict() == {"a": 3.0, "b": 3.0}
+
+
+def test_no_cap_when_unset() -> None:
+    shaped = shape_values(pd.Series([1.0, 99.0]), cap_percentile=None, floor=0.0)
+    assert shaped.cap is None and shaped.values.tolist() == [1.0, 99.0]
+
+
+def test_transaction_id_is_stable_and_hides_the_user_id() -> None:
+    first = transaction_id("acme", "42", "user-7")
+    assert first == transaction_id("acme", "42", "user-7")
+    assert first != transaction_id("acme", "42", "user-8")
+    assert first != transaction_id("acme", "43", "user-7")
+    assert "user-7" not in first and len(first) <= 64
+
+
+def _event(revision: int = 0) -> ConversionEvent:
+    return ConversionEvent(
+        transaction_id="vb-1",
+        user_id="u1",
+        revision=revision,
+        value=10.0,
+        currency="EUR",
+        conversion_time=NOW - dt.timedelta(days=1),
+        gclid="g",
+        hashed_email=None,
+        hashed_phone=None,
+        ad_user_data=None,
+        ad_personalization=None,
+    )
+
+
+def _race(url: str) -> None:
+    one, two = Ledger(url), Ledger(url)
+    try:
+        assert one.claim(_event(), "run-a", NOW, lease=LEASE)
+        assert not two.claim(_event(), "run-b", NOW, lease=LEASE)
+        assert not two.claim(_event(), "run-b", NOW + LEASE / 2, lease=LEASE)
+        stale = NOW + LEASE + dt.timedelta(seconds=1)
+        assert two.claim(_event(), "run-b", stale, lease=LEASE)
+        assert not one.claim(_event(), "run-a", stale, lease=LEASE)
+        assert two.latest_sends()["vb-1"].claimed_at == stale
+    finally:
+        one.dispose()
+        two.dispose()
+
+
+def test_two_runs_never_both_claim_a_revision_sqlite(tmp_path: Path) -> None:
+    _race(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+@pytest.mark.postgres
+def test_two_runs_never_both_claim_a_revision_postgres(postgres_url: str) -> None:
+    _race(postgres_url)
