@@ -19,6 +19,7 @@ _PATH_KEYS = (
     ("model", "directory"),
     ("state", "directory"),
     ("google_ads", "credentials_file"),
+    ("feed", "credentials"),
 )
 
 

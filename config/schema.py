@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from connectors.google_ads.settings import GoogleAdsSettings
+from connectors.value_feed.settings import FeedSettings
 
 #: Google Ads accepts target ROAS values in this range (1 % to 100,000 %).
 API_MIN_TARGET_ROAS = 0.01
@@ -179,6 +180,9 @@ class Settings(_Strict):
     guardrails: GuardrailSettings = GuardrailSettings()
     model: ModelSettings = ModelSettings()
     state: StateSettings = StateSettings()
+    feed: FeedSettings | None = Field(
+        default=None, description="Send activation values to Google; unset: off."
+    )
     kill_switch: bool = Field(
         default=False, description="When true, no target is changed anywhere."
     )

@@ -140,6 +140,32 @@ def check(config: ConfigOption) -> None:
     console.print(f"[green]OK[/green] {config}: {counts}", soft_wrap=True)
 
 
+@app.command()
+def feed(
+    config: ConfigOption,
+    send: Annotated[
+        bool,
+        typer.Option("--send", help="Upload values to Google (default: dry run)."),
+    ] = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Send each activated user's predicted value to Google once (dry run default)."""
+    from optimizer.value_feed import feed_values
+
+    _logging(verbose)
+    with _fail_cleanly():
+        settings = load_settings(config)
+        report = feed_values(settings, now=dt.datetime.now(dt.UTC), send=send)
+    table = Table(title=f"Value feed {report.run_id} ({report.mode}, {report.sink})")
+    table.add_column("decision or outcome")
+    table.add_column("conversions", justify="right")
+    for key, count in report.as_dict().items():
+        table.add_row(key, f"{count:,}")
+    console.print(table)
+    if not send:
+        console.print(f"{len(report.planned):,} due; rerun with --send to upload.")
+
+
 def _show_plan(result: CycleResult) -> None:
     table = Table(title=f"Plan {result.run.run_id} ({result.run.mode})")
     for header in ("campaign", "mkt", "now", "observed", "economic", "binding"):

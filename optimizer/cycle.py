@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -20,6 +21,7 @@ from optimizer.plan import PlanRow, write_plan
 from optimizer.planner import plan_campaigns
 from optimizer.policy import HOLD
 from optimizer.state import RunRecord, StateStore, state_url
+from optimizer.value_feed import feed_values
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +109,19 @@ def run_cycle(
         )
 
     say("Loading or training the pLTV model")
-    model = _current_model(settings, inputs, as_of)
+    model = current_model(settings, inputs, as_of)
 
     say("Scoring users")
     scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
     margin = settings.economics.gross_margin or 1.0
     scores["value"] = scores["pltv_365"] * margin
+
+    feed_report = None
+    if settings.feed is not None:
+        say("Sending activation values" if apply else "Planning activation values")
+        feed_report = feed_values(
+            settings, now=started, send=apply, inputs=inputs, scores=scores
+        )
 
     say("Planning targets")
     store = StateStore(state_url(settings.state.directory, settings.state.url))
@@ -126,12 +135,13 @@ def run_cycle(
             last_changes=store.last_change_dates(),
         )
         plan_dir = settings.state.directory / "runs" / f"{run_date:%Y-%m-%d}"
-        meta = {
+        meta: dict[str, Any] = {
             "account": settings.account.name,
             "run_date": run_date.isoformat(),
             "currency": settings.account.currency,
             "mode": "apply" if apply else "dry_run",
             "model_version": model.version,
+            "feed": feed_report.as_dict() if feed_report is not None else None,
         }
         say("Recording the run")
         with store.transaction() as connection:
@@ -162,9 +172,8 @@ def run_cycle(
     return CycleResult(record, rows, plan_dir, model.version, scores)
 
 
-def _current_model(
-    settings: Settings, inputs: Inputs, as_of: pd.Timestamp
-) -> PLTVModel:
+def current_model(settings: Settings, inputs: Inputs, as_of: pd.Timestamp) -> PLTVModel:
+    """The registered current model, or one trained now when there is none."""
     registry = ModelRegistry(settings.model.directory)
     model = registry.current()
     if model is not None:
