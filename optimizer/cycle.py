@@ -119,8 +119,13 @@ def run_cycle(
     feed_report = None
     if settings.feed is not None:
         say("Sending activation values" if apply else "Planning activation values")
+        # Data stop at the start of the run day, so the feed's clock does too.
         feed_report = feed_values(
-            settings, now=started, send=apply, inputs=inputs, scores=scores
+            settings,
+            now=as_of.to_pydatetime(),
+            send=apply,
+            inputs=inputs,
+            scores=scores,
         )
 
     say("Planning targets")
