@@ -21,6 +21,14 @@ _PATH_KEYS = (
     ("google_ads", "credentials_file"),
     ("feed", "credentials"),
 )
+_NESTED_PATH_KEYS = (
+    ("data", "users", "path"),
+    ("data", "revenue", "path"),
+    ("data", "campaign_stats", "path"),
+    ("data", "events", "path"),
+    ("data", "fx", "source"),
+    ("data", "quarantine", "directory"),
+)
 
 
 def load_settings(path: Path | str) -> Settings:
@@ -74,12 +82,22 @@ def settings_from_mapping(
 
 def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> None:
     for section, key in _PATH_KEYS:
+        _resolve_at(raw.get(section), key, base_dir)
+    for section, table, key in _NESTED_PATH_KEYS:
         block = raw.get(section)
-        if isinstance(block, dict) and isinstance(block.get(key), str):
-            candidate = Path(block[key]).expanduser()
-            if not candidate.is_absolute():
-                candidate = base_dir / candidate
-            block[key] = candidate
+        if isinstance(block, dict):
+            inner = block.get(table)
+            _resolve_at(inner, key, base_dir)
+            if isinstance(inner, dict) and isinstance(inner.get(key), dict):
+                _resolve_at(inner[key], "path", base_dir)
+
+
+def _resolve_at(block: Any, key: str, base_dir: Path) -> None:
+    if isinstance(block, dict) and isinstance(block.get(key), str):
+        candidate = Path(block[key]).expanduser()
+        if not candidate.is_absolute():
+            candidate = base_dir / candidate
+        block[key] = candidate
 
 
 def _describe(exc: ValidationError, source: Path | str) -> str:

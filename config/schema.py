@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from connectors.google_ads.settings import GoogleAdsSettings
+from connectors.sources import DataSettings as DataSettings
 from connectors.value_feed.settings import FeedSettings
 
 #: Google Ads accepts target ROAS values in this range (1 % to 100,000 %).
@@ -52,19 +53,6 @@ class AccountSettings(_Strict):
             msg = f"unknown IANA time zone {value!r} (e.g. 'Europe/Paris')"
             raise ValueError(msg) from exc
         return value
-
-
-class DataSettings(_Strict):
-    """Where the canonical input tables are read from (CSV or Parquet)."""
-
-    users: Path
-    revenue: Path
-    campaign_stats: Path
-    events: Path | None = None
-    naive_time_zone: str | None = Field(
-        default=None,
-        description="Zone of timestamps written without one; unset rejects them.",
-    )
 
 
 class EconomicsSettings(_Strict):

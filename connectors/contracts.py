@@ -1,8 +1,10 @@
 """The canonical tables and the contract each one keeps.
 
-Each table's columns are declared once here; :func:`enforce` checks a raw
-frame against them and returns it with canonical types (strings, UTC
-timestamps, floats). The first break found is raised as a
+Each table's columns are declared once here. :func:`check` splits a raw
+frame into the rows kept, with canonical types (strings, UTC timestamps,
+floats), and the rows rejected, each with the column, the value and the rule
+it broke; :func:`split_duplicates` then sets aside repeated ids once a table
+is whole. :func:`enforce` is the strict form: the first break is raised as a
 :class:`~connectors.exceptions.ContractError` naming the source, the column,
 the row and the value.
 """
@@ -13,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from connectors.exceptions import ContractError
@@ -22,6 +25,34 @@ Kind = Literal["string", "timestamp", "date", "number"]
 _ZONE_SUFFIX = re.compile(
     r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$",
     re.IGNORECASE,
+)
+
+
+#: The Google Ads bidding strategy types (BiddingStrategyTypeEnum of API v26).
+BIDDING_STRATEGY_TYPES = (
+    "UNSPECIFIED",
+    "UNKNOWN",
+    "COMMISSION",
+    "ENHANCED_CPC",
+    "FIXED_CPM",
+    "FIXED_SHARE_OF_VOICE",
+    "INVALID",
+    "MANUAL_CPA",
+    "MANUAL_CPC",
+    "MANUAL_CPM",
+    "MANUAL_CPV",
+    "MAXIMIZE_CONVERSIONS",
+    "MAXIMIZE_CONVERSION_VALUE",
+    "PAGE_ONE_PROMOTED",
+    "PERCENT_CPC",
+    "TARGET_CPA",
+    "TARGET_CPC",
+    "TARGET_CPM",
+    "TARGET_CPV",
+    "TARGET_IMPRESSION_SHARE",
+    "TARGET_OUTRANK_SHARE",
+    "TARGET_ROAS",
+    "TARGET_SPEND",
 )
 
 
@@ -36,6 +67,8 @@ class Column:
     non_negative: bool = False
     unique: bool = False
     pattern: str | None = None
+    allowed: tuple[str, ...] = ()
+    not_future: bool = False
     hint: str = ""
 
 
@@ -56,8 +89,8 @@ USERS = Contract(
     "users",
     (
         Column("user_id", "string", unique=True),
-        Column("signup_at", "timestamp"),
-        Column("activated_at", "timestamp", nullable=True),
+        Column("signup_at", "timestamp", not_future=True),
+        Column("activated_at", "timestamp", nullable=True, not_future=True),
         Column(
             "country",
             "string",
@@ -74,7 +107,7 @@ REVENUE = Contract(
     "revenue",
     (
         Column("user_id", "string"),
-        Column("occurred_at", "timestamp"),
+        Column("occurred_at", "timestamp", not_future=True),
         Column("amount", "number", non_negative=True),
         Column(
             "currency",
@@ -90,7 +123,7 @@ EVENTS = Contract(
     "events",
     (
         Column("user_id", "string"),
-        Column("occurred_at", "timestamp"),
+        Column("occurred_at", "timestamp", not_future=True),
         Column("event", "string"),
         Column("value", "number", required=False, nullable=True),
     ),
@@ -108,8 +141,8 @@ CAMPAIGN_STATS = Contract(
         Column(
             "bidding_strategy_type",
             "string",
-            pattern=r"[A-Z_]+",
-            hint="a Google Ads strategy type such as 'TARGET_CPA'",
+            allowed=BIDDING_STRATEGY_TYPES,
+            hint="a Google Ads bidding strategy type such as 'TARGET_CPA'",
         ),
         Column("target_cpa", "number", nullable=True, non_negative=True),
         Column("target_roas", "number", nullable=True, non_negative=True),
@@ -119,14 +152,234 @@ CAMPAIGN_STATS = Contract(
 )
 
 
+FX_RATES = Contract(
+    "fx",
+    (
+        Column(
+            "currency",
+            "string",
+            unique=True,
+            pattern=r"[A-Z]{3}",
+            hint="an ISO 4217 code such as 'USD'",
+        ),
+        Column("rate", "number", non_negative=True),
+    ),
+)
+
+#: Where each kept row came from: the source and its 1-based data row there.
+SOURCE_COLUMN = "__source"
+ROW_COLUMN = "__row"
+
+#: The columns a quarantine file adds in front of the raw row.
+QUARANTINE_COLUMNS = (
+    "quarantine_kind",
+    "quarantine_source",
+    "quarantine_row",
+    "quarantine_column",
+    "quarantine_value",
+    "quarantine_reason",
+)
+BAD = "bad"
+DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One row breaking one rule, located in its source."""
+
+    source: str
+    row: int
+    column: str
+    value: object
+    problem: str
+
+    def message(self) -> str:
+        """The sentence users see: source, column, row, value and the problem."""
+        return (
+            f"{self.source}: column {self.column!r}, row {self.row}: value "
+            f"{show(self.value)} {self.problem}"
+        )
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A table split into the rows kept and the rows quarantined.
+
+    ``kept`` has canonical column types plus :data:`SOURCE_COLUMN` and
+    :data:`ROW_COLUMN`; ``rejected`` has the raw values as text after the
+    :data:`QUARANTINE_COLUMNS`.
+    """
+
+    kept: pd.DataFrame
+    rejected: pd.DataFrame
+
+    def violations(self) -> list[Violation]:
+        """The quarantined rows as violations, in source order."""
+        return [
+            Violation(
+                str(row["quarantine_source"]),
+                int(row["quarantine_row"]),
+                str(row["quarantine_column"]),
+                row["quarantine_value"],
+                str(row["quarantine_reason"]),
+            )
+            for _, row in self.rejected.iterrows()
+        ]
+
+
+def check(
+    frame: pd.DataFrame,
+    contract: Contract,
+    source: str,
+    *,
+    naive_time_zone: str | None = None,
+    now: pd.Timestamp | None = None,
+    first_row: int = 1,
+) -> Checked:
+    """Check each row of ``frame`` and split it into kept and rejected rows.
+
+    Uniqueness is not checked here, because a table read in chunks is only
+    whole once every chunk is in: see :func:`split_duplicates`.
+
+    Parameters
+    ----------
+    frame
+        Rows as read, any column types; may be one chunk of a source.
+    contract
+        The canonical table the rows must satisfy.
+    source
+        Where they came from (a file path or a query), for messages.
+    naive_time_zone
+        Zone assumed for timestamps written without one; ``None`` rejects them.
+    now
+        Timestamps later than this are rejected as future; ``None`` skips it.
+    first_row
+        The source row number of ``frame``'s first row (1 is the first data row).
+
+    Returns
+    -------
+    Checked
+        Every row exactly once, either kept or rejected with its reason.
+
+    Raises
+    ------
+    ContractError
+        A required column is missing: a structural problem, not a bad row.
+    """
+    missing = [name for name in contract.required if name not in frame.columns]
+    if missing:
+        raise ContractError(
+            f"{source}: the {contract.table} table lacks required column(s) "
+            f"{', '.join(missing)}; it has {', '.join(map(str, frame.columns))}"
+        )
+    frame = frame.reset_index(drop=True)
+    out = frame.copy()
+    bad = np.zeros(len(frame), dtype=bool)
+    where = np.full(len(frame), "", dtype=object)
+    why = np.full(len(frame), "", dtype=object)
+    for column in contract.columns:
+        if column.name not in out.columns:
+            out[column.name] = pd.Series(pd.NA, index=out.index, dtype=_dtype(column))
+            continue
+        values, issues = _coerce(out[column.name], column, naive_time_zone, now)
+        out[column.name] = values
+        for mask, problem in issues:
+            new = mask & ~bad
+            where[new] = column.name
+            why[new] = problem
+            bad |= mask
+
+    out[SOURCE_COLUMN] = source
+    out[ROW_COLUMN] = np.arange(first_row, first_row + len(frame), dtype="int64")
+    rejected = _rejected_rows(frame[bad], source, out[ROW_COLUMN][bad], where, why)
+    return Checked(out[~bad].reset_index(drop=True), rejected)
+
+
+def reject_where(
+    kept: pd.DataFrame,
+    mask: pd.Series,
+    column: str,
+    problem: str | np.ndarray,
+    *,
+    kind: str | np.ndarray = BAD,
+) -> Checked:
+    """Move the kept rows where ``mask`` holds to the rejected side.
+
+    For rules that need more than one row or more than one table (unknown
+    users, currencies, amounts after conversion, repeated ids), checked
+    after reading. ``problem`` and ``kind`` are one value or one per moved row.
+    """
+    flags = _flags(mask.to_numpy())
+    moved = kept[flags]
+    count = len(moved)
+    rejected = _rejected_rows(
+        moved.drop(columns=[SOURCE_COLUMN, ROW_COLUMN]),
+        moved[SOURCE_COLUMN],
+        moved[ROW_COLUMN],
+        np.full(count, column, dtype=object),
+        np.broadcast_to(np.asarray(problem, dtype=object), (count,)),
+        values=moved[column],
+    )
+    rejected["quarantine_kind"] = np.broadcast_to(
+        np.asarray(kind, dtype=object), (count,)
+    )
+    return Checked(kept[~flags].reset_index(drop=True), rejected)
+
+
+def split_duplicates(kept: pd.DataFrame, contract: Contract) -> Checked:
+    """Set aside later rows that repeat a unique column's value.
+
+    A row identical to the first one with its id is a plain repeat (an export
+    read twice): it is set aside as a duplicate. A row that shares the id but
+    differs elsewhere is a bad row, since there is no telling which is right.
+    """
+    rejected: list[pd.DataFrame] = []
+    named = [c.name for c in contract.columns if c.name in kept.columns]
+    for column in contract.columns:
+        if not column.unique or column.name not in kept.columns:
+            continue
+        ids = kept[column.name]
+        repeated = ids.duplicated(keep="first") & ids.notna()
+        if not bool(repeated.any()):
+            continue
+        prints = pd.util.hash_pandas_object(kept[named], index=False)
+        firsts = (ids.notna() & ~ids.duplicated(keep="first")).to_numpy()
+        first = pd.DataFrame(
+            {
+                "print": prints[firsts].to_numpy(),
+                "at": kept.loc[firsts, SOURCE_COLUMN].astype(str)
+                + " row "
+                + kept.loc[firsts, ROW_COLUMN].astype(str),
+            },
+        ).set_axis(ids[firsts].to_numpy())
+        same = (prints.to_numpy() == ids.map(first["print"]).to_numpy()) & repeated
+        at = ids.map(first["at"]).astype(str).to_numpy()
+        problem = np.where(
+            same,
+            "repeats an identical earlier row (first at " + at + ")",
+            "appears more than once with different values (first at " + at + ")",
+        )
+        split = reject_where(
+            kept,
+            repeated,
+            column.name,
+            problem[repeated.to_numpy()],
+            kind=np.where(same, DUPLICATE, BAD)[repeated.to_numpy()],
+        )
+        rejected.append(split.rejected)
+        kept = split.kept
+    return Checked(kept, concat_rejected(rejected))
+
+
 def enforce(
     frame: pd.DataFrame,
     contract: Contract,
     source: str,
     *,
     naive_time_zone: str | None = None,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Check ``frame`` against ``contract`` and return it with canonical types.
+    """Check ``frame`` against ``contract`` strictly and return canonical types.
 
     Parameters
     ----------
@@ -138,6 +391,8 @@ def enforce(
         Where it came from (a file path or a query), for messages.
     naive_time_zone
         Zone assumed for timestamps written without one; ``None`` refuses them.
+    now
+        Timestamps later than this are refused as future; ``None`` skips it.
 
     Returns
     -------
@@ -152,73 +407,158 @@ def enforce(
     """
     if frame.empty:
         raise ContractError(f"{source}: the {contract.table} table has no rows")
-    missing = [name for name in contract.required if name not in frame.columns]
-    if missing:
+    checked = check(frame, contract, source, naive_time_zone=naive_time_zone, now=now)
+    unique = split_duplicates(checked.kept, contract)
+    rejected = concat_rejected([checked.rejected, unique.rejected])
+    if len(rejected):
         raise ContractError(
-            f"{source}: the {contract.table} table lacks required column(s) "
-            f"{', '.join(missing)}; it has {', '.join(map(str, frame.columns))}"
+            f"{refusal(rejected)} Nothing was written; fix the source and run again."
         )
-    out = frame.copy()
-    for column in contract.columns:
-        if column.name not in out.columns:
-            out[column.name] = pd.Series(
-                pd.NA, index=out.index, dtype=_empty_dtype(column.kind)
-            )
-            continue
-        out[column.name] = _coerce(out[column.name], column, source, naive_time_zone)
-    return out
+    return strip_provenance(unique.kept)
 
 
-def _empty_dtype(kind: Kind) -> str:
+def refusal(rejected: pd.DataFrame) -> str:
+    """The message refusing a table: its first bad row, and how many more."""
+    first = rejected.sort_values(
+        ["quarantine_source", "quarantine_row"], kind="stable"
+    ).iloc[0]
+    violation = Violation(
+        str(first["quarantine_source"]),
+        int(first["quarantine_row"]),
+        str(first["quarantine_column"]),
+        first["quarantine_value"],
+        str(first["quarantine_reason"]),
+    )
+    more = len(rejected) - 1
+    tail = f"; {more} more row(s) have problems" if more else ""
+    return f"{violation.message()}{tail}."
+
+
+def strip_provenance(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table without the columns recording where each row came from."""
+    return frame.drop(columns=[SOURCE_COLUMN, ROW_COLUMN], errors="ignore")
+
+
+def concat_rejected(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Stack rejected rows of one table, keeping the quarantine columns first."""
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return pd.DataFrame(
+            {name: pd.Series(dtype="string") for name in QUARANTINE_COLUMNS}
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def show(value: object) -> str:
+    """A value as messages quote it; empty values read ``(empty)``."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "(empty)"
+    if value is pd.NA or value is pd.NaT:
+        return "(empty)"
+    return repr(str(value))
+
+
+def _rejected_rows(
+    raw: pd.DataFrame,
+    source: str | pd.Series,
+    rows: pd.Series,
+    where: np.ndarray,
+    why: np.ndarray,
+    *,
+    values: pd.Series | None = None,
+) -> pd.DataFrame:
+    raw = raw.reset_index(drop=True)
+    if values is None:
+        picked = [
+            raw.at[i, column] if column in raw.columns else None
+            for i, column in enumerate(where[where != ""])
+        ]
+        columns = where[where != ""]
+        reasons = why[where != ""]
+    else:
+        picked = list(values)
+        columns = where
+        reasons = why
+    head = pd.DataFrame(
+        {
+            "quarantine_kind": BAD,
+            "quarantine_source": (
+                source.to_numpy() if isinstance(source, pd.Series) else source
+            ),
+            "quarantine_row": rows.to_numpy(),
+            "quarantine_column": columns,
+            "quarantine_value": [None if _empty(v) else str(v) for v in picked],
+            "quarantine_reason": reasons,
+        },
+        index=raw.index,
+    )
+    body = raw.astype("string")
+    return pd.concat([head, body], axis=1)
+
+
+def _empty(value: object) -> bool:
+    return show(value) == "(empty)"
+
+
+def _dtype(column: Column) -> str:
     return {
         "string": "string",
         "number": "float64",
         "timestamp": "datetime64[ns, UTC]",
         "date": "datetime64[ns]",
-    }[kind]
+    }[column.kind]
+
+
+Issues = list[tuple[np.ndarray, str]]
 
 
 def _coerce(
-    raw: pd.Series, column: Column, source: str, naive_zone: str | None
-) -> pd.Series:
+    raw: pd.Series, column: Column, naive_zone: str | None, now: pd.Timestamp | None
+) -> tuple[pd.Series, Issues]:
     present = raw.notna()
     if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
         present &= raw.astype("string").str.strip().ne("").fillna(False)
-    if not column.nullable and not bool(present.all()):
-        _fail(source, column, raw, ~present, "is empty, but a value is required")
+    issues: Issues = []
+    if not column.nullable:
+        issues.append((~present.to_numpy(), "is empty, but a value is required"))
 
     values: pd.Series
     if column.kind == "string":
         values = raw.astype("string").str.strip().where(present)
     elif column.kind == "number":
-        values = _numbers(raw.where(present), column, source)
+        values = _numbers(raw.where(present), column, issues)
     elif column.kind == "timestamp":
-        values = _timestamps(raw.where(present), column, source, naive_zone)
+        values = _timestamps(raw.where(present), naive_zone, issues)
+        if column.not_future and now is not None:
+            future = values.gt(now).fillna(False).to_numpy()
+            issues.append((future, f"is in the future (after {now.isoformat()})"))
     else:
-        values = _dates(raw.where(present), column, source)
+        values = _dates(raw.where(present), issues)
 
     if column.pattern is not None:
         ok = values.astype("string").str.fullmatch(column.pattern).fillna(True)
-        _fail_where(source, column, raw, ~ok, f"is not {column.hint}")
-    if column.unique:
-        dup = values.duplicated(keep="first") & values.notna()
-        _fail_where(source, column, raw, dup, "appears more than once")
-    return values
+        issues.append((~ok.to_numpy(dtype=bool), f"is not {column.hint}"))
+    if column.allowed:
+        known = values.isin(column.allowed) | values.isna()
+        issues.append((~known.to_numpy(dtype=bool), f"is not one of {column.hint}"))
+    return values, [(_flags(mask), problem) for mask, problem in issues]
 
 
-def _numbers(raw: pd.Series, column: Column, source: str) -> pd.Series:
+def _flags(mask: np.ndarray | pd.Series) -> np.ndarray:
+    return np.asarray(pd.Series(mask).fillna(False), dtype=bool)
+
+
+def _numbers(raw: pd.Series, column: Column, issues: Issues) -> pd.Series:
     numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
-    _fail_where(source, column, raw, raw.notna() & numbers.isna(), "is not a number")
-    bad = numbers.isin([float("inf"), float("-inf")])
-    _fail_where(source, column, raw, bad, "is not a finite number")
+    issues.append(((raw.notna() & numbers.isna()).to_numpy(), "is not a number"))
+    infinite = numbers.isin([float("inf"), float("-inf")])
+    issues.append((infinite.to_numpy(), "is not a finite number"))
     if column.non_negative:
-        _fail_where(source, column, raw, numbers.lt(0), "is negative")
+        issues.append((numbers.lt(0).to_numpy(), "is negative"))
     return numbers
 
 
-def _timestamps(
-    raw: pd.Series, column: Column, source: str, naive_zone: str | None
-) -> pd.Series:
+def _timestamps(raw: pd.Series, naive_zone: str | None, issues: Issues) -> pd.Series:
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         converted: pd.Series = raw.dt.tz_convert("UTC")
         return converted.astype("datetime64[ns, UTC]")
@@ -228,45 +568,38 @@ def _timestamps(
     else:
         text = raw.astype("string").str.strip()
         naive = text.notna() & ~text.str.contains(_ZONE_SUFFIX).fillna(False)
-    readable = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    _fail_where(
-        source,
-        column,
-        raw,
-        text.notna() & readable.isna(),
-        "is not a timestamp (expected ISO 8601, e.g. 2026-11-02T09:30:00Z)",
-    )
-    if naive.any() and naive_zone is None:
-        _fail(
-            source,
-            column,
-            raw,
-            naive,
-            "has no time zone; write it with one (e.g. 2026-11-02T09:30:00Z) "
-            "or set data.naive_time_zone in the config",
-        )
     parsed = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
     aware = text.notna() & ~naive
     if aware.any():
         parsed[aware] = pd.to_datetime(
             text[aware], format="ISO8601", utc=True, errors="coerce"
         )
-    if naive.any() and naive_zone is not None:
+    unzoned = pd.Series(False, index=raw.index)
+    if naive.any():
         local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
-        parsed[naive] = local.dt.tz_localize(
-            naive_zone, ambiguous="NaT", nonexistent="NaT"
-        ).dt.tz_convert("UTC")
-    _fail_where(
-        source,
-        column,
-        raw,
-        text.notna() & parsed.isna(),
-        "is not a timestamp (expected ISO 8601, e.g. 2026-11-02T09:30:00Z)",
+        if naive_zone is None:
+            unzoned = naive & local.reindex(raw.index).notna()
+        else:
+            parsed[naive] = local.dt.tz_localize(
+                naive_zone, ambiguous="NaT", nonexistent="NaT"
+            ).dt.tz_convert("UTC")
+    issues.append(
+        (
+            (text.notna() & parsed.isna() & ~unzoned).to_numpy(dtype=bool),
+            "is not a timestamp (expected ISO 8601, e.g. 2026-11-02T09:30:00Z)",
+        )
+    )
+    issues.append(
+        (
+            unzoned.to_numpy(dtype=bool),
+            "has no time zone; write it with one (e.g. 2026-11-02T09:30:00Z) "
+            "or set data.naive_time_zone in the config",
+        )
     )
     return parsed.astype("datetime64[ns, UTC]")
 
 
-def _dates(raw: pd.Series, column: Column, source: str) -> pd.Series:
+def _dates(raw: pd.Series, issues: Issues) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         parsed = pd.to_datetime(raw)
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
@@ -274,43 +607,10 @@ def _dates(raw: pd.Series, column: Column, source: str) -> pd.Series:
         return parsed.dt.normalize().astype("datetime64[ns]")
     text = raw.astype("string").str.strip()
     parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    _fail_where(
-        source,
-        column,
-        raw,
-        text.notna() & parsed.isna(),
-        "is not a date (expected YYYY-MM-DD)",
+    issues.append(
+        (
+            (text.notna() & parsed.isna()).to_numpy(dtype=bool),
+            "is not a date (expected YYYY-MM-DD)",
+        )
     )
     return parsed.astype("datetime64[ns]")
-
-
-def _fail_where(
-    source: str, column: Column, raw: pd.Series, bad: pd.Series, problem: str
-) -> None:
-    bad = bad.fillna(False).astype(bool)
-    if bool(bad.any()):
-        _fail(source, column, raw, bad, problem)
-
-
-def _fail(
-    source: str, column: Column, raw: pd.Series, bad: pd.Series, problem: str
-) -> None:
-    bad = bad.fillna(False).astype(bool)
-    positions = [i for i, flag in enumerate(bad.to_numpy()) if flag]
-    first = positions[0]
-    value = raw.iloc[first]
-    more = len(positions) - 1
-    tail = f"; {more} more row(s) in this column have the same problem" if more else ""
-    raise ContractError(
-        f"{source}: column {column.name!r}, row {first + 1}: value "
-        f"{_show(value)} {problem}{tail}. Nothing was written; fix the "
-        "source and run again."
-    )
-
-
-def _show(value: object) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return "(empty)"
-    if value is pd.NA or value is pd.NaT:
-        return "(empty)"
-    return repr(str(value))

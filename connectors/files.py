@@ -1,28 +1,61 @@
-"""Read the canonical tables from CSV or Parquet files."""
+"""Read the canonical tables from files or SQL, check them, quarantine bad rows.
+
+A table's source is a CSV or Parquet file, a glob of them (compressed CSV
+too), or a SQL table or query (:mod:`connectors.warehouse`). Every source is
+read in chunks, each chunk checked against the table's contract, so memory
+holds the checked table and one raw chunk, never the whole raw source.
+"""
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from connectors.contracts import (
     CAMPAIGN_STATS,
     EVENTS,
+    FX_RATES,
     REVENUE,
     USERS,
     Contract,
+    check,
+    concat_rejected,
     enforce,
+    reject_where,
+    split_duplicates,
+    strip_provenance,
 )
 from connectors.exceptions import ContractError, InputError
+from connectors.quarantine import TableAudit, audit, judge, write_quarantine
+from connectors.sources import (
+    DEFAULT_CHUNK_ROWS,
+    DataSettings,
+    FileSource,
+    SqlSource,
+)
+from connectors.warehouse import Chunk, IncrementalCache, SqlReader, merge_cached
 
 logger = logging.getLogger(__name__)
 
-_CSV_SUFFIXES = {".csv", ".txt"}
+_CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
+_COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst"}
+_GLOB_CHARS = set("*?[")
+
+CONTRACTS = {
+    "users": USERS,
+    "revenue": REVENUE,
+    "campaign_stats": CAMPAIGN_STATS,
+    "events": EVENTS,
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +67,7 @@ class Inputs:
     campaign_stats: pd.DataFrame
     events: pd.DataFrame | None = None
     fingerprints: dict[str, str] = field(default_factory=dict)
+    audits: dict[str, TableAudit] = field(default_factory=dict)
 
     def row_counts(self) -> dict[str, int]:
         """Rows per table, for the run record."""
@@ -46,16 +80,42 @@ class Inputs:
             counts["events"] = len(self.events)
         return counts
 
+    def quarantine_record(self) -> dict[str, dict[str, Any]]:
+        """Rows in, kept and quarantined per table, for the run record."""
+        return {name: item.as_record() for name, item in self.audits.items()}
+
+
+@dataclass
+class TableRead:
+    """One table after its contract: rows kept, rows rejected, rows read."""
+
+    table: str
+    kept: pd.DataFrame
+    rejected: pd.DataFrame
+    rows_in: int
+    fingerprint: str
+    cached: int = 0
+    cache: IncrementalCache | None = None
+    watermark: Any = None
+
+    def reject(self, mask: pd.Series, column: str, problem: str) -> None:
+        """Move the kept rows where ``mask`` holds to the quarantine."""
+        if not bool(mask.fillna(False).any()):
+            return
+        split = reject_where(self.kept, mask, column, problem)
+        self.kept = split.kept
+        self.rejected = concat_rejected([self.rejected, split.rejected])
+
 
 def read_table(
     path: Path, contract: Contract, *, naive_time_zone: str | None = None
 ) -> pd.DataFrame:
-    """Read one canonical table from a CSV or Parquet file and check its contract.
+    """Read one canonical table from a file or glob and check it strictly.
 
     Parameters
     ----------
     path
-        A ``.csv``, ``.csv.gz`` or ``.parquet`` file.
+        A ``.csv`` (optionally compressed) or ``.parquet`` file, or a glob.
     contract
         The table it must satisfy.
     naive_time_zone
@@ -71,129 +131,371 @@ def read_table(
     InputError
         The file is missing, empty, unreadable, or of an unknown format.
     ContractError
-        A column or value breaks the contract.
+        A row breaks the contract; the message names source, column, row and
+        value of the first one.
     """
-    frame = _read_raw(path, contract.table)
-    return enforce(frame, contract, str(path), naive_time_zone=naive_time_zone)
+    read = read_source(
+        file_chunks(FileSource(path=path), contract.table),
+        contract,
+        naive_time_zone=naive_time_zone,
+    )
+    judge(_audit(read), read.rejected, 0.0)
+    return strip_provenance(read.kept)
 
 
-def _read_raw(path: Path, table: str) -> pd.DataFrame:
+def file_chunks(
+    source: FileSource, table: str, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[Chunk]:
+    """Yield the rows of a file, or of every file a glob matches, in chunks.
+
+    Raises
+    ------
+    InputError
+        No file matches, or one is empty, unreadable, not in its encoding, or
+        of an unknown format. These are errors, never quarantined rows.
+    """
+    pattern = str(source.path)
+    if _GLOB_CHARS & set(pattern):
+        paths = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))]
+        paths = [p for p in paths if p.is_file()]
+        if not paths:
+            raise InputError(f"{pattern}: no {table} file matches this pattern")
+    else:
+        paths = [source.path]
+    for path in paths:
+        yield from _chunks_of(path, table, chunk_rows, source.encoding)
+
+
+def _chunks_of(
+    path: Path, table: str, chunk_rows: int, encoding: str
+) -> Iterator[Chunk]:
     if not path.exists():
         raise InputError(f"{path}: the {table} file does not exist")
     if path.is_dir():
         raise InputError(f"{path}: the {table} source is a folder, not a file")
     suffixes = [s.lower() for s in path.suffixes]
-    compressed = bool(suffixes) and suffixes[-1] in {".gz", ".bz2", ".zip", ".xz"}
+    compressed = bool(suffixes) and suffixes[-1] in _COMPRESSION_SUFFIXES
     kind = suffixes[-2] if compressed and len(suffixes) > 1 else (suffixes or [""])[-1]
+    if kind in _PARQUET_SUFFIXES and not compressed:
+        frames = _parquet_frames(path, chunk_rows)
+    elif kind in _CSV_SUFFIXES:
+        frames = _csv_frames(
+            path, chunk_rows, encoding, sep="\t" if kind == ".tsv" else ","
+        )
+    else:
+        raise InputError(
+            f"{path}: unknown format {''.join(suffixes) or '(no suffix)'!r} for "
+            f"the {table} file; use .csv (optionally .gz, .bz2, .zip, .xz, .zst) "
+            "or .parquet"
+        )
+    rows = 0
     try:
-        if kind in _PARQUET_SUFFIXES:
-            return pd.read_parquet(path)
-        if kind in _CSV_SUFFIXES:
-            return pd.read_csv(
-                path, dtype="string", keep_default_na=False, na_values=[""]
-            )
+        for frame in frames:
+            if len(frame):
+                yield Chunk(str(path), rows + 1, frame)
+                rows += len(frame)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the {table} file is empty") from None
     except UnicodeDecodeError as exc:
         raise InputError(
-            f"{path}: the {table} file is not UTF-8 text (byte {exc.start}): "
-            "save it as UTF-8 and run again"
+            f"{path}: the {table} file is not {encoding} text (byte {exc.start} "
+            f"of a chunk after data row {rows}): save it as {encoding} or set "
+            "its encoding in the config, and run again"
         ) from None
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"{path}: cannot read the {table} file: {exc}") from exc
-    raise InputError(
-        f"{path}: unknown format {kind or '(no suffix)'!r} for the {table} file; "
-        "use .csv, .csv.gz or .parquet"
-    )
+    except (OSError, EOFError, ValueError, pd.errors.ParserError) as exc:
+        raise InputError(
+            f"{path}: cannot read the {table} file after data row {rows}: {exc}"
+        ) from exc
+    if rows == 0:
+        raise InputError(f"{path}: the {table} file has no rows")
 
 
-def load_inputs(
-    users: Path,
-    revenue: Path,
-    campaign_stats: Path,
+def _csv_frames(
+    path: Path, chunk_rows: int, encoding: str, sep: str
+) -> Iterator[pd.DataFrame]:
+    with pd.read_csv(
+        path,
+        sep=sep,
+        dtype="string",
+        keep_default_na=False,
+        na_values=[""],
+        chunksize=chunk_rows,
+        encoding=encoding,
+    ) as reader:
+        yield from reader
+
+
+def _parquet_frames(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    handle = pq.ParquetFile(path)
+    try:
+        for batch in handle.iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+    finally:
+        handle.close()
+
+
+def read_source(
+    chunks: Iterable[Chunk],
+    contract: Contract,
     *,
-    events: Path | None = None,
-    currency: str,
     naive_time_zone: str | None = None,
-) -> Inputs:
-    """Read and cross-check the canonical tables of one run.
+    now: pd.Timestamp | None = None,
+    allow_empty: bool = False,
+) -> TableRead:
+    """Check every chunk of a source, then set aside repeated ids.
 
     Parameters
     ----------
-    users, revenue, campaign_stats, events
-        The files of each table; ``events`` is optional.
-    currency
-        The account currency; revenue in any other currency is refused.
+    chunks
+        The source's rows, e.g. from :func:`file_chunks` or
+        :meth:`connectors.warehouse.SqlReader.chunks`.
+    contract
+        The canonical table they must satisfy.
     naive_time_zone
-        Zone assumed for timestamps written without one; ``None`` refuses them.
+        Zone assumed for timestamps written without one; ``None`` rejects them.
+    now
+        Timestamps after this are rejected as future; ``None`` skips it.
+    allow_empty
+        No rows is a normal outcome (an incremental read with nothing new).
 
     Returns
     -------
-    Inputs
-        The checked tables and a SHA-256 fingerprint of each file.
+    TableRead
+        Every row read, either kept or rejected with its reason.
 
     Raises
     ------
     InputError
-        A file is missing or unreadable, or a row breaks its contract, or
-        revenue names an unknown user or currency.
+        The source is missing, empty or unreadable, or lacks a column.
     """
-    zone = naive_time_zone
-    user_table = read_table(users, USERS, naive_time_zone=zone)
-    revenue_table = read_table(revenue, REVENUE, naive_time_zone=zone)
-    stats_table = read_table(campaign_stats, CAMPAIGN_STATS, naive_time_zone=zone)
-    event_table = (
-        read_table(events, EVENTS, naive_time_zone=zone) if events is not None else None
+    kept: list[pd.DataFrame] = []
+    rejected: list[pd.DataFrame] = []
+    digest = hashlib.sha256()
+    rows_in = 0
+    for chunk in chunks:
+        rows_in += len(chunk.frame)
+        hashes = pd.util.hash_pandas_object(chunk.frame, index=False)
+        digest.update(hashes.to_numpy().tobytes())
+        checked = check(
+            chunk.frame,
+            contract,
+            chunk.source,
+            naive_time_zone=naive_time_zone,
+            now=now,
+            first_row=chunk.first_row,
+        )
+        kept.append(checked.kept)
+        rejected.append(checked.rejected)
+    if rows_in == 0:
+        if not allow_empty:
+            raise InputError(f"the {contract.table} source has no rows")
+        nothing = pd.DataFrame()
+        return TableRead(contract.table, nothing, concat_rejected([]), 0, "")
+    table = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
+    unique = split_duplicates(table, contract)
+    return TableRead(
+        contract.table,
+        unique.kept,
+        concat_rejected([*rejected, unique.rejected]),
+        rows_in,
+        digest.hexdigest(),
     )
 
-    _check_currency(revenue_table, revenue, currency)
-    _check_known_users(revenue_table, user_table, revenue, "revenue")
-    if event_table is not None and events is not None:
-        _check_known_users(event_table, user_table, events, "events")
 
-    paths = {"users": users, "revenue": revenue, "campaign_stats": campaign_stats}
-    if events is not None:
-        paths["events"] = events
+def load_inputs(
+    data: DataSettings,
+    *,
+    currency: str,
+    now: pd.Timestamp | None = None,
+    state_dir: Path | None = None,
+    run_label: str | None = None,
+) -> Inputs:
+    """Read, check and cross-check the canonical tables of one run.
+
+    Parameters
+    ----------
+    data
+        The ``data:`` section of the config: sources, FX, quarantine rules.
+    currency
+        The account currency; revenue is converted into it.
+    now
+        Timestamps after this are future and quarantined; default the clock.
+    state_dir
+        The state folder: incremental caches go to ``warehouse/``, and
+        quarantine files to ``quarantine/<run_label>/`` unless configured.
+        ``None`` writes nothing (a dry check).
+    run_label
+        Names the run's quarantine folder; default the current UTC time.
+
+    Returns
+    -------
+    Inputs
+        The checked tables, a fingerprint of each, and the audit of each.
+
+    Raises
+    ------
+    InputError
+        A source is missing, empty or unreadable, a SQL read fails.
+    ContractError
+        A table's bad rows exceed ``data.quarantine.max_share``.
+    """
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    reads = {
+        name: _read_configured(name, source, data, now, state_dir)
+        for name, source in data.sources().items()
+    }
+
+    revenue = reads["revenue"]
+    _convert_currency(revenue, currency, _fx_rates(data, now))
+    revenue.reject(
+        revenue.kept["amount"].gt(data.max_amount),
+        "amount",
+        f"is above data.max_amount ({data.max_amount:,.0f} {currency}) once "
+        "converted; check it is not in cents or a test order",
+    )
+    known = reads["users"].kept["user_id"]
+    for name in ("revenue", "events"):
+        if name in reads:
+            rows = reads[name]
+            rows.reject(
+                ~rows.kept["user_id"].isin(known),
+                "user_id",
+                f"has {name} but is not in the users table",
+            )
+
+    audits = _judge_all(reads, data, state_dir, run_label)
+    for read in reads.values():
+        if read.cache is not None and state_dir is not None:
+            read.cache.save(read.kept, read.watermark)
+
     inputs = Inputs(
-        users=user_table,
-        revenue=revenue_table,
-        campaign_stats=stats_table,
-        events=event_table,
-        fingerprints={name: _sha256(path) for name, path in paths.items()},
+        users=strip_provenance(reads["users"].kept),
+        revenue=strip_provenance(revenue.kept),
+        campaign_stats=strip_provenance(reads["campaign_stats"].kept),
+        events=strip_provenance(reads["events"].kept) if "events" in reads else None,
+        fingerprints={name: read.fingerprint for name, read in reads.items()},
+        audits=audits,
     )
     logger.info("inputs read: %s", inputs.row_counts())
     return inputs
 
 
-def _check_currency(revenue: pd.DataFrame, path: Path, currency: str) -> None:
-    other = revenue["currency"].ne(currency).fillna(False).to_numpy()
-    if other.any():
-        row = int(other.argmax())
-        raise ContractError(
-            f"{path}: column 'currency', row {row + 1}: value "
-            f"{revenue['currency'].iloc[row]!r} is not the account currency "
-            f"{currency!r}, and no exchange rate is configured for it. Nothing "
-            "was written; convert the amounts or remove the rows, and run again."
+def _read_configured(
+    name: str,
+    source: FileSource | SqlSource,
+    data: DataSettings,
+    now: pd.Timestamp,
+    state_dir: Path | None,
+) -> TableRead:
+    contract = CONTRACTS[name]
+    zone = data.naive_time_zone
+    if isinstance(source, FileSource):
+        return read_source(
+            file_chunks(source, name), contract, naive_time_zone=zone, now=now
         )
 
+    cache = cached = since = None
+    if source.incremental_column is not None and state_dir is not None:
+        cache = IncrementalCache(state_dir / "warehouse", name, source)
+        cached, since = cache.load()
+    reader = SqlReader(source, data.url_of(source), name, since)
+    read = read_source(
+        reader.chunks(),
+        contract,
+        naive_time_zone=zone,
+        now=now,
+        allow_empty=cached is not None,
+    )
+    read.cache, read.watermark = cache, reader.watermark
+    if cached is not None:
+        logger.info("%s: %d new row(s) past %s", name, read.rows_in, since)
+        read.cached = len(cached)
+        read.rows_in += len(cached)
+        read.kept = (
+            merge_cached(cached, read.kept, contract) if len(read.kept) else cached
+        )
+    return read
 
-def _check_known_users(
-    table: pd.DataFrame, users: pd.DataFrame, path: Path, name: str
+
+def _fx_rates(data: DataSettings, now: pd.Timestamp) -> dict[str, float]:
+    rates = dict(data.fx.rates)
+    if data.fx.source is None:
+        return rates
+    source = data.fx.source
+    chunks = (
+        file_chunks(source, "fx")
+        if isinstance(source, FileSource)
+        else SqlReader(source, data.url_of(source), "fx").chunks()
+    )
+    table = pd.concat([chunk.frame for chunk in chunks], ignore_index=True)
+    checked = enforce(table, FX_RATES, source.describe(), now=now)
+    zero = checked["rate"].le(0).to_numpy()
+    if zero.any():
+        row = int(zero.argmax())
+        raise ContractError(
+            f"{source.describe()}: column 'rate', row {row + 1}: value "
+            f"{checked['rate'].iloc[row]!r} is not a positive exchange rate"
+        )
+    rates.update(dict(zip(checked["currency"], checked["rate"], strict=True)))
+    return rates
+
+
+def _convert_currency(
+    revenue: TableRead, currency: str, rates: dict[str, float]
 ) -> None:
-    unknown = (~table["user_id"].isin(users["user_id"])).to_numpy()
-    if unknown.any():
-        row = int(unknown.argmax())
-        raise ContractError(
-            f"{path}: column 'user_id', row {row + 1}: value "
-            f"{table['user_id'].iloc[row]!r} has {name} but is not in the users "
-            f"table ({int(unknown.sum())} such row(s)). Nothing was written; add "
-            "the users or remove the rows, and run again."
+    codes = revenue.kept["currency"]
+    rate = codes.map({**rates, currency: 1.0}).astype("float64")
+    known = ", ".join(sorted({currency, *rates}))
+    revenue.reject(
+        rate.isna() & codes.notna(),
+        "currency",
+        f"has no exchange rate into {currency} (known: {known}); add it to data.fx",
+    )
+    kept = revenue.kept
+    rate = kept["currency"].map({**rates, currency: 1.0}).astype("float64")
+    converted = rate.ne(1.0) | kept["currency"].ne(currency)
+    if bool(converted.any()):
+        kept["amount_original"] = kept["amount"]
+        kept["currency_original"] = kept["currency"]
+        kept["amount"] = kept["amount"] * rate
+        kept["currency"] = currency
+        logger.info(
+            "%d revenue row(s) converted into %s", int(converted.sum()), currency
         )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _judge_all(
+    reads: dict[str, TableRead],
+    data: DataSettings,
+    state_dir: Path | None,
+    run_label: str | None,
+) -> dict[str, TableAudit]:
+    label = run_label or pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
+    folder = data.quarantine.directory or (
+        state_dir / "quarantine" if state_dir is not None else None
+    )
+    audits: dict[str, TableAudit] = {}
+    for name, read in reads.items():
+        table_audit = _audit(read)
+        if len(read.rejected) and folder is not None:
+            path = write_quarantine(read.rejected, folder / label, name)
+            table_audit = TableAudit(**{**table_audit.__dict__, "file": str(path)})
+        audits[name] = table_audit
+    for name, read in reads.items():
+        judge(audits[name], read.rejected, data.quarantine.max_share)
+    return audits
+
+
+def _audit(read: TableRead) -> TableAudit:
+    return audit(read.table, read.rows_in, read.kept, read.rejected, cached=read.cached)
+
+
+__all__ = [
+    "ContractError",
+    "Inputs",
+    "TableRead",
+    "file_chunks",
+    "load_inputs",
+    "read_source",
+    "read_table",
+]

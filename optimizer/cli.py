@@ -123,21 +123,21 @@ def demo(
 
 @app.command()
 def check(config: ConfigOption) -> None:
-    """Validate a config file and its input files without planning anything."""
+    """Validate a config file and its inputs; nothing is planned or written."""
     from connectors.files import load_inputs
 
     with _fail_cleanly():
         settings = load_settings(config)
-        inputs = load_inputs(
-            settings.data.users,
-            settings.data.revenue,
-            settings.data.campaign_stats,
-            events=settings.data.events,
-            currency=settings.account.currency,
-            naive_time_zone=settings.data.naive_time_zone,
-        )
+        inputs = load_inputs(settings.data, currency=settings.account.currency)
     counts = ", ".join(f"{n:,} {name}" for name, n in inputs.row_counts().items())
     console.print(f"[green]OK[/green] {config}: {counts}", soft_wrap=True)
+    for name, audit in inputs.audits.items():
+        if audit.quarantined:
+            console.print(
+                f"[yellow]{name}[/yellow]: {audit.quarantined:,} of "
+                f"{audit.rows_in:,} row(s) would be quarantined "
+                f"({audit.duplicates:,} repeats)"
+            )
 
 
 @app.command()

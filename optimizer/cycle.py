@@ -100,12 +100,11 @@ def run_cycle(
     if inputs is None:
         say("Reading and checking inputs")
         inputs = load_inputs(
-            settings.data.users,
-            settings.data.revenue,
-            settings.data.campaign_stats,
-            events=settings.data.events,
+            settings.data,
             currency=settings.account.currency,
-            naive_time_zone=settings.data.naive_time_zone,
+            now=max(pd.Timestamp(started), as_of),
+            state_dir=settings.state.directory,
+            run_label=f"{run_date:%Y-%m-%d}",
         )
 
     say("Loading or training the pLTV model")
@@ -158,6 +157,7 @@ def run_cycle(
                 inputs={
                     "fingerprints": inputs.fingerprints,
                     "rows": inputs.row_counts(),
+                    "quarantine": inputs.quarantine_record(),
                 },
                 model_version=model.version,
                 plan_dir=str(plan_dir),
