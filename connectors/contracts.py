@@ -540,7 +540,7 @@ def _coerce(
         issues.append((~ok.to_numpy(dtype=bool), f"is not {column.hint}"))
     if column.allowed:
         known = values.isin(column.allowed) | values.isna()
-        issues.append((~known.to_numpy(dtype=bool), f"is not one of {column.hint}"))
+        issues.append((~known.to_numpy(dtype=bool), f"is not {column.hint}"))
     return values, [(_flags(mask), problem) for mask, problem in issues]
 
 

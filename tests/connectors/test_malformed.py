@@ -1,0 +1,359 @@
+"""Malformed inputs: each is refused with an error or quarantined, never lost.
+
+Every case names what it breaks, the table and the text it reads; a
+quarantine case then checks the message names source, column, row and value,
+that the quarantine file holds the row with its reason, that the counts add
+up (rows in = kept + quarantined), and that strict mode (``max_share: 0``)
+refuses the same input with the same message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from connectors.exceptions import ContractError
+from tests.connectors.conftest import (
+    BASE,
+    REVENUE_CSV,
+    STATS_CSV,
+    USERS_CSV,
+    Loader,
+    replace_row,
+)
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A table with one or more bad rows, and what the first one must say."""
+
+    table: str
+    text: str
+    column: str
+    row: int
+    value: str
+    reason: str
+    count: int = 1
+
+
+def _rev(row: int, line: str) -> str:
+    return replace_row(REVENUE_CSV, row, line)
+
+
+def _users(row: int, line: str) -> str:
+    return replace_row(USERS_CSV, row, line)
+
+
+def _stats(row: int, line: str) -> str:
+    return replace_row(STATS_CSV, row, line)
+
+
+QUARANTINED = {
+    "amount is text": Bad(
+        "revenue",
+        _rev(2, "u2,2026-02-02T00:00:00Z,twenty,EUR,o2"),
+        "amount",
+        2,
+        "twenty",
+        "is not a number",
+    ),
+    "timestamp is text": Bad(
+        "revenue",
+        _rev(3, "u3,last tuesday,30,EUR,o3"),
+        "occurred_at",
+        3,
+        "last tuesday",
+        "is not a timestamp",
+    ),
+    "conversions is a date": Bad(
+        "campaign_stats",
+        _stats(1, "2026-02-01,c1,Search FR,100,2026-02-01,200,TARGET_CPA,20,"),
+        "conversions",
+        1,
+        "2026-02-01",
+        "is not a number",
+    ),
+    "date is not a date": Bad(
+        "campaign_stats",
+        _stats(2, "01/02/2026x,c2,Search DE,80,4,100,TARGET_ROAS,,1.5"),
+        "date",
+        2,
+        "01/02/2026x",
+        "is not a date",
+    ),
+    "naive timestamp among zoned ones": Bad(
+        "users",
+        _users(2, "u2,2026-01-03 10:00:00,2026-01-03T12:00:00Z,DE,freelancer,c2"),
+        "signup_at",
+        2,
+        "2026-01-03 10:00:00",
+        "has no time zone",
+    ),
+    "activation in the future": Bad(
+        "users",
+        _users(4, "u4,2026-01-05T10:00:00Z,2027-01-06T10:00:00Z,DE,50+,c2"),
+        "activated_at",
+        4,
+        "2027-01-06T10:00:00Z",
+        "is in the future",
+    ),
+    "revenue in the future": Bad(
+        "revenue",
+        _rev(1, "u1,2031-02-01T00:00:00Z,10.5,EUR,o1"),
+        "occurred_at",
+        1,
+        "2031-02-01T00:00:00Z",
+        "is in the future",
+    ),
+    "order id twice with different amounts": Bad(
+        "revenue",
+        REVENUE_CSV + "u2,2026-02-02T00:00:00Z,25,EUR,o2\n",
+        "order_id",
+        5,
+        "o2",
+        "appears more than once with different values (first at",
+    ),
+    "user id twice": Bad(
+        "users",
+        USERS_CSV + "u1,2026-01-07T10:00:00Z,,FR,smb,c1\n",
+        "user_id",
+        5,
+        "u1",
+        "appears more than once",
+    ),
+    "negative amount": Bad(
+        "revenue",
+        _rev(4, "u4,2026-02-04T00:00:00Z,-40,EUR,o4"),
+        "amount",
+        4,
+        "-40",
+        "is negative",
+    ),
+    "negative cost": Bad(
+        "campaign_stats",
+        _stats(2, "2026-02-01,c2,Search DE,-80,4,100,TARGET_ROAS,,1.5"),
+        "cost",
+        2,
+        "-80",
+        "is negative",
+    ),
+    "huge amount": Bad(
+        "revenue",
+        _rev(2, "u2,2026-02-02T00:00:00Z,400000000000,EUR,o2"),
+        "amount",
+        2,
+        "400000000000.0",
+        "is above data.max_amount",
+    ),
+    "amount beyond a float": Bad(
+        "revenue",
+        _rev(2, "u2,2026-02-02T00:00:00Z,1e999,EUR,o2"),
+        "amount",
+        2,
+        "1e999",
+        "is not a finite number",
+    ),
+    "unknown currency": Bad(
+        "revenue",
+        _rev(3, "u3,2026-02-03T00:00:00Z,30,XYZ,o3"),
+        "currency",
+        3,
+        "XYZ",
+        "has no exchange rate into EUR",
+    ),
+    "lower-case currency": Bad(
+        "revenue",
+        _rev(1, "u1,2026-02-01T00:00:00Z,10.5,eur,o1"),
+        "currency",
+        1,
+        "eur",
+        "is not an ISO 4217 code",
+    ),
+    "country name instead of code": Bad(
+        "users",
+        _users(1, "u1,2026-01-01T10:00:00Z,2026-01-02T10:00:00Z,France,smb,c1"),
+        "country",
+        1,
+        "France",
+        "is not an ISO 3166 alpha-2 code",
+    ),
+    "unknown bidding strategy": Bad(
+        "campaign_stats",
+        _stats(1, "2026-02-01,c1,Search FR,100,5,200,TARGET_CPX,20,"),
+        "bidding_strategy_type",
+        1,
+        "TARGET_CPX",
+        "is not a Google Ads bidding strategy type",
+    ),
+    "empty required id": Bad(
+        "revenue",
+        _rev(2, ",2026-02-02T00:00:00Z,20,EUR,o2"),
+        "user_id",
+        2,
+        "(empty)",
+        "is empty, but a value is required",
+    ),
+    "revenue of an unknown user": Bad(
+        "revenue",
+        _rev(4, "u9,2026-02-04T00:00:00Z,40,EUR,o4"),
+        "user_id",
+        4,
+        "u9",
+        "has revenue but is not in the users table",
+    ),
+    "truncated last line": Bad(
+        "revenue",
+        REVENUE_CSV + "u1,2026-02-09T00:00:00Z,1",
+        "currency",
+        5,
+        "(empty)",
+        "is empty, but a value is required",
+    ),
+    "two bad rows": Bad(
+        "revenue",
+        _rev(4, "u4,2026-02-04T00:00:00Z,-4,EUR,o4").replace(",20,", ",x,"),
+        "amount",
+        2,
+        "x",
+        "is not a number",
+        count=2,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", QUARANTINED.values(), ids=QUARANTINED.keys())
+def test_bad_rows_are_quarantined_with_their_reason(
+    load: Loader, tmp_path: Path, case: Bad
+) -> None:
+    inputs = load(tables={case.table: case.text})
+
+    audit = inputs.audits[case.table]
+    source = str(tmp_path / "in" / f"{case.table}.csv")
+    rows_in = case.text.count("\n") - 1 + (not case.text.endswith("\n"))
+    assert audit.rows_in == rows_in
+    assert audit.rows_in == audit.kept + audit.quarantined
+    assert audit.quarantined == case.count
+    assert audit.file is not None
+
+    quarantine = pd.read_csv(audit.file, dtype="string", keep_default_na=False)
+    first = quarantine.iloc[0]
+    assert first["quarantine_source"] == source
+    assert first["quarantine_column"] == case.column
+    assert int(first["quarantine_row"]) == case.row
+    assert first["quarantine_value"] == ("" if case.value == "(empty)" else case.value)
+    assert case.reason in first["quarantine_reason"]
+
+    value = case.value if case.value == "(empty)" else repr(case.value)
+    with pytest.raises(ContractError) as refused:
+        load(tables={case.table: case.text}, max_share=0)
+    message = str(refused.value)
+    assert f"{source}: column {case.column!r}, row {case.row}: value {value}" in (
+        message
+    )
+    assert case.reason in message
+
+
+def test_identical_repeated_rows_are_set_aside_without_failing(load: Loader) -> None:
+    repeated = REVENUE_CSV + "u2,2026-02-02T00:00:00Z,20,EUR,o2\n"
+
+    inputs = load(tables={"revenue": repeated}, max_share=0)
+
+    audit = inputs.audits["revenue"]
+    assert (audit.rows_in, audit.kept, audit.quarantined) == (5, 4, 1)
+    assert (audit.duplicates, audit.bad) == (1, 0)
+    assert inputs.revenue["order_id"].tolist() == ["o1", "o2", "o3", "o4"]
+    assert audit.file is not None
+    kept_aside = pd.read_csv(audit.file, dtype="string")
+    assert kept_aside["quarantine_kind"].tolist() == ["duplicate"]
+    assert "first at" in kept_aside["quarantine_reason"].iloc[0]
+
+
+def test_extra_columns_are_kept_as_features(load: Loader) -> None:
+    users = USERS_CSV.replace("campaign_id\n", "campaign_id,plan\n", 1)
+    users = users.replace(",c1\n", ",c1,pro\n").replace(",c2\n", ",c2,free\n")
+
+    inputs = load(tables={"users": users}, max_share=0)
+
+    assert inputs.users["plan"].tolist() == ["pro", "free", "pro", "free"]
+    assert inputs.audits["users"].quarantined == 0
+
+
+def test_mixed_offsets_are_all_converted_to_utc(load: Loader) -> None:
+    revenue = _rev(1, "u1,2026-02-01T02:00:00+02:00,10.5,EUR,o1")
+    revenue = replace_row(revenue, 2, "u2,2026-02-01T19:00:00-05:00,20,EUR,o2")
+
+    inputs = load(tables={"revenue": revenue}, max_share=0)
+
+    assert inputs.revenue["occurred_at"].iloc[:2].tolist() == [
+        pd.Timestamp("2026-02-01T00:00:00Z"),
+        pd.Timestamp("2026-02-02T00:00:00Z"),
+    ]
+
+
+def test_naive_timestamps_take_the_configured_zone(load: Loader) -> None:
+    revenue = _rev(1, "u1,2026-02-01 10:00:00,10.5,EUR,o1")
+
+    inputs = load(
+        tables={"revenue": revenue}, max_share=0, naive_time_zone="Europe/Paris"
+    )
+
+    assert inputs.revenue["occurred_at"].iloc[0] == pd.Timestamp("2026-02-01T09:00Z")
+
+
+def test_foreign_currency_is_converted_at_the_configured_rate(load: Loader) -> None:
+    revenue = _rev(2, "u2,2026-02-02T00:00:00Z,20,USD,o2")
+
+    inputs = load(tables={"revenue": revenue}, max_share=0, fx={"rates": {"USD": 0.9}})
+
+    row = inputs.revenue.iloc[1]
+    assert (row["amount"], row["currency"]) == (pytest.approx(18.0), "EUR")
+    assert (row["amount_original"], row["currency_original"]) == (20.0, "USD")
+
+
+def test_rates_can_come_from_an_fx_table(load: Loader, tmp_path: Path) -> None:
+    fx = tmp_path / "fx.csv"
+    fx.write_text("currency,rate\nUSD,0.5\nGBP,1.2\n", encoding="utf-8")
+    revenue = _rev(2, "u2,2026-02-02T00:00:00Z,20,GBP,o2")
+
+    inputs = load(tables={"revenue": revenue}, max_share=0, fx={"source": fx})
+
+    assert inputs.revenue["amount"].iloc[1] == pytest.approx(24.0)
+
+
+def test_too_many_bad_rows_fail_the_run_and_keep_the_quarantine(
+    load: Loader, tmp_path: Path
+) -> None:
+    revenue = _rev(1, "u1,2026-02-01T00:00:00Z,-1,EUR,o1")
+    revenue = replace_row(revenue, 3, "u3,2026-02-03T00:00:00Z,-3,EUR,o3")
+
+    with pytest.raises(ContractError) as refused:
+        load(tables={"revenue": revenue}, max_share=0.25)
+
+    message = str(refused.value)
+    assert "column 'amount', row 1: value '-1' is negative" in message
+    assert "2 bad row(s) of 4 (50.00%)" in message
+    quarantine = tmp_path / "state" / "quarantine" / "test" / "revenue.csv"
+    assert str(quarantine) in message
+    assert len(pd.read_csv(quarantine)) == 2
+
+
+def test_bad_rows_under_the_limit_only_warn(
+    load: Loader, caplog: pytest.LogCaptureFixture
+) -> None:
+    revenue = _rev(1, "u1,2026-02-01T00:00:00Z,-1,EUR,o1")
+
+    inputs = load(tables={"revenue": revenue}, max_share=0.5)
+
+    assert inputs.revenue["order_id"].tolist() == ["o2", "o3", "o4"]
+    assert "revenue: 1 of 4 row(s) quarantined" in caplog.text
+
+
+def test_base_tables_load_cleanly(load: Loader) -> None:
+    inputs = load(max_share=0)
+
+    assert inputs.row_counts() == {"users": 4, "revenue": 4, "campaign_stats": 2}
+    assert set(inputs.fingerprints) == set(BASE)
+    assert all(audit.quarantined == 0 for audit in inputs.audits.values())
