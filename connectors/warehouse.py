@@ -86,13 +86,10 @@ class SqlReader:
                     stream_results=True, max_row_buffer=self.source.chunk_rows
                 )
                 result = streaming.execute(*self._statement(connection))
-                columns = list(result.keys())
-                while rows := result.fetchmany(self.source.chunk_rows):
-                    frame = pd.DataFrame.from_records(rows, columns=columns)
-                    first = self.rows_read + 1
-                    self.rows_read += len(frame)
-                    self._advance(frame)
-                    yield Chunk(self.name, first, frame)
+                try:
+                    yield from self._fetch(result)
+                finally:
+                    _close_quietly(result)
         except DBAPIError as exc:
             raise InputError(self._failure(exc)) from exc
         except SQLAlchemyError as exc:
@@ -102,6 +99,15 @@ class SqlReader:
             ) from exc
         finally:
             engine.dispose()
+
+    def _fetch(self, result: sa.CursorResult[Any]) -> Iterator[Chunk]:
+        columns = list(result.keys())
+        while rows := result.fetchmany(self.source.chunk_rows):
+            frame = pd.DataFrame.from_records(rows, columns=columns)
+            first = self.rows_read + 1
+            self.rows_read += len(frame)
+            self._advance(frame)
+            yield Chunk(self.name, first, frame)
 
     def _statement(self, connection: sa.Connection) -> tuple[Any, ...]:
         quote = connection.dialect.identifier_preparer.quote
@@ -209,6 +215,22 @@ def _describe(source: SqlSource, url: str) -> str:
         return f"{safe} table {source.table}"
     query = " ".join(str(source.query).split())
     return f"{safe} query {query[:80]!r}"
+
+
+def _close_quietly(result: sa.CursorResult[Any]) -> None:
+    """Close a result whose connection may already be gone.
+
+    A server-side cursor left open warns when collected; on a dropped
+    connection closing it fails too, and that second failure says nothing
+    the first did not.
+    """
+    cursor = result.cursor
+    try:
+        result.close()
+        if cursor is not None:
+            cursor.close()
+    except Exception:
+        logger.debug("closing the cursor after a failed read also failed")
 
 
 def _looks_dropped(exc: DBAPIError) -> bool:
