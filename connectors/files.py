@@ -95,8 +95,12 @@ class TableRead:
     rows_in: int
     fingerprint: str
     cached: int = 0
+    restated: int = 0
     cache: IncrementalCache | None = None
     watermark: Any = None
+    carry: pd.DataFrame | None = None
+    """Rows for the next incremental read: checked, before cross-table rules,
+    so a row refused today for want of its user comes back once it exists."""
 
     def reject(self, mask: pd.Series, column: str, problem: str) -> None:
         """Move the kept rows where ``mask`` holds to the quarantine."""
@@ -365,8 +369,8 @@ def load_inputs(
 
     audits = _judge_all(reads, data, state_dir, run_label)
     for read in reads.values():
-        if read.cache is not None and state_dir is not None:
-            read.cache.save(read.kept, read.watermark)
+        if read.cache is not None and read.carry is not None:
+            read.cache.save(read.carry, read.watermark)
 
     inputs = Inputs(
         users=strip_provenance(reads["users"].kept),
@@ -408,12 +412,17 @@ def _read_configured(
     )
     read.cache, read.watermark = cache, reader.watermark
     if cached is not None:
-        logger.info("%s: %d new row(s) past %s", name, read.rows_in, since)
-        read.cached = len(cached)
-        read.rows_in += len(cached)
-        read.kept = (
-            merge_cached(cached, read.kept, contract) if len(read.kept) else cached
+        read.kept, read.restated = merge_cached(cached, read.kept, contract)
+        read.cached = len(cached) - read.restated
+        read.rows_in += read.cached
+        logger.info(
+            "%s: %d new row(s) past %s, %d earlier row(s) restated by them",
+            name,
+            read.rows_in - read.cached,
+            since,
+            read.restated,
         )
+    read.carry = read.kept
     return read
 
 
@@ -455,10 +464,12 @@ def _convert_currency(
     rate = kept["currency"].map({**rates, currency: 1.0}).astype("float64")
     converted = rate.ne(1.0) | kept["currency"].ne(currency)
     if bool(converted.any()):
-        kept["amount_original"] = kept["amount"]
-        kept["currency_original"] = kept["currency"]
-        kept["amount"] = kept["amount"] * rate
-        kept["currency"] = currency
+        revenue.kept = kept.assign(
+            amount_original=kept["amount"],
+            currency_original=kept["currency"],
+            amount=kept["amount"] * rate,
+            currency=currency,
+        )
         logger.info(
             "%d revenue row(s) converted into %s", int(converted.sum()), currency
         )
@@ -487,7 +498,14 @@ def _judge_all(
 
 
 def _audit(read: TableRead) -> TableAudit:
-    return audit(read.table, read.rows_in, read.kept, read.rejected, cached=read.cached)
+    return audit(
+        read.table,
+        read.rows_in,
+        read.kept,
+        read.rejected,
+        cached=read.cached,
+        restated=read.restated,
+    )
 
 
 __all__ = [

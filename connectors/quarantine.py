@@ -29,7 +29,9 @@ class TableAudit:
 
     ``rows_in`` counts every row handed to the checks, including rows carried
     over from earlier incremental reads (``cached``); it always equals
-    ``kept + quarantined``.
+    ``kept + quarantined``. ``restated`` counts cached rows that a newer row
+    with the same id replaced; they are not in ``rows_in``, their newer
+    version is.
     """
 
     table: str
@@ -38,6 +40,7 @@ class TableAudit:
     quarantined: int
     duplicates: int
     cached: int = 0
+    restated: int = 0
     file: str | None = None
 
     @property
@@ -62,6 +65,7 @@ def audit(
     rejected: pd.DataFrame,
     *,
     cached: int = 0,
+    restated: int = 0,
 ) -> TableAudit:
     """Count a table's rows, and refuse a count where a row went missing."""
     duplicates = int(rejected["quarantine_kind"].eq(DUPLICATE).sum())
@@ -70,7 +74,9 @@ def audit(
             f"the {table} table lost rows while being checked: {rows_in} in, "
             f"{len(kept)} kept, {len(rejected)} quarantined; nothing was written"
         )
-    return TableAudit(table, rows_in, len(kept), len(rejected), duplicates, cached)
+    return TableAudit(
+        table, rows_in, len(kept), len(rejected), duplicates, cached, restated
+    )
 
 
 def write_quarantine(rejected: pd.DataFrame, directory: Path, table: str) -> Path:

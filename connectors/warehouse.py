@@ -189,24 +189,26 @@ class IncrementalCache:
 
 def merge_cached(
     cached: pd.DataFrame, fresh: pd.DataFrame, contract: Contract
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, int]:
     """Cached rows overlaid with fresh ones: a fresh row replaces its id's old row.
 
     Rows without an id cannot be matched and are simply added.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, int)
+        The merged rows, and how many cached rows fresh ones replaced.
     """
+    if fresh.empty:
+        return cached, 0
     keys = [c.name for c in contract.columns if c.unique and c.name in fresh.columns]
     keep = pd.Series(True, index=cached.index)
     for key in keys:
         keep &= ~(cached[key].isin(fresh[key].dropna()) & cached[key].notna())
-    replaced = int((~keep).sum())
-    if replaced:
-        logger.info(
-            "%s: %d cached row(s) replaced by newer ones", contract.table, replaced
-        )
     merged = pd.concat([cached[keep], fresh], ignore_index=True)
     merged[ROW_COLUMN] = merged[ROW_COLUMN].astype("int64")
     merged[SOURCE_COLUMN] = merged[SOURCE_COLUMN].astype("string")
-    return merged
+    return merged, int((~keep).sum())
 
 
 def _describe(source: SqlSource, url: str) -> str:
