@@ -24,6 +24,7 @@ from connectors.contracts import (
     EVENTS,
     FX_RATES,
     REVENUE,
+    SOURCE_COLUMN,
     USERS,
     Contract,
     check,
@@ -295,6 +296,15 @@ def read_source(
             raise InputError(f"the {contract.table} source has no rows")
         nothing = pd.DataFrame()
         return TableRead(contract.table, nothing, concat_rejected([]), 0, "")
+    sources = pd.CategoricalDtype(
+        list(
+            dict.fromkeys(
+                c for part in kept for c in part[SOURCE_COLUMN].cat.categories
+            )
+        )
+    )
+    for part in kept:
+        part[SOURCE_COLUMN] = part[SOURCE_COLUMN].astype(sources)
     table = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
     unique = split_duplicates(table, contract)
     return TableRead(
