@@ -103,7 +103,11 @@ class SqlReader:
     def _fetch(self, result: sa.CursorResult[Any]) -> Iterator[Chunk]:
         columns = list(result.keys())
         while rows := result.fetchmany(self.source.chunk_rows):
-            frame = pd.DataFrame.from_records(rows, columns=columns)
+            # Column-wise from plain tuples: building a frame from Row objects
+            # probes each row's attributes and took most of the read time.
+            frame = pd.DataFrame(
+                dict(zip(columns, zip(*rows, strict=True), strict=True))
+            )
             first = self.rows_read + 1
             self.rows_read += len(frame)
             self._advance(frame)
