@@ -158,11 +158,11 @@ FX_RATES = Contract(
         Column(
             "currency",
             "string",
-            unique=True,
             pattern=r"[A-Z]{3}",
             hint="an ISO 4217 code such as 'USD'",
         ),
         Column("rate", "number", non_negative=True),
+        Column("date", "date", required=False, nullable=True),
     ),
 )
 

@@ -436,48 +436,85 @@ def _read_configured(
     return read
 
 
-def _fx_rates(data: DataSettings, now: pd.Timestamp) -> dict[str, float]:
-    rates = dict(data.fx.rates)
-    if data.fx.source is None:
-        return rates
-    source = data.fx.source
+def _fx_rates(data: DataSettings, now: pd.Timestamp) -> pd.DataFrame:
+    """The configured rates: currency, the UTC time each applies from, rate."""
+    rates = pd.DataFrame(
+        {
+            "currency": pd.Series(list(data.fx.rates), dtype="string"),
+            "date": pd.Series(pd.NaT, index=range(len(data.fx.rates))),
+            "rate": pd.Series(list(data.fx.rates.values()), dtype="float64"),
+        }
+    )
+    if data.fx.source is not None:
+        rates = pd.concat([rates, _fx_table(data.fx.source, data, now)])
+    since = pd.to_datetime(rates["date"]).dt.tz_localize("UTC")
+    rates["date"] = since.fillna(_BEFORE_ANY_RATE).astype("datetime64[ns, UTC]")
+    return rates.reset_index(drop=True)
+
+
+def _fx_table(
+    source: FileSource | SqlSource, data: DataSettings, now: pd.Timestamp
+) -> pd.DataFrame:
     chunks = (
         file_chunks(source, "fx")
         if isinstance(source, FileSource)
         else SqlReader(source, data.url_of(source), "fx").chunks()
     )
     table = pd.concat([chunk.frame for chunk in chunks], ignore_index=True)
-    checked = enforce(table, FX_RATES, source.describe(), now=now)
-    zero = checked["rate"].le(0).to_numpy()
-    if zero.any():
-        row = int(zero.argmax())
-        raise ContractError(
-            f"{source.describe()}: column 'rate', row {row + 1}: value "
-            f"{checked['rate'].iloc[row]!r} is not a positive exchange rate"
-        )
-    rates.update(dict(zip(checked["currency"], checked["rate"], strict=True)))
-    return rates
+    name = source.describe()
+    checked = enforce(table, FX_RATES, name, now=now)
+    for column, bad, problem in (
+        ("rate", checked["rate"].le(0), "is not a positive exchange rate"),
+        (
+            "currency",
+            checked.duplicated(["currency", "date"]),
+            "has two rates for the same date",
+        ),
+    ):
+        if bool(bad.any()):
+            row = int(bad.to_numpy().argmax())
+            raise ContractError(
+                f"{name}: column {column!r}, row {row + 1}: value "
+                f"{checked[column].iloc[row]!r} {problem}"
+            )
+    return checked[["currency", "date", "rate"]]
 
 
-def _convert_currency(
-    revenue: TableRead, currency: str, rates: dict[str, float]
-) -> None:
-    codes = revenue.kept["currency"]
-    rate = codes.map({**rates, currency: 1.0}).astype("float64")
-    known = ", ".join(sorted({currency, *rates}))
-    revenue.reject(
-        rate.isna() & codes.notna(),
-        "currency",
-        f"has no exchange rate into {currency} (known: {known}); add it to data.fx",
-    )
+#: Rates without a date apply to revenue of any date.
+_BEFORE_ANY_RATE = pd.Timestamp("1900-01-01", tz="UTC")
+
+
+def _convert_currency(revenue: TableRead, currency: str, rates: pd.DataFrame) -> None:
+    """Convert amounts at the latest rate in force on each row's date."""
     kept = revenue.kept
-    rate = kept["currency"].map({**rates, currency: 1.0}).astype("float64")
-    converted = rate.ne(1.0) | kept["currency"].ne(currency)
+    own = pd.DataFrame(
+        {"currency": [currency], "date": [_BEFORE_ANY_RATE], "rate": [1.0]}
+    ).astype(rates.dtypes.to_dict())
+    table = pd.concat([rates, own], ignore_index=True).sort_values("date")
+    rows = pd.DataFrame(
+        {
+            "currency": kept["currency"].astype("string"),
+            "date": kept["occurred_at"],
+            "position": range(len(kept)),
+        }
+    ).sort_values("date")
+    joined = pd.merge_asof(rows, table, on="date", by="currency")
+    rate = joined.set_index("position")["rate"].sort_index()
+    rate.index = kept.index
+    known = ", ".join(sorted(set(table["currency"])))
+    revenue.reject(
+        rate.isna(),
+        "currency",
+        f"has no exchange rate into {currency} on the row's date (rates for "
+        f"{known}); add it to data.fx",
+    )
+    kept, rate = revenue.kept, rate[rate.notna()].reset_index(drop=True)
+    converted = kept["currency"].ne(currency)
     if bool(converted.any()):
         revenue.kept = kept.assign(
             amount_original=kept["amount"],
             currency_original=kept["currency"],
-            amount=kept["amount"] * rate,
+            amount=kept["amount"] * rate.to_numpy(),
             currency=currency,
         )
         logger.info(

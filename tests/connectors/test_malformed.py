@@ -357,3 +357,37 @@ def test_base_tables_load_cleanly(load: Loader) -> None:
     assert inputs.row_counts() == {"users": 4, "revenue": 4, "campaign_stats": 2}
     assert set(inputs.fingerprints) == set(BASE)
     assert all(audit.quarantined == 0 for audit in inputs.audits.values())
+
+
+def test_dated_rates_apply_from_their_date(load: Loader, tmp_path: Path) -> None:
+    fx = tmp_path / "fx.csv"
+    fx.write_text(
+        "currency,date,rate\nUSD,2026-01-01,0.5\nUSD,2026-02-02,0.8\n", encoding="utf-8"
+    )
+    revenue = _rev(1, "u1,2026-02-01T00:00:00Z,10,USD,o1")
+    revenue = replace_row(revenue, 2, "u2,2026-02-02T00:00:00Z,20,USD,o2")
+    revenue = replace_row(revenue, 3, "u3,2025-12-01T00:00:00Z,30,USD,o3")
+
+    inputs = load(tables={"revenue": revenue}, fx={"source": fx})
+
+    assert inputs.revenue["amount"].tolist() == pytest.approx([5.0, 16.0, 40.0])
+    audit = inputs.audits["revenue"]
+    assert (audit.rows_in, audit.kept, audit.quarantined) == (4, 3, 1)
+    assert audit.file is not None
+    bad = pd.read_csv(audit.file, dtype="string").iloc[0]
+    assert (bad["quarantine_row"], bad["quarantine_value"]) == ("3", "USD")
+    assert "no exchange rate into EUR on the row's date" in bad["quarantine_reason"]
+
+
+def test_an_fx_table_with_two_rates_a_day_is_refused(
+    load: Loader, tmp_path: Path
+) -> None:
+    fx = tmp_path / "fx.csv"
+    fx.write_text("currency,rate\nUSD,0.5\nUSD,0.8\n", encoding="utf-8")
+
+    with pytest.raises(ContractError) as refused:
+        load(fx={"source": fx})
+
+    assert f"{fx}: column 'currency', row 2: value 'USD' has two rates" in str(
+        refused.value
+    )
