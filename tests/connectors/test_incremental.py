@@ -44,9 +44,9 @@ def _insert(url: str, rows: list[tuple[object, ...]]) -> None:
 
 
 def test_late_and_restated_revenue_update_history_next_run(
-    load: Loader, tmp_path: Path
+    load: Loader, db_url: str
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'dwh.db'}"
+    url = db_url
     source = {"table": "revenue", "incremental_column": "loaded_at"}
     _insert(url, FIRST_LOAD)
 

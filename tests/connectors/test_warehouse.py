@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,15 +16,6 @@ from connectors.warehouse import SqlReader
 from tests.connectors.conftest import REVENUE_CSV, Loader
 
 NOW = pd.Timestamp("2026-03-01T00:00Z")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database on each dialect the connector is tested on."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'warehouse.db'}"
-    else:
-        yield request.getfixturevalue("postgres_url")
 
 
 def _put(url: str, name: str, text: str) -> None:

@@ -1,0 +1,50 @@
+"""``valuebid check`` reads the inputs through their contracts and writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from optimizer.cli import app
+from tests.connectors.conftest import REVENUE_CSV, STATS_CSV, USERS_CSV
+
+
+def _config(folder: Path, revenue: str, max_share: float) -> Path:
+    (folder / "users.csv").write_text(USERS_CSV, encoding="utf-8")
+    (folder / "revenue.csv").write_text(revenue, encoding="utf-8")
+    (folder / "stats.csv").write_text(STATS_CSV, encoding="utf-8")
+    config = folder / "valuebid.yaml"
+    config.write_text(
+        "account: {name: acme, currency: EUR}\n"
+        "markets: {FR: {cac_max: 100}, DE: {cac_max: 120}}\n"
+        "data:\n"
+        "  users: users.csv\n"
+        "  revenue: {path: revenue.csv}\n"
+        "  campaign_stats: stats.csv\n"
+        f"  quarantine: {{max_share: {max_share}}}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_check_reports_quarantined_rows_without_writing(tmp_path: Path) -> None:
+    config = _config(tmp_path, REVENUE_CSV.replace(",30,", ",-30,"), 0.5)
+
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+    assert "3 revenue" in result.output
+    assert "1 of 4 row(s) would be quarantined" in result.output
+    assert not (tmp_path / ".valuebid").exists()
+
+
+def test_check_fails_naming_the_row_in_strict_mode(tmp_path: Path) -> None:
+    config = _config(tmp_path, REVENUE_CSV.replace(",30,", ",-30,"), 0)
+
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 1
+    assert "column 'amount', row 3: value '-30' is negative" in " ".join(
+        result.output.split()
+    )
