@@ -160,6 +160,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--postgres-url", default=None)
+    parser.add_argument(
+        "--no-sqlite", action="store_true", help="Measure PostgreSQL only."
+    )
     parser.add_argument("--measure", choices=["baseline", "checked", "streamed"])
     parser.add_argument("--url")
     args = parser.parse_args()
@@ -168,7 +171,11 @@ def main() -> None:
         print(json.dumps(measure(args.measure, args.url, args.rows)))
         return
 
-    urls = [f"sqlite:///{args.dir / 'valuebid-bench-revenue.db'}"]
+    urls = (
+        []
+        if args.no_sqlite
+        else [f"sqlite:///{args.dir / 'valuebid-bench-revenue.db'}"]
+    )
     if args.postgres_url:
         urls.append(args.postgres_url)
     for url in urls:
