@@ -42,7 +42,7 @@ class FileSource(_Strict):
     """A CSV or Parquet file, or a glob of them; compressed files are read too."""
 
     path: Path
-    encoding: str = "utf-8"
+    encoding: str = "UTF-8"
 
     def describe(self) -> str:
         """The source as messages name it."""

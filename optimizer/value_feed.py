@@ -73,12 +73,9 @@ def feed_values(
         )
     if inputs is None:
         inputs = load_inputs(
-            settings.data.users,
-            settings.data.revenue,
-            settings.data.campaign_stats,
-            events=settings.data.events,
+            settings.data,
             currency=settings.account.currency,
-            naive_time_zone=settings.data.naive_time_zone,
+            now=pd.Timestamp(now),
         )
     if scores is None:
         from optimizer.cycle import current_model

@@ -10,6 +10,7 @@ import yaml
 
 from config import ConfigError, load_settings
 from config.schema import Settings
+from connectors.sources import FileSource
 from tests.support.datasets import config_mapping
 
 
@@ -21,7 +22,7 @@ def _write(tmp_path: Path, mapping: Any) -> Path:
 
 def test_valid_config_resolves_paths_against_its_folder(tmp_path: Path) -> None:
     settings = load_settings(_write(tmp_path, config_mapping()))
-    assert settings.data.users == tmp_path / "data" / "users.csv"
+    assert settings.data.users == FileSource(path=tmp_path / "data" / "users.csv")
     assert settings.state.directory == tmp_path / "state"
     assert settings.guardrails.max_step == 0.15
     assert settings.economics.target_ltv_to_cac == 3.0

@@ -58,7 +58,7 @@ def test_bytes_outside_the_encoding_are_an_error(load: Loader, tmp_path: Path) -
 
     message = str(refused.value)
     assert str(tmp_path / "in" / "revenue.csv") in message
-    assert "is not utf-8 text" in message
+    assert "is not UTF-8 text" in message
 
 
 def test_a_configured_encoding_reads_the_same_bytes(

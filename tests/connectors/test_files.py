@@ -11,11 +11,21 @@ import pytest
 from connectors.contracts import REVENUE, USERS
 from connectors.exceptions import ContractError, InputError
 from connectors.files import load_inputs, read_table
+from connectors.sources import DataSettings, FileSource, QuarantineSettings
 from tests.support.datasets import Dataset, write_dataset
 
 
+def _strict(data: Dataset) -> DataSettings:
+    return DataSettings(
+        users=FileSource(path=data.users),
+        revenue=FileSource(path=data.revenue),
+        campaign_stats=FileSource(path=data.campaign_stats),
+        quarantine=QuarantineSettings(max_share=0),
+    )
+
+
 def _load(data: Dataset) -> None:
-    load_inputs(data.users, data.revenue, data.campaign_stats, currency="USD")
+    load_inputs(_strict(data), currency="USD")
 
 
 def _replace(path: Path, old: str, new: str) -> None:
@@ -26,7 +36,7 @@ def _replace(path: Path, old: str, new: str) -> None:
 
 def test_valid_inputs_get_canonical_types(tmp_path: Path) -> None:
     data = write_dataset(tmp_path)
-    inputs = load_inputs(data.users, data.revenue, data.campaign_stats, currency="USD")
+    inputs = load_inputs(_strict(data), currency="USD")
     users = inputs.users
     assert str(users["signup_at"].dtype) == "datetime64[ns, UTC]"
     assert users.loc[1, "signup_at"] == pd.Timestamp("2026-10-02T08:00:00Z")
@@ -76,7 +86,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Dataset], Path], list[str]]] = [
     (
         "unknown currency",
         lambda d: (_replace(d.revenue, "120.50,USD", "120.50,XYZ"), d.revenue)[1],
-        ["'currency'", "row 3", "'XYZ'", "not the account currency"],
+        ["'currency'", "row 3", "'XYZ'", "has no exchange rate into USD"],
     ),
     (
         "duplicate user id",
@@ -107,7 +117,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Dataset], Path], list[str]]] = [
             ),
             d.users,
         )[1],
-        ["users table has no rows"],
+        ["users file has no rows"],
     ),
     (
         "missing file",

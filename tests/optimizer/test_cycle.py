@@ -135,8 +135,12 @@ def test_bad_input_exits_non_zero_and_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "column 'amount', row 2" in result.stderr
     assert "'-5'" in result.stderr
-    assert not (tmp_path / "state").exists()
+    assert not (tmp_path / "state" / "state.db").exists()
+    assert not (tmp_path / "state" / "runs").exists()
     assert not (tmp_path / "model").exists()
+    # The refused rows stay on disk with their reasons, for whoever fixes them.
+    (day,) = (tmp_path / "state" / "quarantine").iterdir()
+    assert "is negative" in (day / "revenue.csv").read_text(encoding="utf-8")
 
 
 def test_config_error_exits_non_zero(tmp_path: Path) -> None:
