@@ -1,14 +1,26 @@
-"""The state store: runs, their plans, and the target changes applied.
+"""The state store: runs, their plans, the target changes pushed, and leases.
 
 SQLite by default (a file in the state folder), any SQLAlchemy URL otherwise.
-One run per account and day: running the same day again updates that run in
-place instead of adding another.
+The schema is versioned: opening a store upgrades it in place to the newest
+revision (see ``optimizer/migrations``), so an upgrade of the tool keeps every
+recorded run.
+
+One cycle run per account and day: running the same day again re-plans that
+run in place until something of it has been approved or pushed; from then on
+the day's plan is frozen and every later start reuses it.
+
+A target change is written in two steps. Before a push, an ``intent`` row
+holds the values read from the account just before (what a rollback
+restores) and the values wanted; after the push, its status becomes
+``applied`` or ``rejected``. An intent still ``pending`` after a crash is
+reconciled by reading the account, never by pushing blindly again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +34,27 @@ from sqlalchemy.exc import SQLAlchemyError
 from optimizer.exceptions import StateError
 from optimizer.plan import PlanRow
 
+logger = logging.getLogger(__name__)
+
 metadata = sa.MetaData()
+
+#: Kinds of run.
+CYCLE = "cycle"
+ROLLBACK = "rollback"
+
+#: Statuses of a run.
+PLANNED = "planned"
+APPLYING = "applying"
+APPLIED = "applied"
+PARTIAL = "partial"
+STOPPED = "stopped"
+FAILED = "failed"
+
+#: Statuses of a target change.
+PENDING = "pending"
+CHANGE_APPLIED = "applied"
+REJECTED = "rejected"
+DRIFTED = "drifted"
 
 runs = sa.Table(
     "runs",
@@ -38,7 +70,12 @@ runs = sa.Table(
     sa.Column("inputs", sa.JSON, nullable=False),
     sa.Column("model_version", sa.String(120)),
     sa.Column("plan_dir", sa.String(1000)),
-    sa.UniqueConstraint("account", "run_date", name="uq_runs_account_day"),
+    sa.Column("kind", sa.String(20), nullable=False, server_default=CYCLE),
+    sa.Column("rolls_back", sa.String(80), nullable=False, server_default=""),
+    sa.Column("stop_reason", sa.Text),
+    sa.UniqueConstraint(
+        "account", "run_date", "kind", "rolls_back", name="uq_runs_account_day_kind"
+    ),
 )
 
 plan_rows = sa.Table(
@@ -49,6 +86,7 @@ plan_rows = sa.Table(
     sa.Column("action", sa.String(20), nullable=False),
     sa.Column("new_troas", sa.Float),
     sa.Column("row", sa.JSON, nullable=False),
+    sa.Column("approved_at", sa.DateTime(timezone=True)),
 )
 
 target_changes = sa.Table(
@@ -61,9 +99,22 @@ target_changes = sa.Table(
     sa.Column("old_strategy", sa.String(40), nullable=False),
     sa.Column("old_target_cpa", sa.Float),
     sa.Column("old_target_roas", sa.Float),
-    sa.Column("new_target_roas", sa.Float, nullable=False),
+    sa.Column("new_target_roas", sa.Float),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("detail", sa.Text),
+    sa.Column("new_strategy", sa.String(40)),
+    sa.Column("new_target_cpa", sa.Float),
+    sa.Column("request_id", sa.String(200)),
+    sa.UniqueConstraint("run_id", "campaign_id", name="uq_target_changes_run_campaign"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 
@@ -82,6 +133,35 @@ class RunRecord:
     inputs: dict[str, Any]
     model_version: str | None
     plan_dir: str | None
+    kind: str = CYCLE
+    rolls_back: str = ""
+    stop_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredPlanRow:
+    """A plan row as recorded, with its approval."""
+
+    row: PlanRow
+    approved_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """One target change of a run: the values before, the values wanted, the outcome."""
+
+    run_id: str
+    campaign_id: str
+    status: str
+    old_strategy: str
+    old_target_roas: float | None
+    old_target_cpa: float | None
+    new_strategy: str | None
+    new_target_roas: float | None
+    new_target_cpa: float | None
+    applied_at: dt.datetime
+    detail: str | None
+    request_id: str | None
 
 
 def state_url(directory: Path, url: str | None) -> str:
@@ -91,24 +171,53 @@ def state_url(directory: Path, url: str | None) -> str:
     return f"sqlite:///{directory / 'state.db'}"
 
 
+def create_state_engine(url: str) -> Engine:
+    """An engine on the state database, with write locks taken at ``BEGIN``.
+
+    SQLite's default deferred transactions take the write lock only at the
+    first write, so two processes that both read then write can fail with
+    "database is locked" instead of waiting; ``BEGIN IMMEDIATE`` makes the
+    second writer wait its turn at the start of its transaction.
+    """
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _manual_transactions(dbapi_connection: Any, record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
 class StateStore:
     """Read and record runs, plans and changes.
 
     Parameters
     ----------
     url
-        A SQLAlchemy database URL.
+        A SQLAlchemy database URL. The schema is created or upgraded to the
+        newest revision on open.
+
+    Raises
+    ------
+    StateError
+        The database cannot be opened or upgraded.
     """
 
     def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(
-                parents=True, exist_ok=True
-            )
-        self.engine: Engine = sa.create_engine(url)
+        from optimizer.migrations import upgrade_schema
+
+        self.engine: Engine = create_state_engine(url)
         try:
-            metadata.create_all(self.engine)
+            upgrade_schema(self.engine)
         except SQLAlchemyError as exc:
+            self.engine.dispose()
             raise StateError(f"cannot open the state store: {exc}") from exc
 
     @contextmanager
@@ -133,26 +242,46 @@ class StateStore:
         rows: Sequence[PlanRow],
         started_at: dt.datetime,
     ) -> RunRecord:
-        """Insert the day's run, or update it in place when it already exists."""
-        run_id = f"{run_date:%Y%m%d}-{_slug(account)}"
+        """Insert the day's run, or update it in place when it already exists.
+
+        Once a change of the day's run has been approved or pushed, its plan
+        is frozen: a later start counts the attempt and keeps the recorded
+        plan, so what is applied is always what was reviewed.
+        """
+        run_id = cycle_run_id(account, run_date)
         finished = dt.datetime.now(dt.UTC)
         existing = connection.execute(
             sa.select(runs.c.attempts).where(runs.c.run_id == run_id)
         ).scalar_one_or_none()
+        if existing is not None and self.plan_frozen(run_id, connection):
+            logger.info(
+                "run %s already has approved or pushed changes: plan kept", run_id
+            )
+            connection.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id)
+                .values(attempts=existing + 1, finished_at=finished)
+            )
+            record = self.get_run(run_id, connection)
+            assert record is not None
+            return record
         values = {
             "account": account,
             "run_date": run_date,
             "started_at": started_at,
             "finished_at": finished,
-            "status": "planned",
+            "status": PLANNED,
             "mode": mode,
             "inputs": inputs,
             "model_version": model_version,
             "plan_dir": plan_dir,
+            "stop_reason": None,
         }
         if existing is None:
             connection.execute(
-                runs.insert().values(run_id=run_id, attempts=1, **values)
+                runs.insert().values(
+                    run_id=run_id, attempts=1, kind=CYCLE, rolls_back="", **values
+                )
             )
         else:
             connection.execute(
@@ -179,6 +308,72 @@ class StateStore:
         assert record is not None
         return record
 
+    def plan_frozen(self, run_id: str, connection: Connection) -> bool:
+        """Whether any change of the run has been approved or pushed."""
+        approved = connection.execute(
+            sa.select(sa.func.count())
+            .select_from(plan_rows)
+            .where(plan_rows.c.run_id == run_id, plan_rows.c.approved_at.is_not(None))
+        ).scalar_one()
+        pushed = connection.execute(
+            sa.select(sa.func.count())
+            .select_from(target_changes)
+            .where(target_changes.c.run_id == run_id)
+        ).scalar_one()
+        return bool(approved or pushed)
+
+    def create_rollback_run(
+        self, connection: Connection, original: RunRecord, run_date: dt.date
+    ) -> RunRecord:
+        """The run that undoes ``original`` on ``run_date``; reused if it exists."""
+        run_id = f"{original.run_id}-undo-{run_date:%Y%m%d}"
+        if self.get_run(run_id, connection) is None:
+            now = dt.datetime.now(dt.UTC)
+            connection.execute(
+                runs.insert().values(
+                    run_id=run_id,
+                    account=original.account,
+                    run_date=run_date,
+                    started_at=now,
+                    finished_at=None,
+                    status=PLANNED,
+                    mode="apply",
+                    attempts=1,
+                    inputs={},
+                    model_version=None,
+                    plan_dir=None,
+                    kind=ROLLBACK,
+                    rolls_back=original.run_id,
+                )
+            )
+        else:
+            connection.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id)
+                .values(attempts=runs.c.attempts + 1)
+            )
+        record = self.get_run(run_id, connection)
+        assert record is not None
+        return record
+
+    def set_status(
+        self,
+        connection: Connection,
+        run_id: str,
+        status: str,
+        stop_reason: str | None = None,
+    ) -> None:
+        """Record a run's outcome (and why it stopped, when it did)."""
+        connection.execute(
+            runs.update()
+            .where(runs.c.run_id == run_id)
+            .values(
+                status=status,
+                stop_reason=stop_reason,
+                finished_at=dt.datetime.now(dt.UTC),
+            )
+        )
+
     def get_run(
         self, run_id: str, connection: Connection | None = None
     ) -> RunRecord | None:
@@ -191,11 +386,26 @@ class StateStore:
                 row = own.execute(query).mappings().first()
         return RunRecord(**row) if row is not None else None
 
+    def latest_run(self, account: str) -> RunRecord | None:
+        """The account's most recent cycle run, or ``None``."""
+        with self.engine.connect() as connection:
+            row = (
+                connection.execute(
+                    sa.select(runs)
+                    .where(runs.c.account == account, runs.c.kind == CYCLE)
+                    .order_by(runs.c.run_date.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        return RunRecord(**row) if row is not None else None
+
     def list_runs(self) -> list[RunRecord]:
         """Every run, newest first."""
         with self.engine.connect() as connection:
             rows = connection.execute(
-                sa.select(runs).order_by(runs.c.run_date.desc())
+                sa.select(runs).order_by(runs.c.run_date.desc(), runs.c.started_at)
             ).mappings()
             return [RunRecord(**row) for row in rows]
 
@@ -209,6 +419,123 @@ class StateStore:
             )
             return [dict(row) for row in result.scalars()]
 
+    def stored_plan(
+        self, run_id: str, connection: Connection | None = None
+    ) -> list[StoredPlanRow]:
+        """The plan rows of a run as :class:`PlanRow`, with their approvals."""
+        query = (
+            sa.select(plan_rows.c.row, plan_rows.c.approved_at)
+            .where(plan_rows.c.run_id == run_id)
+            .order_by(plan_rows.c.campaign_id)
+        )
+        if connection is None:
+            with self.engine.connect() as own:
+                result = own.execute(query).all()
+        else:
+            result = connection.execute(query).all()
+        return [StoredPlanRow(PlanRow(**row), approved) for row, approved in result]
+
+    def approve(
+        self,
+        connection: Connection,
+        run_id: str,
+        campaign_ids: Sequence[str] | None,
+        when: dt.datetime,
+    ) -> list[str]:
+        """Mark plan rows approved (all when ``campaign_ids`` is ``None``)."""
+        query = plan_rows.update().where(
+            plan_rows.c.run_id == run_id, plan_rows.c.approved_at.is_(None)
+        )
+        if campaign_ids is not None:
+            query = query.where(plan_rows.c.campaign_id.in_(list(campaign_ids)))
+        connection.execute(query.values(approved_at=when))
+        return [
+            str(cid)
+            for cid in connection.execute(
+                sa.select(plan_rows.c.campaign_id).where(
+                    plan_rows.c.run_id == run_id, plan_rows.c.approved_at.is_not(None)
+                )
+            ).scalars()
+        ]
+
+    def changes_of(
+        self, run_id: str, connection: Connection | None = None
+    ) -> dict[str, ChangeRecord]:
+        """The target changes of a run, by campaign id."""
+        query = sa.select(target_changes).where(target_changes.c.run_id == run_id)
+        if connection is None:
+            with self.engine.connect() as own:
+                rows = own.execute(query).mappings().all()
+        else:
+            rows = connection.execute(query).mappings().all()
+        return {
+            str(row["campaign_id"]): ChangeRecord(
+                run_id=row["run_id"],
+                campaign_id=str(row["campaign_id"]),
+                status=row["status"],
+                old_strategy=row["old_strategy"],
+                old_target_roas=row["old_target_roas"],
+                old_target_cpa=row["old_target_cpa"],
+                new_strategy=row["new_strategy"],
+                new_target_roas=row["new_target_roas"],
+                new_target_cpa=row["new_target_cpa"],
+                applied_at=row["applied_at"],
+                detail=row["detail"],
+                request_id=row["request_id"],
+            )
+            for row in rows
+        }
+
+    def record_intent(self, connection: Connection, change: ChangeRecord) -> None:
+        """Write (or re-arm) a change as ``pending`` before it is pushed."""
+        values = {
+            "applied_at": change.applied_at,
+            "old_strategy": change.old_strategy,
+            "old_target_cpa": change.old_target_cpa,
+            "old_target_roas": change.old_target_roas,
+            "new_strategy": change.new_strategy,
+            "new_target_roas": change.new_target_roas,
+            "new_target_cpa": change.new_target_cpa,
+            "status": PENDING,
+            "detail": change.detail,
+            "request_id": None,
+        }
+        updated = connection.execute(
+            target_changes.update()
+            .where(
+                target_changes.c.run_id == change.run_id,
+                target_changes.c.campaign_id == change.campaign_id,
+            )
+            .values(**values)
+        )
+        if updated.rowcount == 0:
+            connection.execute(
+                target_changes.insert().values(
+                    run_id=change.run_id, campaign_id=change.campaign_id, **values
+                )
+            )
+
+    def record_outcome(
+        self,
+        connection: Connection,
+        run_id: str,
+        campaign_id: str,
+        *,
+        status: str,
+        detail: str | None,
+        request_id: str | None,
+        when: dt.datetime,
+    ) -> None:
+        """Record what became of a pushed (or reconciled) change."""
+        connection.execute(
+            target_changes.update()
+            .where(
+                target_changes.c.run_id == run_id,
+                target_changes.c.campaign_id == campaign_id,
+            )
+            .values(status=status, detail=detail, request_id=request_id, applied_at=when)
+        )
+
     def last_change_dates(self) -> dict[str, dt.date]:
         """Date of the last applied target change of each campaign."""
         with self.engine.connect() as connection:
@@ -217,7 +544,7 @@ class StateStore:
                     target_changes.c.campaign_id,
                     sa.func.max(target_changes.c.applied_at),
                 )
-                .where(target_changes.c.status == "applied")
+                .where(target_changes.c.status == CHANGE_APPLIED)
                 .group_by(target_changes.c.campaign_id)
             )
             return {str(cid): _as_date(when) for cid, when in result}
@@ -225,6 +552,11 @@ class StateStore:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def cycle_run_id(account: str, run_date: dt.date) -> str:
+    """The id of the account's cycle run on ``run_date``."""
+    return f"{run_date:%Y%m%d}-{_slug(account)}"
 
 
 def _as_date(value: Any) -> dt.date:
