@@ -20,6 +20,7 @@ _PATH_KEYS = (
     ("state", "directory"),
     ("google_ads", "credentials_file"),
     ("feed", "credentials"),
+    ("operations", "kill_switch_file"),
 )
 _NESTED_PATH_KEYS = (
     ("data", "users", "path"),

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -155,6 +156,70 @@ class StateSettings(_Strict):
     )
 
 
+def _crontab(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        msg = (
+            f"not a crontab expression (minute hour day month weekday, "
+            f"e.g. '30 6 * * *'): {exc}"
+        )
+        raise ValueError(msg) from exc
+    return value
+
+
+Crontab = Annotated[str, AfterValidator(_crontab)]
+
+
+class ScheduleSettings(_Strict):
+    """When each job runs, as crontab expressions in the account time zone."""
+
+    cycle: Crontab = "30 6 * * *"
+    value_feed: Crontab = "0 */6 * * *"
+    retrain: Crontab = "0 3 * * 0"
+    misfire_grace_seconds: Annotated[int, Field(ge=1)] = Field(
+        default=3600,
+        description="A run missed by at most this long still happens, once.",
+    )
+
+
+class AlertSettings(_Strict):
+    """Where failures and big applied changes are announced."""
+
+    webhook_url: str | None = Field(
+        default=None,
+        description="Slack-compatible incoming webhook; unset sends nothing.",
+    )
+    change_pct_threshold: Annotated[float, Field(ge=0)] = Field(
+        default=10.0, description="Alert on applied target moves of this % or more."
+    )
+    timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+
+
+class OperationsSettings(_Strict):
+    """How plans are applied, locked, stopped and announced."""
+
+    apply_mode: Literal["approval", "auto"] = Field(
+        default="approval",
+        description="auto pushes each day's plan; approval waits for "
+        "`valuebid approve`.",
+    )
+    kill_switch_file: Path | None = Field(
+        default=None,
+        description="While this file exists nothing is applied; default "
+        "<state.directory>/KILL_SWITCH.",
+    )
+    max_plan_age_days: Annotated[int, Field(ge=0)] = Field(
+        default=1, description="A plan older than this is not applied."
+    )
+    lock_ttl_seconds: Annotated[int, Field(ge=10)] = 900
+    lock_wait_seconds: Annotated[float, Field(ge=0)] = 120.0
+    schedule: ScheduleSettings = ScheduleSettings()
+    alerts: AlertSettings = AlertSettings()
+
+
 class Settings(_Strict):
     """The whole config file."""
 
@@ -178,6 +243,7 @@ class Settings(_Strict):
         default=None,
         description="The Google Ads accounts to read and push; unset, files only.",
     )
+    operations: OperationsSettings = OperationsSettings()
 
     @field_validator("markets")
     @classmethod

@@ -16,7 +16,14 @@ from config.schema import Settings
 from connectors.files import Inputs, load_inputs
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
-from optimizer.exceptions import PlanningError
+from optimizer.alerts import alerts_from
+from optimizer.apply import (
+    ApplyReport,
+    TargetWriter,
+    apply_run,
+    ensure_writer,
+    registry_gate,
+)
 from optimizer.plan import PlanRow, write_plan
 from optimizer.planner import plan_campaigns
 from optimizer.policy import HOLD
@@ -37,6 +44,7 @@ class CycleResult:
     plan_dir: Path
     model_version: str
     scores: pd.DataFrame
+    applied: ApplyReport | None = None
 
 
 def run_cycle(
@@ -46,6 +54,7 @@ def run_cycle(
     apply: bool = False,
     progress: Progress | None = None,
     inputs: Inputs | None = None,
+    writer: TargetWriter | None = None,
 ) -> CycleResult:
     """Run one daily cycle and record it.
 
@@ -62,6 +71,8 @@ def run_cycle(
         Called with a short message as each step starts.
     inputs
         Already-loaded inputs; read from ``settings.data`` when ``None``.
+    writer
+        The account's targets, needed to apply (``apply`` or auto mode).
 
     Returns
     -------
@@ -74,7 +85,11 @@ def run_cycle(
     connectors.exceptions.InputError
         An input is missing or breaks its contract; nothing is written.
     PlanningError
-        The plan cannot be made (e.g. a campaign maps to no market).
+        The plan cannot be made (e.g. a campaign maps to no market), or
+        applying is asked for without an account to apply to.
+    optimizer.exceptions.ApplyStopped
+        A stop (kill switch, stale data, model gate) held the apply back;
+        the plan is recorded.
     """
     say = progress or (lambda message: None)
     started = dt.datetime.now(dt.UTC)
@@ -83,19 +98,9 @@ def run_cycle(
     as_of = pd.Timestamp(dt.datetime.combine(run_date, dt.time(), zone)).tz_convert(
         "UTC"
     )
-    if apply and settings.google_ads is None:
-        raise PlanningError(
-            "--apply needs a Google Ads account in the config (google_ads: "
-            "section); none is configured, so the plan can only be a dry run"
-        )
+    apply = apply or settings.operations.apply_mode == "auto"
     if apply:
-        # TODO: push the plan with connectors.google_ads.apply_target_changes
-        # and record each outcome; plan rows first need each campaign's
-        # customer id and portfolio strategy, which the planner does not keep.
-        raise PlanningError(
-            "--apply through Google Ads is not wired into the daily cycle yet; "
-            "run without --apply and review the plan"
-        )
+        writer = ensure_writer(writer)
 
     if inputs is None:
         say("Reading and checking inputs")
@@ -158,13 +163,29 @@ def run_cycle(
                     "fingerprints": inputs.fingerprints,
                     "rows": inputs.row_counts(),
                     "quarantine": inputs.quarantine_record(),
+                    "data_through": _data_through(inputs),
                 },
                 model_version=model.version,
                 plan_dir=str(plan_dir),
                 rows=rows,
                 started_at=started,
             )
+            # A second start of a day whose plan was approved or pushed keeps
+            # that plan: what is applied is what was reviewed.
+            rows = [s.row for s in store.stored_plan(record.run_id, connection)]
             write_plan(rows, plan_dir, {"run_id": record.run_id, **meta})
+        report = None
+        if writer is not None and apply:
+            say("Applying the plan")
+            report = apply_run(
+                store,
+                record.run_id,
+                writer,
+                settings,
+                model_gate=registry_gate(settings.model.directory),
+                alerts=alerts_from(settings.operations.alerts),
+            )
+            record = store.get_run(record.run_id) or record
     finally:
         store.dispose()
     logger.info(
@@ -174,7 +195,12 @@ def run_cycle(
         sum(row.action != HOLD for row in rows),
         model.version,
     )
-    return CycleResult(record, rows, plan_dir, model.version, scores)
+    return CycleResult(record, rows, plan_dir, model.version, scores, report)
+
+
+def _data_through(inputs: Inputs) -> str:
+    """The last day of campaign stats, which the apply's stale-data stop checks."""
+    return pd.Timestamp(inputs.campaign_stats["date"].max()).date().isoformat()
 
 
 def current_model(settings: Settings, inputs: Inputs, as_of: pd.Timestamp) -> PLTVModel:

@@ -4,7 +4,10 @@ Hierarchy::
 
     OptimizerError
     ├── PlanningError       the plan cannot be made from these inputs
-    └── StateError          the state store is unreadable or in use
+    ├── StateError          the state store is unreadable or in use
+    │   └── LockBusyError   another process is applying the same account
+    └── ApplyStopped        a stop (kill switch, stale data, model gate)
+                            held the apply back; nothing was pushed
 """
 
 from __future__ import annotations
@@ -20,3 +23,24 @@ class PlanningError(OptimizerError):
 
 class StateError(OptimizerError):
     """The state store is unreadable, of another schema, or in use."""
+
+
+class LockBusyError(StateError):
+    """Another process holds the lease on the account being applied."""
+
+
+class ApplyStopped(OptimizerError):
+    """A stop held the apply back; the plan is kept and nothing was pushed.
+
+    Parameters
+    ----------
+    stop
+        Which stop: ``kill_switch``, ``stale_data`` or ``model_gate``.
+    reason
+        The sentence logged and recorded on the run.
+    """
+
+    def __init__(self, stop: str, reason: str) -> None:
+        super().__init__(f"apply stopped ({stop}): {reason}")
+        self.stop = stop
+        self.reason = reason

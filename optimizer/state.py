@@ -533,7 +533,9 @@ class StateStore:
                 target_changes.c.run_id == run_id,
                 target_changes.c.campaign_id == campaign_id,
             )
-            .values(status=status, detail=detail, request_id=request_id, applied_at=when)
+            .values(
+                status=status, detail=detail, request_id=request_id, applied_at=when
+            )
         )
 
     def last_change_dates(self) -> dict[str, dt.date]:

@@ -1,0 +1,83 @@
+"""Alerts: a Slack-compatible JSON webhook told of failures and big changes.
+
+An alert that cannot be delivered is logged and dropped: announcing an
+outcome must never change it. The webhook URL is a secret (anyone holding it
+can post to the channel), so it is never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from typing import Protocol
+
+from config.schema import AlertSettings
+
+logger = logging.getLogger(__name__)
+
+
+class AlertSink(Protocol):
+    """Where alerts go."""
+
+    def send(self, text: str) -> None:
+        """Deliver one alert; never raise."""
+
+
+class NoAlerts:
+    """The sink used when no webhook is configured."""
+
+    def send(self, text: str) -> None:
+        """Drop the alert (it is in the log already)."""
+
+
+class WebhookAlerts:
+    """Post each alert as ``{"text": ...}`` JSON to an incoming webhook.
+
+    Parameters
+    ----------
+    url
+        The webhook URL (http or https).
+    timeout_seconds
+        How long one post may take before it is given up.
+    """
+
+    def __init__(self, url: str, timeout_seconds: float = 10.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            msg = "operations.alerts.webhook_url must start with http:// or https://"
+            raise ValueError(msg)
+        self._url = url
+        self._timeout = timeout_seconds
+
+    def send(self, text: str) -> None:
+        """Post the alert; a delivery failure is logged, not raised."""
+        body = json.dumps({"text": text}).encode("utf-8")
+        request = urllib.request.Request(
+            self._url,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                status = response.status
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            logger.warning("alert not delivered: %s", _without_url(exc))
+            return
+        logger.debug("alert delivered (HTTP %d)", status)
+
+
+def alerts_from(settings: AlertSettings) -> AlertSink:
+    """The sink the alert settings ask for."""
+    if settings.webhook_url is None:
+        return NoAlerts()
+    return WebhookAlerts(settings.webhook_url, settings.timeout_seconds)
+
+
+def _without_url(exc: Exception) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    return type(exc).__name__

@@ -1,0 +1,737 @@
+"""Apply a run's plan, or undo a run, exactly once.
+
+Safety comes from three things working together:
+
+- **Stops first.** The kill switch (config or flag file), a stale plan or
+  stale input data, and a failed model gate stop the apply before anything is
+  pushed; the run records why and the plan is kept.
+- **One applier per account.** A lease in the state store (see
+  :mod:`optimizer.locks`) lets one process at a time apply an account; a
+  second process waits, then finds the work done.
+- **Intent before push.** Each change is written ``pending`` (with the values
+  read from the account just before) before it is pushed, and marked
+  ``applied`` or ``rejected`` after. A later start skips what is applied and
+  reconciles what is pending by reading the account, so a crash between the
+  push and its record never leads to a second push.
+
+Google Ads is reached through a :class:`TargetWriter`, a small protocol the
+Google Ads connector satisfies; tests pass an in-memory account.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from config.schema import Settings
+from optimizer.alerts import AlertSink, NoAlerts
+from optimizer.exceptions import ApplyStopped, PlanningError, StateError
+from optimizer.locks import Clock, lease, utc_now
+from optimizer.plan import PlanRow
+from optimizer.policy import HOLD, KILL_SWITCH, MODEL_GATE, STALE_DATA, TARGET_ROAS
+from optimizer.state import (
+    APPLIED,
+    APPLYING,
+    CHANGE_APPLIED,
+    CYCLE,
+    DRIFTED,
+    FAILED,
+    PARTIAL,
+    PENDING,
+    PLANNED,
+    REJECTED,
+    STOPPED,
+    ChangeRecord,
+    RunRecord,
+    StateStore,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CampaignTarget:
+    """A campaign's bidding strategy and target, as the account holds them."""
+
+    campaign_id: str
+    strategy: str
+    target_roas: float | None = None
+    target_cpa: float | None = None
+
+    def matches(self, other: CampaignTarget) -> bool:
+        """Same strategy and the same targets (to float rounding)."""
+        return (
+            self.strategy == other.strategy
+            and _close(self.target_roas, other.target_roas)
+            and _close(self.target_cpa, other.target_cpa)
+        )
+
+
+@dataclass(frozen=True)
+class TargetUpdate:
+    """One campaign to set to ``target``, with the reason shown to people."""
+
+    target: CampaignTarget
+    reason: str
+
+    @property
+    def campaign_id(self) -> str:
+        """The campaign being changed."""
+        return self.target.campaign_id
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    """What the account answered for one update."""
+
+    campaign_id: str
+    status: str
+    error: str | None = None
+    request_id: str | None = None
+
+
+class TargetWriter(Protocol):
+    """Reads and writes campaign targets of one account."""
+
+    def read_targets(self, campaign_ids: Sequence[str]) -> dict[str, CampaignTarget]:
+        """The current strategy and target of each campaign found."""
+
+    def apply(self, updates: Sequence[TargetUpdate]) -> list[UpdateOutcome]:
+        """Push the updates; one outcome (``applied`` or ``rejected``) each."""
+
+
+#: Returns why the run's model may not be used, or ``None`` when it may.
+ModelGate = Callable[[RunRecord], str | None]
+
+
+@dataclass
+class ApplyReport:
+    """What one apply (or rollback) did, campaign by campaign."""
+
+    run_id: str
+    status: str = PLANNED
+    pushed: list[str] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    confirmed: list[str] = field(default_factory=list)
+    already_applied: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    drifted: list[str] = field(default_factory=list)
+    awaiting_approval: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    update: TargetUpdate
+    expected: CampaignTarget
+    change_pct: float | None
+
+
+def apply_run(
+    store: StateStore,
+    run_id: str,
+    writer: TargetWriter,
+    settings: Settings,
+    *,
+    model_gate: ModelGate | None = None,
+    alerts: AlertSink | None = None,
+    clock: Clock = utc_now,
+) -> ApplyReport:
+    """Push a cycle run's changes that are not applied yet.
+
+    In approval mode only approved rows are pushed; in auto mode every
+    change of the plan is. Safe to call any number of times, from any number
+    of processes: each change reaches the account once.
+
+    Parameters
+    ----------
+    store
+        The state store holding the run.
+    run_id
+        The cycle run whose plan is applied.
+    writer
+        The account's targets.
+    settings
+        The config (stops, mode, lock timings, alert threshold).
+    model_gate
+        Says why the run's model may not be used; no check when ``None``.
+    alerts
+        Where failures and big changes are announced.
+    clock
+        The current time (UTC); tests move it.
+
+    Returns
+    -------
+    ApplyReport
+        What was pushed, confirmed, skipped and rejected.
+
+    Raises
+    ------
+    ApplyStopped
+        A stop held the apply back; nothing was pushed.
+    LockBusyError
+        Another process kept the account's lease for the whole wait.
+    StateError
+        No such run, or it is not a cycle run.
+    """
+    sink = alerts or NoAlerts()
+    run = _existing_run(store, run_id)
+    if run.kind != CYCLE:
+        raise StateError(f"run {run_id} is a {run.kind} run; only cycle runs apply")
+    _stop_if_needed(store, run, settings, model_gate, sink, clock)
+
+    with _account_lease(store, run.account, settings, clock):
+        rows = store.stored_plan(run_id)
+        report = ApplyReport(run_id)
+        wanted: dict[str, _Wanted] = {}
+        for stored in rows:
+            if not _is_change(stored.row):
+                continue
+            if settings.operations.apply_mode == "approval" and not stored.approved_at:
+                report.awaiting_approval.append(stored.row.campaign_id)
+                continue
+            wanted[stored.row.campaign_id] = _wanted_from_plan(stored.row)
+        _push(store, run, wanted, writer, report, sink, settings, clock)
+    return report
+
+
+def rollback_run(
+    store: StateStore,
+    run_id: str,
+    writer: TargetWriter,
+    settings: Settings,
+    *,
+    alerts: AlertSink | None = None,
+    clock: Clock = utc_now,
+) -> ApplyReport:
+    """Restore the strategies and targets a run changed, as a run of its own.
+
+    Each campaign the run applied goes back to the exact strategy and
+    target read from the account just before that run pushed. A campaign
+    changed since by someone else is left alone and reported as drifted.
+
+    Parameters
+    ----------
+    store
+        The state store holding the run.
+    run_id
+        The run to undo (a cycle run, or a rollback run to redo its changes).
+    writer
+        The account's targets.
+    settings
+        The config (kill switch, lock timings, alerts).
+    alerts
+        Where failures are announced.
+    clock
+        The current time (UTC).
+
+    Returns
+    -------
+    ApplyReport
+        The rollback run's outcome.
+
+    Raises
+    ------
+    ApplyStopped
+        The kill switch is set.
+    StateError
+        No such run, or it applied nothing.
+    """
+    sink = alerts or NoAlerts()
+    original = _existing_run(store, run_id)
+    changes = {
+        cid: change
+        for cid, change in store.changes_of(run_id).items()
+        if change.status == CHANGE_APPLIED
+    }
+    if not changes:
+        raise StateError(f"run {run_id} applied no change: nothing to roll back")
+    kill = _kill_switch(settings)
+    if kill is not None:
+        _record_stop(store, run_id, KILL_SWITCH, kill, sink, record=False)
+
+    with _account_lease(store, original.account, settings, clock):
+        today = clock().astimezone(ZoneInfo(settings.account.time_zone)).date()
+        with store.transaction() as connection:
+            undo = store.create_rollback_run(connection, original, today)
+        wanted = {
+            cid: _Wanted(
+                TargetUpdate(
+                    CampaignTarget(
+                        cid,
+                        change.old_strategy,
+                        change.old_target_roas,
+                        change.old_target_cpa,
+                    ),
+                    f"rollback of run {run_id}",
+                ),
+                CampaignTarget(
+                    cid,
+                    change.new_strategy or TARGET_ROAS,
+                    change.new_target_roas,
+                    change.new_target_cpa,
+                ),
+                None,
+            )
+            for cid, change in sorted(changes.items())
+        }
+        report = ApplyReport(undo.run_id)
+        _push(store, undo, wanted, writer, report, sink, settings, clock)
+    logger.info("run %s rolled back by run %s", run_id, undo.run_id)
+    return report
+
+
+def approve(
+    store: StateStore,
+    run_id: str,
+    campaign_ids: Sequence[str] | None = None,
+    *,
+    clock: Clock = utc_now,
+) -> list[str]:
+    """Approve a run's changes (all, or the campaigns named).
+
+    Returns
+    -------
+    list of str
+        Every campaign of the run approved so far.
+
+    Raises
+    ------
+    StateError
+        No such run, or a campaign named is not a change of its plan.
+    """
+    run = _existing_run(store, run_id)
+    if run.kind != CYCLE:
+        raise StateError(
+            f"run {run_id} is a {run.kind} run: there is nothing to approve"
+        )
+    changes = {
+        s.row.campaign_id for s in store.stored_plan(run_id) if _is_change(s.row)
+    }
+    if campaign_ids is not None:
+        unknown = sorted(set(campaign_ids) - changes)
+        if unknown:
+            raise StateError(
+                f"run {run_id} plans no change for campaign(s) {', '.join(unknown)}; "
+                f"its changes are: {', '.join(sorted(changes)) or 'none'}"
+            )
+    with store.transaction() as connection:
+        approved = store.approve(
+            connection,
+            run_id,
+            sorted(changes) if campaign_ids is None else list(campaign_ids),
+            clock(),
+        )
+    logger.info("run %s: %d change(s) approved", run_id, len(approved))
+    return approved
+
+
+def registry_gate(model_directory: Path) -> ModelGate:
+    """A gate that passes a run only if its model is the registry's current one.
+
+    The registry makes a model current only when it passes its quality gate
+    on a time-based holdout, so a plan scored by any other model is refused.
+    """
+    from models.exceptions import ModelError
+    from models.registry import ModelRegistry
+
+    def gate(run: RunRecord) -> str | None:
+        try:
+            current = ModelRegistry(model_directory).current()
+        except ModelError as exc:
+            return f"the current model in {model_directory} cannot be read: {exc}"
+        if current is None:
+            return f"no model in {model_directory} has passed its quality gate"
+        if run.model_version != current.version:
+            return (
+                f"the plan was scored by model {run.model_version}, but the model "
+                f"that passed its gate is {current.version}"
+            )
+        return None
+
+    return gate
+
+
+def kill_switch_file(settings: Settings) -> Path:
+    """The flag file whose presence stops every apply."""
+    configured = settings.operations.kill_switch_file
+    return configured or settings.state.directory / "KILL_SWITCH"
+
+
+def _push(
+    store: StateStore,
+    run: RunRecord,
+    wanted: Mapping[str, _Wanted],
+    writer: TargetWriter,
+    report: ApplyReport,
+    sink: AlertSink,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    done = store.changes_of(run.run_id)
+    todo = {}
+    for cid, want in wanted.items():
+        if cid in done and done[cid].status == CHANGE_APPLIED:
+            report.already_applied.append(cid)
+        else:
+            todo[cid] = want
+    if not todo:
+        _finish(store, run, report, sink)
+        return
+
+    live = writer.read_targets(sorted(todo))
+    updates = _record_intents(store, run, todo, done, live, report, clock)
+    if updates:
+        _send(store, run, updates, writer, report, sink, clock)
+    _alert_big_changes(run, todo, report, sink, settings)
+    _finish(store, run, report, sink)
+
+
+def _record_intents(
+    store: StateStore,
+    run: RunRecord,
+    todo: Mapping[str, _Wanted],
+    done: Mapping[str, ChangeRecord],
+    live: Mapping[str, CampaignTarget],
+    report: ApplyReport,
+    clock: Clock,
+) -> list[TargetUpdate]:
+    """Reconcile interrupted changes and write the intents of the others."""
+    now = clock()
+    updates = []
+    with store.transaction() as connection:
+        store.set_status(connection, run.run_id, APPLYING)
+        for cid, want in todo.items():
+            current = live.get(cid)
+            previous = done.get(cid)
+            if previous is not None and previous.status == PENDING:
+                if current is not None and current.matches(want.update.target):
+                    store.record_outcome(
+                        connection,
+                        run.run_id,
+                        cid,
+                        status=CHANGE_APPLIED,
+                        detail="confirmed on the account after an interrupted apply",
+                        request_id=previous.request_id,
+                        when=now,
+                    )
+                    report.confirmed.append(cid)
+                    logger.info(
+                        "run %s campaign %s: push of the interrupted apply confirmed",
+                        run.run_id,
+                        cid,
+                    )
+                    continue
+                # The interrupted push never landed: push it now, keeping the
+                # values read before it as the ones a rollback restores.
+                updates.append(want.update)
+                continue
+            if current is None or not current.matches(want.expected):
+                seen = "missing" if current is None else _describe(current)
+                detail = (
+                    f"account shows {seen}, plan expected {_describe(want.expected)}: "
+                    "changed outside this run, left alone"
+                )
+                store.record_intent(
+                    connection, _intent(run, want, want.expected, now, detail)
+                )
+                store.record_outcome(
+                    connection,
+                    run.run_id,
+                    cid,
+                    status=DRIFTED,
+                    detail=detail,
+                    request_id=None,
+                    when=now,
+                )
+                report.drifted.append(cid)
+                logger.warning("run %s campaign %s: %s", run.run_id, cid, detail)
+                continue
+            store.record_intent(connection, _intent(run, want, current, now, None))
+            updates.append(want.update)
+    return updates
+
+
+def _send(
+    store: StateStore,
+    run: RunRecord,
+    updates: Sequence[TargetUpdate],
+    writer: TargetWriter,
+    report: ApplyReport,
+    sink: AlertSink,
+    clock: Clock,
+) -> None:
+    report.pushed.extend(u.campaign_id for u in updates)
+    try:
+        outcomes = writer.apply(updates)
+    except Exception as exc:
+        reason = f"pushing {len(updates)} change(s) failed: {exc}"
+        with store.transaction() as connection:
+            store.set_status(connection, run.run_id, FAILED, reason)
+        logger.exception("run %s: %s", run.run_id, reason)
+        sink.send(f"valuebid run {run.run_id} failed: {reason}")
+        raise
+    now = clock()
+    by_campaign = {o.campaign_id: o for o in outcomes}
+    with store.transaction() as connection:
+        for update in updates:
+            outcome = by_campaign.get(update.campaign_id)
+            if outcome is None:
+                logger.warning(
+                    "run %s campaign %s: no outcome returned; left pending",
+                    run.run_id,
+                    update.campaign_id,
+                )
+                continue
+            status = CHANGE_APPLIED if outcome.status == "applied" else REJECTED
+            store.record_outcome(
+                connection,
+                run.run_id,
+                update.campaign_id,
+                status=status,
+                detail=outcome.error,
+                request_id=outcome.request_id,
+                when=now,
+            )
+            if status == CHANGE_APPLIED:
+                report.applied.append(update.campaign_id)
+                logger.info(
+                    "run %s campaign %s set to %s (%s)",
+                    run.run_id,
+                    update.campaign_id,
+                    _describe(update.target),
+                    update.reason,
+                )
+            else:
+                report.rejected[update.campaign_id] = outcome.error or "rejected"
+                logger.warning(
+                    "run %s campaign %s rejected: %s (request %s)",
+                    run.run_id,
+                    update.campaign_id,
+                    outcome.error,
+                    outcome.request_id,
+                )
+
+
+def _finish(
+    store: StateStore, run: RunRecord, report: ApplyReport, sink: AlertSink
+) -> None:
+    changes = store.changes_of(run.run_id)
+    applied = sum(c.status == CHANGE_APPLIED for c in changes.values())
+    troubled = [c for c in changes.values() if c.status != CHANGE_APPLIED]
+    if troubled:
+        report.status = PARTIAL if applied else FAILED
+    elif report.awaiting_approval:
+        report.status = PARTIAL if applied else PLANNED
+    else:
+        report.status = APPLIED
+    reason = None
+    if troubled:
+        reason = "; ".join(
+            f"{c.campaign_id} {c.status}: {c.detail or '-'}" for c in troubled
+        )
+    with store.transaction() as connection:
+        store.set_status(connection, run.run_id, report.status, reason)
+    logger.info(
+        "run %s %s: %d pushed, %d confirmed, %d already applied, %d rejected, "
+        "%d drifted, %d awaiting approval",
+        run.run_id,
+        report.status,
+        len(report.pushed),
+        len(report.confirmed),
+        len(report.already_applied),
+        len(report.rejected),
+        len(report.drifted),
+        len(report.awaiting_approval),
+    )
+    if report.rejected or report.drifted:
+        sink.send(
+            f"valuebid run {run.run_id} is {report.status}: "
+            f"{reason or 'some changes were not applied'}"
+        )
+
+
+def _alert_big_changes(
+    run: RunRecord,
+    wanted: Mapping[str, _Wanted],
+    report: ApplyReport,
+    sink: AlertSink,
+    settings: Settings,
+) -> None:
+    threshold = settings.operations.alerts.change_pct_threshold
+    big = []
+    for cid in report.applied:
+        pct = wanted[cid].change_pct
+        if pct is not None and abs(pct) >= threshold:
+            big.append(f"{cid} {pct:+.1f}% to {_describe(wanted[cid].update.target)}")
+    if big:
+        sink.send(
+            f"valuebid run {run.run_id} applied {len(big)} change(s) of "
+            f"{threshold:g}% or more: " + "; ".join(big)
+        )
+
+
+def _stop_if_needed(
+    store: StateStore,
+    run: RunRecord,
+    settings: Settings,
+    model_gate: ModelGate | None,
+    sink: AlertSink,
+    clock: Clock,
+) -> None:
+    kill = _kill_switch(settings)
+    if kill is not None:
+        _record_stop(store, run.run_id, KILL_SWITCH, kill, sink)
+    stale = _staleness(run, settings, clock)
+    if stale is not None:
+        _record_stop(store, run.run_id, STALE_DATA, stale, sink)
+    if model_gate is not None:
+        refused = model_gate(run)
+        if refused is not None:
+            _record_stop(store, run.run_id, MODEL_GATE, refused, sink)
+
+
+def _kill_switch(settings: Settings) -> str | None:
+    if settings.kill_switch:
+        return "kill_switch is true in the config"
+    flag = kill_switch_file(settings)
+    if flag.exists():
+        return f"the kill switch file {flag} exists (delete it to resume)"
+    return None
+
+
+def _staleness(run: RunRecord, settings: Settings, clock: Clock) -> str | None:
+    today = clock().astimezone(ZoneInfo(settings.account.time_zone)).date()
+    plan_age = (today - run.run_date).days
+    allowed_plan = settings.operations.max_plan_age_days
+    if plan_age > allowed_plan:
+        return (
+            f"the plan is for {run.run_date}, {plan_age} day(s) old; at most "
+            f"{allowed_plan} allowed (operations.max_plan_age_days)"
+        )
+    through = run.inputs.get("data_through")
+    if not through:
+        return (
+            f"run {run.run_id} does not record how recent its data is, so its "
+            "freshness cannot be checked; plan again"
+        )
+    newest = dt.date.fromisoformat(str(through))
+    data_age = (today - newest).days - 1
+    allowed = settings.guardrails.max_data_age_days
+    if data_age > allowed:
+        return (
+            f"campaign stats end on {newest}, {data_age} day(s) before yesterday; "
+            f"at most {allowed} allowed (guardrails.max_data_age_days)"
+        )
+    return None
+
+
+def _record_stop(
+    store: StateStore,
+    run_id: str,
+    stop: str,
+    reason: str,
+    sink: AlertSink,
+    *,
+    record: bool = True,
+) -> None:
+    if record:
+        with store.transaction() as connection:
+            store.set_status(connection, run_id, STOPPED, f"{stop}: {reason}")
+    logger.warning("run %s apply stopped (%s): %s", run_id, stop, reason)
+    sink.send(f"valuebid run {run_id} stopped ({stop}): {reason}")
+    raise ApplyStopped(stop, reason)
+
+
+def _account_lease(
+    store: StateStore, account: str, settings: Settings, clock: Clock
+) -> AbstractContextManager[str]:
+    return lease(
+        store,
+        f"apply:{account}",
+        ttl=dt.timedelta(seconds=settings.operations.lock_ttl_seconds),
+        wait=dt.timedelta(seconds=settings.operations.lock_wait_seconds),
+        clock=clock,
+    )
+
+
+def _existing_run(store: StateStore, run_id: str) -> RunRecord:
+    run = store.get_run(run_id)
+    if run is None:
+        raise StateError(f"no run {run_id!r} in the state store (`valuebid runs`)")
+    return run
+
+
+def _is_change(row: PlanRow) -> bool:
+    return row.action != HOLD and row.new_troas is not None
+
+
+def _wanted_from_plan(row: PlanRow) -> _Wanted:
+    assert row.new_troas is not None
+    return _Wanted(
+        TargetUpdate(
+            CampaignTarget(row.campaign_id, TARGET_ROAS, row.new_troas, None),
+            row.reason,
+        ),
+        CampaignTarget(
+            row.campaign_id,
+            row.current_strategy,
+            row.current_target_roas,
+            row.current_target_cpa,
+        ),
+        row.change_pct,
+    )
+
+
+def _intent(
+    run: RunRecord,
+    want: _Wanted,
+    before: CampaignTarget,
+    now: dt.datetime,
+    detail: str | None,
+) -> ChangeRecord:
+    target = want.update.target
+    return ChangeRecord(
+        run_id=run.run_id,
+        campaign_id=target.campaign_id,
+        status=PENDING,
+        old_strategy=before.strategy,
+        old_target_roas=before.target_roas,
+        old_target_cpa=before.target_cpa,
+        new_strategy=target.strategy,
+        new_target_roas=target.target_roas,
+        new_target_cpa=target.target_cpa,
+        applied_at=now,
+        detail=detail,
+        request_id=None,
+    )
+
+
+def _describe(target: CampaignTarget) -> str:
+    if target.target_roas is not None:
+        return f"{target.strategy} {target.target_roas:g}"
+    if target.target_cpa is not None:
+        return f"{target.strategy} {target.target_cpa:g}"
+    return target.strategy
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def ensure_writer(writer: TargetWriter | None) -> TargetWriter:
+    """The writer, or a clear error when no Google Ads account is configured."""
+    if writer is None:
+        raise PlanningError(
+            "applying needs a Google Ads account in the config (google_ads: "
+            "section); none is configured, so the plan can only be reviewed"
+        )
+    return writer
