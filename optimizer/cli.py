@@ -15,11 +15,13 @@ from rich.console import Console
 from rich.table import Table
 
 from config import ConfigError, load_settings
+from config.schema import Settings
 from connectors.exceptions import ConnectorError
 from models.exceptions import ModelError
 from optimizer.cycle import CycleResult, run_cycle
 from optimizer.exceptions import OptimizerError
 from optimizer.plan import PlanRow
+from optimizer.state import StateStore, state_url
 
 app = typer.Typer(
     name="valuebid",
@@ -166,6 +168,155 @@ def feed(
         console.print(f"{len(report.planned):,} due; rerun with --send to upload.")
 
 
+# Operations: scheduling, approval, history and undo.
+
+plan_app = typer.Typer(help="Read recorded plans.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+
+@app.command()
+def schedule(config: ConfigOption, verbose: VerboseOption = False) -> None:
+    """Run the daily cycle, value feed and retraining on schedule until stopped."""
+    from optimizer.scheduler import run_scheduler
+
+    _logging(verbose, default=logging.INFO)
+    with _fail_cleanly():
+        run_scheduler(config)
+
+
+@app.command()
+def runs(config: ConfigOption) -> None:
+    """List recorded runs, newest first, with their outcomes."""
+    with _fail_cleanly(), _store(config) as (_, store):
+        records = store.list_runs()
+        counts = {r.run_id: store.changes_of(r.run_id) for r in records}
+    table = Table(title="Runs")
+    for header in ("run", "kind", "day", "status", "mode", "tries", "applied", "why"):
+        table.add_column(header, overflow="fold")
+    for record in records:
+        changes = counts[record.run_id].values()
+        applied = sum(c.status == "applied" for c in changes)
+        table.add_row(
+            record.run_id,
+            record.kind + (f" of {record.rolls_back}" if record.rolls_back else ""),
+            record.run_date.isoformat(),
+            record.status,
+            record.mode,
+            str(record.attempts),
+            f"{applied}/{len(changes)}",
+            record.stop_reason or "",
+        )
+    console.print(table)
+
+
+@plan_app.command("show")
+def plan_show(
+    config: ConfigOption,
+    run_id: Annotated[
+        str | None, typer.Argument(help="The run; the latest cycle by default.")
+    ] = None,
+) -> None:
+    """Show a run's plan, what was approved and what was applied."""
+    with _fail_cleanly(), _store(config) as (settings, store):
+        if run_id is None:
+            latest = store.latest_run(settings.account.name)
+            if latest is None:
+                raise OptimizerError("no run recorded yet: `valuebid run` makes one")
+            run_id = latest.run_id
+        record = store.get_run(run_id)
+        if record is None:
+            raise OptimizerError(f"no run {run_id!r} (`valuebid runs` lists them)")
+        rows = store.stored_plan(run_id)
+        changes = store.changes_of(run_id)
+    table = Table(title=f"Plan {run_id} ({record.status})")
+    for header in ("campaign", "action", "now", "new", "change", "approved", "pushed"):
+        table.add_column(header, overflow="fold")
+    for stored in rows:
+        row = stored.row
+        change = changes.get(row.campaign_id)
+        table.add_row(
+            f"{row.campaign_id} {row.campaign_name}",
+            row.action,
+            _current(row),
+            _fmt(row.new_troas),
+            "-" if row.change_pct is None else f"{row.change_pct:+.1f}%",
+            "yes" if stored.approved_at else "-",
+            change.status if change else "-",
+        )
+    console.print(table)
+    if record.stop_reason:
+        console.print(f"[bold]Stopped:[/bold] {record.stop_reason}", highlight=False)
+
+
+@app.command()
+def approve(
+    config: ConfigOption,
+    run_id: Annotated[str, typer.Argument(help="The run whose plan is approved.")],
+    campaign: Annotated[
+        list[str] | None,
+        typer.Option("--campaign", help="Approve only this campaign (repeatable)."),
+    ] = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Approve a run's changes (all, or the campaigns named), then apply them."""
+    from optimizer import apply as applying
+    from optimizer.alerts import alerts_from
+    from optimizer.scheduler import connect_writer
+
+    _logging(verbose)
+    with _fail_cleanly(), _store(config) as (settings, store):
+        approved = applying.approve(store, run_id, campaign or None)
+        console.print(f"{len(approved)} change(s) of run {run_id} approved")
+        report = applying.apply_run(
+            store,
+            run_id,
+            applying.ensure_writer(connect_writer(settings)),
+            settings,
+            model_gate=applying.registry_gate(settings.model.directory),
+            alerts=alerts_from(settings.operations.alerts),
+        )
+    console.print(
+        f"run {run_id} {report.status}: {len(report.applied)} applied, "
+        f"{len(report.rejected)} rejected, {len(report.drifted)} changed elsewhere"
+    )
+
+
+@app.command()
+def rollback(
+    config: ConfigOption,
+    run_id: Annotated[str, typer.Argument(help="The run whose changes are undone.")],
+    verbose: VerboseOption = False,
+) -> None:
+    """Restore the strategies and targets a run changed, as a run of its own."""
+    from optimizer import apply as applying
+    from optimizer.alerts import alerts_from
+    from optimizer.scheduler import connect_writer
+
+    _logging(verbose)
+    with _fail_cleanly(), _store(config) as (settings, store):
+        report = applying.rollback_run(
+            store,
+            run_id,
+            applying.ensure_writer(connect_writer(settings)),
+            settings,
+            alerts=alerts_from(settings.operations.alerts),
+        )
+    console.print(
+        f"run {report.run_id} {report.status}: {len(report.applied)} restored, "
+        f"{len(report.drifted)} changed elsewhere and left alone"
+    )
+
+
+@contextmanager
+def _store(config: Path) -> Iterator[tuple[Settings, StateStore]]:
+    settings = load_settings(config)
+    store = StateStore(state_url(settings.state.directory, settings.state.url))
+    try:
+        yield settings, store
+    finally:
+        store.dispose()
+
+
 def _show_plan(result: CycleResult) -> None:
     table = Table(title=f"Plan {result.run.run_id} ({result.run.mode})")
     for header in ("campaign", "mkt", "now", "observed", "economic", "binding"):
@@ -211,9 +362,9 @@ def _fail_cleanly() -> Iterator[None]:
         raise typer.Exit(code=1) from None
 
 
-def _logging(verbose: bool) -> None:
+def _logging(verbose: bool, default: int = logging.WARNING) -> None:
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+        level=logging.INFO if verbose else default,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
