@@ -1,0 +1,151 @@
+"""Fixtures of the optimizer tests: state databases, settings, plans."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from config.loader import settings_from_mapping
+from config.schema import Settings
+from optimizer.apply import CampaignTarget
+from optimizer.plan import PlanRow
+from optimizer.state import RunRecord, StateStore
+
+ZONE = "Europe/Paris"
+RUN_DATE = dt.date(2026, 11, 16)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A state database URL: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state' / 'state.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[StateStore]:
+    opened = StateStore(db_url)
+    yield opened
+    opened.dispose()
+
+
+def make_settings(tmp_path: Path, db_url: str, **operations: Any) -> Settings:
+    """Valid settings on ``db_url``; ``operations`` overrides that section."""
+    raw: dict[str, Any] = {
+        "account": {"name": "Acme FR", "time_zone": ZONE, "currency": "EUR"},
+        "data": {
+            "users": "users.csv",
+            "revenue": "revenue.csv",
+            "campaign_stats": "stats.csv",
+        },
+        "markets": {"FR": {"cac_max": 120.0}},
+        "default_market": "FR",
+        "state": {"directory": "state", "url": db_url},
+        "model": {"directory": "models"},
+        "operations": {"apply_mode": "auto", "lock_wait_seconds": 0, **operations},
+    }
+    return settings_from_mapping(raw, source="test config", base_dir=tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return make_settings(tmp_path, db_url)
+
+
+def clock_at(day: dt.date, hour: int = 9) -> Callable[[], dt.datetime]:
+    """A clock stopped at ``hour`` o'clock of ``day``, account time."""
+    moment = dt.datetime.combine(day, dt.time(hour), ZoneInfo(ZONE)).astimezone(dt.UTC)
+    return lambda: moment
+
+
+def plan_row(
+    campaign_id: str,
+    *,
+    strategy: str = "TARGET_ROAS",
+    target_roas: float | None = None,
+    target_cpa: float | None = None,
+    action: str = "raise",
+    new_troas: float | None = None,
+    change_pct: float | None = None,
+) -> PlanRow:
+    """A plan row with only the fields the apply reads filled in."""
+    return PlanRow(
+        campaign_id=campaign_id,
+        campaign_name=f"FR | Search | {campaign_id}",
+        market="FR",
+        current_strategy=strategy,
+        current_target_cpa=target_cpa,
+        current_target_roas=target_roas,
+        current_roas_equivalent=target_roas,
+        observed_roas=None,
+        conversions_in_window=40.0,
+        cost_in_window=1000.0,
+        mean_value=None,
+        paying_share=None,
+        floor_break_even=None,
+        floor_ltv_cac=None,
+        floor_payback=None,
+        floor_cac_cap=None,
+        economic_troas=None,
+        binding_constraint=None,
+        action=action,
+        new_troas=new_troas,
+        change_pct=change_pct,
+        guardrail=None,
+        reason=f"test plan for {campaign_id}",
+    )
+
+
+#: The account before any run: one campaign on tCPA, three on tROAS.
+START = {
+    "101": CampaignTarget("101", "TARGET_CPA", None, 41.0),
+    "102": CampaignTarget("102", "TARGET_ROAS", 2.5, None),
+    "103": CampaignTarget("103", "TARGET_ROAS", 3.1, None),
+    "104": CampaignTarget("104", "TARGET_ROAS", 1.8, None),
+}
+
+#: A plan moving three of them; 104 is held.
+PLAN = [
+    plan_row(
+        "101",
+        strategy="TARGET_CPA",
+        target_cpa=41.0,
+        action="migrate",
+        new_troas=1.93,
+        change_pct=None,
+    ),
+    plan_row("102", target_roas=2.5, action="raise", new_troas=2.875, change_pct=15.0),
+    plan_row("103", target_roas=3.1, action="lower", new_troas=3.0, change_pct=-3.2),
+    plan_row("104", target_roas=1.8, action="hold"),
+]
+
+
+def record_plan(
+    store: StateStore,
+    rows: list[PlanRow] | None = None,
+    *,
+    run_date: dt.date = RUN_DATE,
+    data_through: dt.date | None = None,
+    account: str = "Acme FR",
+) -> RunRecord:
+    """Record a cycle run with ``rows`` as its plan, as the cycle does."""
+    through = data_through or run_date - dt.timedelta(days=1)
+    with store.transaction() as connection:
+        return store.record_run(
+            connection,
+            account=account,
+            run_date=run_date,
+            mode="apply",
+            inputs={"data_through": through.isoformat(), "rows": {"users": 10}},
+            model_version="pltv-test",
+            plan_dir="/nonexistent",
+            rows=PLAN if rows is None else rows,
+            started_at=dt.datetime.now(dt.UTC),
+        )

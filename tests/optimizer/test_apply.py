@@ -1,0 +1,372 @@
+"""Applying plans once, resuming after crashes, stops, approval and rollback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from config.schema import Settings
+from optimizer.apply import (
+    CampaignTarget,
+    apply_run,
+    approve,
+    kill_switch_file,
+    rollback_run,
+)
+from optimizer.exceptions import ApplyStopped, LockBusyError, StateError
+from optimizer.locks import try_acquire
+from optimizer.state import StateStore
+from tests.optimizer.conftest import (
+    PLAN,
+    RUN_DATE,
+    START,
+    clock_at,
+    make_settings,
+    plan_row,
+    record_plan,
+)
+from tests.optimizer.fakes import FileAccount, MemoryAccount, SimulatedCrash
+
+TODAY = clock_at(RUN_DATE)
+CHANGED = ["101", "102", "103"]
+
+
+def test_apply_pushes_each_planned_change_and_records_before_values(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    account = MemoryAccount(START)
+
+    report = apply_run(store, run.run_id, account, settings, clock=TODAY)
+
+    assert sorted(account.pushes) == CHANGED
+    assert report.status == "applied"
+    assert account.targets["101"] == CampaignTarget("101", "TARGET_ROAS", 1.93, None)
+    assert account.targets["104"] == START["104"]
+    changes = store.changes_of(run.run_id)
+    assert changes["101"].old_strategy == "TARGET_CPA"
+    assert changes["101"].old_target_cpa == 41.0
+    assert changes["102"].old_target_roas == 2.5
+    assert changes["102"].request_id is not None
+    assert store.get_run(run.run_id).status == "applied"  # type: ignore[union-attr]
+
+
+def test_double_start_reuses_the_plan_and_applies_once(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    account = MemoryAccount(START)
+    apply_run(store, run.run_id, account, settings, clock=TODAY)
+
+    # The second start plans differently (cooldowns now bind), but the day's
+    # plan is frozen once pushed.
+    again = record_plan(store, [plan_row("102", target_roas=2.875, action="hold")])
+    second = apply_run(store, again.run_id, account, settings, clock=TODAY)
+
+    assert again.run_id == run.run_id
+    assert again.attempts == 2
+    assert len(store.stored_plan(run.run_id)) == len(PLAN)
+    assert sorted(account.pushes) == CHANGED
+    assert second.pushed == []
+    assert sorted(second.already_applied) == CHANGED
+
+
+def test_second_start_pushes_only_what_was_not_applied(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    account = MemoryAccount(START, reject={"103"})
+    first = apply_run(store, run.run_id, account, settings, clock=TODAY)
+    assert first.status == "partial"
+    assert set(first.rejected) == {"103"}
+
+    account.reject.clear()
+    second = apply_run(store, run.run_id, account, settings, clock=TODAY)
+
+    assert second.pushed == ["103"]
+    assert second.status == "applied"
+    assert sorted(account.pushes) == ["101", "102", "103", "103"]
+    assert store.changes_of(run.run_id)["103"].old_target_roas == 3.1
+
+
+def test_crash_mid_apply_resumes_without_pushing_twice(
+    db_url: str, settings: Settings
+) -> None:
+    first_process = StateStore(db_url)
+    run = record_plan(first_process)
+    account = MemoryAccount(START, crash_after=2)
+    with pytest.raises(SimulatedCrash):
+        apply_run(first_process, run.run_id, account, settings, clock=TODAY)
+    first_process.dispose()
+    landed = list(account.pushes)
+    assert len(landed) == 2
+    looking = StateStore(db_url)
+    pending = looking.changes_of(run.run_id)
+    looking.dispose()
+    assert {c.status for c in pending.values()} == {"pending"}
+
+    # A new process, after the lease of the dead one has expired.
+    account.crash_after = None
+    later = clock_at(RUN_DATE, hour=11)
+    second_process = StateStore(db_url)
+    report = apply_run(second_process, run.run_id, account, settings, clock=later)
+
+    assert sorted(report.confirmed) == sorted(landed)
+    assert report.pushed == sorted(set(CHANGED) - set(landed))
+    assert sorted(account.pushes) == CHANGED
+    changes = second_process.changes_of(run.run_id)
+    assert {c.status for c in changes.values()} == {"applied"}
+    # What a rollback restores is what the account held before the crash.
+    assert changes["101"].old_strategy == "TARGET_CPA"
+    assert changes["102"].old_target_roas == 2.5
+    second_process.dispose()
+
+
+def test_a_lease_held_by_a_dead_process_blocks_until_it_expires(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    account = MemoryAccount(START)
+    taken_at = TODAY()
+    ttl = dt.timedelta(seconds=settings.operations.lock_ttl_seconds)
+    assert try_acquire(store, "apply:Acme FR", "dead-process", ttl, taken_at)
+
+    with pytest.raises(LockBusyError, match="dead-process"):
+        apply_run(store, run.run_id, account, settings, clock=TODAY)
+    assert account.pushes == []
+
+    after_expiry = clock_at(RUN_DATE, hour=10)
+    report = apply_run(store, run.run_id, account, settings, clock=after_expiry)
+    assert sorted(report.pushed) == CHANGED
+
+
+def _apply_in_process(
+    db_url: str, base: str, account_path: str, start: object, results: object
+) -> None:
+    settings = make_settings(Path(base), db_url, lock_wait_seconds=60)
+    store = StateStore(db_url)
+    start.wait()  # type: ignore[attr-defined]
+    report = apply_run(
+        store,
+        "20261116-acme-fr",
+        FileAccount(Path(account_path), push_delay_seconds=0.2),
+        settings,
+        clock=TODAY,
+    )
+    results.put(report.pushed)  # type: ignore[attr-defined]
+    store.dispose()
+
+
+def test_two_processes_started_together_apply_once(db_url: str, tmp_path: Path) -> None:
+    store = StateStore(db_url)
+    record_plan(store)
+    store.dispose()
+    account = FileAccount.create(tmp_path / "account.json", START)
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    results = context.Queue()
+    workers = [
+        context.Process(
+            target=_apply_in_process,
+            args=(db_url, str(tmp_path), str(account.path), start, results),
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    pushed = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+
+    assert sorted(account.pushes()) == CHANGED
+    assert sorted(len(p) for p in pushed) == [0, 3]
+    assert account.targets()["102"].target_roas == 2.875
+
+
+def test_rollback_restores_the_exact_prior_strategies_and_targets(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    account = MemoryAccount(START)
+    apply_run(store, run.run_id, account, settings, clock=TODAY)
+    assert account.targets != START
+
+    report = rollback_run(store, run.run_id, account, settings, clock=TODAY)
+
+    assert account.targets == START
+    assert sorted(report.applied) == CHANGED
+    undo = store.get_run(report.run_id)
+    assert undo is not None
+    assert (undo.kind, undo.rolls_back, undo.status) == (
+        "rollback",
+        run.run_id,
+        "applied",
+    )
+    undone = store.changes_of(report.run_id)
+    assert undone["101"].new_strategy == "TARGET_CPA"
+    assert undone["101"].new_target_cpa == 41.0
+
+    again = rollback_run(store, run.run_id, account, settings, clock=TODAY)
+    assert again.pushed == []
+    assert len(account.pushes) == 6
+
+
+def test_rollback_leaves_a_campaign_changed_elsewhere_alone(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    account = MemoryAccount(START)
+    apply_run(store, run.run_id, account, settings, clock=TODAY)
+    account.targets["102"] = CampaignTarget("102", "TARGET_ROAS", 4.0, None)
+
+    report = rollback_run(store, run.run_id, account, settings, clock=TODAY)
+
+    assert report.drifted == ["102"]
+    assert account.targets["102"].target_roas == 4.0
+    assert account.targets["101"] == START["101"]
+    assert report.status == "partial"
+
+
+def test_apply_leaves_a_campaign_changed_since_planning_alone(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    start = dict(START)
+    start["103"] = CampaignTarget("103", "TARGET_ROAS", 3.6, None)
+    account = MemoryAccount(start)
+
+    report = apply_run(store, run.run_id, account, settings, clock=TODAY)
+
+    assert report.drifted == ["103"]
+    assert "103" not in account.pushes
+    assert account.targets["103"].target_roas == 3.6
+
+
+@pytest.mark.parametrize("how", ["config", "flag file"])
+def test_kill_switch_stops_the_apply_and_keeps_the_plan(
+    store: StateStore, tmp_path: Path, db_url: str, how: str
+) -> None:
+    settings = make_settings(tmp_path, db_url)
+    if how == "config":
+        settings = settings.model_copy(update={"kill_switch": True})
+    else:
+        kill_switch_file(settings).parent.mkdir(parents=True, exist_ok=True)
+        kill_switch_file(settings).touch()
+    run = record_plan(store)
+    account = MemoryAccount(START)
+
+    with pytest.raises(ApplyStopped, match="kill_switch") as stopped:
+        apply_run(store, run.run_id, account, settings, clock=TODAY)
+
+    assert stopped.value.stop == "kill_switch"
+    assert account.pushes == []
+    recorded = store.get_run(run.run_id)
+    assert recorded is not None
+    assert recorded.status == "stopped"
+    assert recorded.stop_reason is not None
+    assert recorded.stop_reason.startswith("kill_switch")
+    assert len(store.stored_plan(run.run_id)) == len(PLAN)
+
+    if how == "flag file":
+        kill_switch_file(settings).unlink()
+        report = apply_run(store, run.run_id, account, settings, clock=TODAY)
+        assert sorted(report.pushed) == CHANGED
+
+
+def test_stale_input_data_stops_the_apply(
+    store: StateStore, settings: Settings
+) -> None:
+    allowed = settings.guardrails.max_data_age_days
+    old = RUN_DATE - dt.timedelta(days=allowed + 2)
+    run = record_plan(store, data_through=old)
+    account = MemoryAccount(START)
+
+    with pytest.raises(ApplyStopped, match="campaign stats end on") as stopped:
+        apply_run(store, run.run_id, account, settings, clock=TODAY)
+
+    assert stopped.value.stop == "stale_data"
+    assert account.pushes == []
+    assert store.get_run(run.run_id).status == "stopped"  # type: ignore[union-attr]
+
+
+def test_a_plan_older_than_allowed_is_not_applied(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    account = MemoryAccount(START)
+    days_later = clock_at(RUN_DATE + dt.timedelta(days=2))
+
+    with pytest.raises(ApplyStopped, match="the plan is for 2026-11-16"):
+        apply_run(store, run.run_id, account, settings, clock=days_later)
+    assert account.pushes == []
+
+
+def test_failed_model_gate_stops_the_apply(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    account = MemoryAccount(START)
+
+    def gate(record: object) -> str | None:
+        return "model pltv-test lost to the baseline on the holdout"
+
+    with pytest.raises(ApplyStopped) as stopped:
+        apply_run(store, run.run_id, account, settings, model_gate=gate, clock=TODAY)
+    assert stopped.value.stop == "model_gate"
+    assert account.pushes == []
+
+
+def test_approval_mode_pushes_only_approved_changes(
+    store: StateStore, tmp_path: Path, db_url: str
+) -> None:
+    settings = make_settings(tmp_path, db_url, apply_mode="approval")
+    run = record_plan(store)
+    account = MemoryAccount(START)
+
+    waiting = apply_run(store, run.run_id, account, settings, clock=TODAY)
+    assert account.pushes == []
+    assert sorted(waiting.awaiting_approval) == CHANGED
+    assert waiting.status == "planned"
+
+    assert approve(store, run.run_id, ["102"], clock=TODAY) == ["102"]
+    partly = apply_run(store, run.run_id, account, settings, clock=TODAY)
+    assert account.pushes == ["102"]
+    assert partly.status == "partial"
+
+    approve(store, run.run_id, clock=TODAY)
+    rest = apply_run(store, run.run_id, account, settings, clock=TODAY)
+    assert sorted(rest.pushed) == ["101", "103"]
+    assert rest.status == "applied"
+
+
+def test_approving_a_campaign_the_plan_does_not_change_is_refused(
+    store: StateStore,
+) -> None:
+    run = record_plan(store)
+    with pytest.raises(StateError, match="plans no change for campaign"):
+        approve(store, run.run_id, ["104"])
+
+
+def test_approval_freezes_the_days_plan(store: StateStore) -> None:
+    run = record_plan(store)
+    approve(store, run.run_id, ["101"])
+    record_plan(store, [plan_row("101", action="hold")])
+    assert len(store.stored_plan(run.run_id)) == len(PLAN)
+
+
+def test_a_plan_nothing_was_done_with_is_replanned(store: StateStore) -> None:
+    run = record_plan(store)
+    record_plan(store, [plan_row("101", action="hold")])
+    assert [s.row.action for s in store.stored_plan(run.run_id)] == ["hold"]
+
+
+def test_unknown_run_is_named_in_the_error(
+    store: StateStore, settings: Settings
+) -> None:
+    with pytest.raises(StateError, match="no run 'nope'"):
+        apply_run(store, "nope", MemoryAccount(START), settings)
