@@ -159,6 +159,15 @@ class StateSettings(_Strict):
 def _crontab(value: str) -> str:
     from apscheduler.triggers.cron import CronTrigger
 
+    fields = value.split()
+    # Weekday numbers differ between cron dialects (0 is Sunday in crontab,
+    # Monday in the scheduler), so only names are accepted there.
+    if len(fields) == 5 and any(ch.isdigit() for ch in fields[4]):
+        msg = (
+            f"weekday field {fields[4]!r} uses numbers; write day names "
+            "(e.g. 'sun', 'mon-fri'), whose meaning cannot be mistaken"
+        )
+        raise ValueError(msg)
     try:
         CronTrigger.from_crontab(value)
     except ValueError as exc:
@@ -178,7 +187,7 @@ class ScheduleSettings(_Strict):
 
     cycle: Crontab = "30 6 * * *"
     value_feed: Crontab = "0 */6 * * *"
-    retrain: Crontab = "0 3 * * 0"
+    retrain: Crontab = "0 3 * * sun"
     misfire_grace_seconds: Annotated[int, Field(ge=1)] = Field(
         default=3600,
         description="A run missed by at most this long still happens, once.",

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import (
@@ -29,8 +30,9 @@ from apscheduler.events import (
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.base import STATE_STOPPED, BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.engine import Engine
 
 from config import load_settings
 from config.schema import Settings
@@ -103,6 +105,31 @@ def connect_writer(settings: Settings) -> TargetWriter | None:
     return None
 
 
+class _Scheduler(BackgroundScheduler):  # type: ignore[misc]
+    """A background scheduler that stays stopped once shut down.
+
+    The scheduler's loop can wake for one more pass just as ``shutdown``
+    runs; that pass would hand a due job to the closed executor (losing the
+    run) and reopen a database connection nobody closes. Skipping any pass
+    after the stop, and disposing the job store's engine once the loop has
+    ended, closes both.
+    """
+
+    def __init__(self, engine: Engine, **options: Any) -> None:
+        super().__init__(**options)
+        self._engine = engine
+
+    def _process_jobs(self) -> float | None:
+        if self.state == STATE_STOPPED:
+            return None
+        wait: float | None = super()._process_jobs()
+        return wait
+
+    def shutdown(self, wait: bool = True) -> None:
+        super().shutdown(wait=wait)
+        self._engine.dispose()
+
+
 @dataclass(frozen=True)
 class ScheduledJob:
     """One recurring job: its id, what it calls, and when (crontab)."""
@@ -153,13 +180,11 @@ def build_scheduler(
     url = state_url(settings.state.directory, settings.state.url)
     StateStore(url).dispose()
     grace = settings.operations.schedule.misfire_grace_seconds
-    scheduler = BackgroundScheduler(
+    engine = create_state_engine(url)
+    scheduler = _Scheduler(
+        engine,
         timezone=ZoneInfo(settings.account.time_zone),
-        jobstores={
-            "default": SQLAlchemyJobStore(
-                engine=create_state_engine(url), tablename=JOBS_TABLE
-            )
-        },
+        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)},
         executors={"default": ThreadPoolExecutor(max_workers=1)},
         job_defaults={
             "coalesce": True,
@@ -195,9 +220,8 @@ def run_scheduler(config_path: Path) -> None:
     stop = threading.Event()
 
     def _request_stop(signum: int, frame: FrameType | None) -> None:
-        logger.info(
-            "%s received: stopping after the running job", signal.strsignal(signum)
-        )
+        name = signal.Signals(signum).name
+        logger.info("%s received: stopping after the running job", name)
         stop.set()
 
     previous = {

@@ -1,0 +1,173 @@
+"""The state store's schema revisions keep existing rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import sqlalchemy as sa
+
+from optimizer.migrations import current_revision, head_revision, upgrade_schema
+from optimizer.state import StateStore, create_state_engine, runs, target_changes
+
+
+def _foundation_schema(engine: sa.Engine) -> None:
+    """The tables as the first release created them, without revision tracking."""
+    old = sa.MetaData()
+    sa.Table(
+        "runs",
+        old,
+        sa.Column("run_id", sa.String(80), primary_key=True),
+        sa.Column("account", sa.String(200), nullable=False),
+        sa.Column("run_date", sa.Date, nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True)),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("mode", sa.String(20), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, default=1),
+        sa.Column("inputs", sa.JSON, nullable=False),
+        sa.Column("model_version", sa.String(120)),
+        sa.Column("plan_dir", sa.String(1000)),
+        sa.UniqueConstraint("account", "run_date", name="uq_runs_account_day"),
+    )
+    sa.Table(
+        "plan_rows",
+        old,
+        sa.Column("run_id", sa.ForeignKey("runs.run_id"), primary_key=True),
+        sa.Column("campaign_id", sa.String(40), primary_key=True),
+        sa.Column("action", sa.String(20), nullable=False),
+        sa.Column("new_troas", sa.Float),
+        sa.Column("row", sa.JSON, nullable=False),
+    )
+    sa.Table(
+        "target_changes",
+        old,
+        sa.Column("change_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.ForeignKey("runs.run_id"), nullable=False),
+        sa.Column("campaign_id", sa.String(40), nullable=False),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("old_strategy", sa.String(40), nullable=False),
+        sa.Column("old_target_cpa", sa.Float),
+        sa.Column("old_target_roas", sa.Float),
+        sa.Column("new_target_roas", sa.Float, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("detail", sa.Text),
+    )
+    old.create_all(engine)
+    started = dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.UTC)
+    with engine.begin() as connection:
+        for day in (2, 3):
+            connection.execute(
+                old.tables["runs"]
+                .insert()
+                .values(
+                    run_id=f"2026110{day}-acme-fr",
+                    account="Acme FR",
+                    run_date=dt.date(2026, 11, day),
+                    started_at=started,
+                    status="planned",
+                    mode="dry_run",
+                    attempts=1,
+                    inputs={"rows": {"users": 120}},
+                    model_version="pltv-20261101",
+                    plan_dir="/srv/valuebid/runs",
+                )
+            )
+            connection.execute(
+                old.tables["plan_rows"]
+                .insert()
+                .values(
+                    run_id=f"2026110{day}-acme-fr",
+                    campaign_id="101",
+                    action="raise",
+                    new_troas=2.3,
+                    row={"campaign_id": "101", "new_troas": 2.3},
+                )
+            )
+        connection.execute(
+            old.tables["target_changes"]
+            .insert()
+            .values(
+                run_id="20261102-acme-fr",
+                campaign_id="101",
+                applied_at=started,
+                old_strategy="TARGET_CPA",
+                old_target_cpa=41.0,
+                new_target_roas=2.3,
+                status="applied",
+            )
+        )
+
+
+def test_upgrade_keeps_the_rows_of_a_store_made_before_revisions(db_url: str) -> None:
+    engine = create_state_engine(db_url)
+    _foundation_schema(engine)
+    assert current_revision(engine) is None
+    engine.dispose()
+
+    store = StateStore(db_url)
+
+    assert current_revision(store.engine) == head_revision()
+    old_runs = store.list_runs()
+    assert [r.run_id for r in old_runs] == ["20261103-acme-fr", "20261102-acme-fr"]
+    assert old_runs[0].inputs == {"rows": {"users": 120}}
+    assert {r.kind for r in old_runs} == {"cycle"}
+    assert store.plan_of("20261102-acme-fr") == [
+        {"campaign_id": "101", "new_troas": 2.3}
+    ]
+    change = store.changes_of("20261102-acme-fr")["101"]
+    assert (change.old_strategy, change.old_target_cpa) == ("TARGET_CPA", 41.0)
+    assert store.last_change_dates() == {"101": dt.date(2026, 11, 2)}
+    # The new constraints hold on the upgraded tables.
+    with store.engine.connect() as connection:
+        assert (
+            connection.execute(sa.select(sa.func.count()).select_from(runs)).scalar()
+            == 2
+        )
+        count = sa.select(sa.func.count()).select_from(target_changes)
+        assert connection.execute(count).scalar() == 1
+    store.dispose()
+
+
+def test_upgrade_from_the_first_revision_keeps_rows(db_url: str) -> None:
+    engine = create_state_engine(db_url)
+    upgrade_schema(engine, "0001")
+    assert current_revision(engine) == "0001"
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "insert into runs (run_id, account, run_date, started_at, status, "
+                "mode, attempts, inputs) values ('r1', 'Acme FR', '2026-11-02', "
+                "'2026-11-02 06:30:00', 'planned', 'dry_run', 1, '{}')"
+            )
+        )
+    engine.dispose()
+
+    store = StateStore(db_url)
+    record = store.get_run("r1")
+    assert record is not None
+    assert (record.kind, record.rolls_back, record.stop_reason) == ("cycle", "", None)
+    store.dispose()
+
+
+def test_stores_opened_at_once_upgrade_the_schema_once(db_url: str) -> None:
+    errors: list[BaseException] = []
+    ready = threading.Barrier(3)
+
+    def open_store() -> None:
+        ready.wait()
+        try:
+            StateStore(db_url).dispose()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    engine = create_state_engine(db_url)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
