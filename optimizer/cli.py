@@ -191,7 +191,8 @@ def runs(config: ConfigOption) -> None:
         records = store.list_runs()
         counts = {r.run_id: store.changes_of(r.run_id) for r in records}
     table = Table(title="Runs")
-    for header in ("run", "kind", "day", "status", "mode", "tries", "applied", "why"):
+    table.add_column("run", no_wrap=True)
+    for header in ("kind", "day", "status", "mode", "tries", "applied", "why"):
         table.add_column(header, overflow="fold")
     for record in records:
         changes = counts[record.run_id].values()

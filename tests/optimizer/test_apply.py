@@ -370,3 +370,11 @@ def test_unknown_run_is_named_in_the_error(
 ) -> None:
     with pytest.raises(StateError, match="no run 'nope'"):
         apply_run(store, "nope", MemoryAccount(START), settings)
+
+
+def test_rollback_of_a_run_that_applied_nothing_is_refused(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    with pytest.raises(StateError, match="applied no change: nothing to roll back"):
+        rollback_run(store, run.run_id, MemoryAccount(START), settings, clock=TODAY)

@@ -1,0 +1,89 @@
+"""The runs, plan show, approve and rollback commands on a recorded run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from optimizer.cli import app
+from optimizer.state import StateStore
+from tests.optimizer.conftest import ZONE, record_plan
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "valuebid.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "account": {"name": "Acme FR", "time_zone": ZONE, "currency": "EUR"},
+                "data": {
+                    "users": "users.csv",
+                    "revenue": "revenue.csv",
+                    "campaign_stats": "stats.csv",
+                },
+                "markets": {"FR": {"cac_max": 120.0}},
+                "state": {"directory": "state"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    store = StateStore(f"sqlite:///{tmp_path / 'state' / 'state.db'}")
+    record_plan(store)
+    store.dispose()
+    return path
+
+
+def test_runs_lists_the_history(config: Path) -> None:
+    result = runner.invoke(app, ["runs", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "20261116-acme-fr" in result.output
+    assert "planned" in result.output
+
+
+def test_plan_show_defaults_to_the_latest_run(config: Path) -> None:
+    result = runner.invoke(app, ["plan", "show", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    for campaign in ("101", "102", "103", "104"):
+        assert campaign in result.output
+    assert "+15.0%" in result.output
+
+
+def test_plan_show_names_an_unknown_run(config: Path) -> None:
+    result = runner.invoke(app, ["plan", "show", "nope", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "no run 'nope'" in result.output
+
+
+def test_approve_records_the_approval_then_says_why_nothing_was_pushed(
+    config: Path, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        app,
+        ["approve", "20261116-acme-fr", "--campaign", "102", "--config", str(config)],
+    )
+
+    assert result.exit_code == 1
+    assert "1 change(s) of run 20261116-acme-fr approved" in result.output
+    assert "needs a Google Ads account" in result.output
+    store = StateStore(f"sqlite:///{tmp_path / 'state' / 'state.db'}")
+    approved = [
+        s.row.campaign_id
+        for s in store.stored_plan("20261116-acme-fr")
+        if s.approved_at
+    ]
+    store.dispose()
+    assert approved == ["102"]
+
+
+def test_rollback_without_an_account_says_what_is_missing(config: Path) -> None:
+    result = runner.invoke(
+        app, ["rollback", "20261116-acme-fr", "--config", str(config)]
+    )
+    assert result.exit_code == 1
+    assert "needs a Google Ads account" in result.output
