@@ -56,6 +56,10 @@ from optimizer.state import (
 logger = logging.getLogger(__name__)
 
 
+#: Strategies that bid on conversion value toward a target ROAS.
+VALUE_BASED = frozenset({TARGET_ROAS, "MAXIMIZE_CONVERSION_VALUE"})
+
+
 @dataclass(frozen=True)
 class CampaignTarget:
     """A campaign's bidding strategy and target, as the account holds them."""
@@ -66,9 +70,17 @@ class CampaignTarget:
     target_cpa: float | None = None
 
     def matches(self, other: CampaignTarget) -> bool:
-        """Same strategy and the same targets (to float rounding)."""
+        """Same strategy and the same targets (to float rounding).
+
+        Google reports a campaign moved to value-based bidding as maximize
+        conversion value with a target ROAS; the plan calls that target ROAS.
+        Both mean the same bidding, so they match.
+        """
+        same_strategy = self.strategy == other.strategy or (
+            self.strategy in VALUE_BASED and other.strategy in VALUE_BASED
+        )
         return (
-            self.strategy == other.strategy
+            same_strategy
             and _close(self.target_roas, other.target_roas)
             and _close(self.target_cpa, other.target_cpa)
         )

@@ -262,7 +262,7 @@ def approve(
     """Approve a run's changes (all, or the campaigns named), then apply them."""
     from optimizer import apply as applying
     from optimizer.alerts import alerts_from
-    from optimizer.scheduler import connect_writer
+    from optimizer.google_ads_writer import connect_writer
 
     _logging(verbose)
     with _fail_cleanly(), _store(config) as (settings, store):
@@ -291,7 +291,7 @@ def rollback(
     """Restore the strategies and targets a run changed, as a run of its own."""
     from optimizer import apply as applying
     from optimizer.alerts import alerts_from
-    from optimizer.scheduler import connect_writer
+    from optimizer.google_ads_writer import connect_writer
 
     _logging(verbose)
     with _fail_cleanly(), _store(config) as (settings, store):

@@ -24,6 +24,7 @@ from optimizer.apply import (
     ensure_writer,
     registry_gate,
 )
+from optimizer.google_ads_writer import connect_writer
 from optimizer.plan import PlanRow, write_plan
 from optimizer.planner import plan_campaigns
 from optimizer.policy import HOLD
@@ -100,7 +101,7 @@ def run_cycle(
     )
     apply = apply or settings.operations.apply_mode == "auto"
     if apply:
-        writer = ensure_writer(writer)
+        writer = ensure_writer(writer or connect_writer(settings))
 
     if inputs is None:
         say("Reading and checking inputs")

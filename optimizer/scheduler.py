@@ -37,7 +37,6 @@ from sqlalchemy.engine import Engine
 from config import load_settings
 from config.schema import Settings
 from optimizer.alerts import alerts_from
-from optimizer.apply import TargetWriter
 from optimizer.state import StateStore, create_state_engine, state_url
 
 logger = logging.getLogger(__name__)
@@ -53,15 +52,26 @@ def daily_cycle_job(config_path: str) -> None:
     from optimizer.cycle import run_cycle
 
     settings = load_settings(config_path)
-    result = run_cycle(settings, writer=connect_writer(settings))
+    result = run_cycle(settings)
     logger.info("scheduled cycle recorded run %s", result.run.run_id)
 
 
 def value_feed_job(config_path: str) -> None:
-    """Send newly activated users' predicted values to Google."""
-    raise NotImplementedError(
-        "The value feed is not installed in this build: no conversion value is "
-        f"sent to Google for the account of {config_path} until it is."
+    """Send newly activated users' predicted values to Google (once each).
+
+    Values are uploaded in auto mode and only counted in approval mode, as the
+    cycle's own feed step does; without a ``feed:`` section nothing runs.
+    """
+    from optimizer.value_feed import feed_values
+
+    settings = load_settings(config_path)
+    if settings.feed is None:
+        logger.info("no feed: section in %s; scheduled feed skipped", config_path)
+        return
+    send = settings.operations.apply_mode == "auto"
+    report = feed_values(settings, now=dt.datetime.now(dt.UTC), send=send)
+    logger.info(
+        "scheduled feed %s: %s", "sent" if send else "counted", report.as_dict()
     )
 
 
@@ -92,17 +102,6 @@ def retrain_job(config_path: str) -> None:
         model.version,
         "now current" if promoted else "kept aside, its gate failed",
     )
-
-
-def connect_writer(settings: Settings) -> TargetWriter | None:
-    """The account's target writer, or ``None`` when no account is configured.
-
-    Scheduled cycles in approval mode need none; in auto mode the cycle
-    refuses to run without one, with a message naming the missing section.
-    """
-    # TODO: return the Google Ads connector's writer once the config has a
-    # google_ads section; until then auto mode cannot push anything.
-    return None
 
 
 class _Scheduler(BackgroundScheduler):  # type: ignore[misc]

@@ -8,6 +8,7 @@ past next run time, as the job store would hold it after a downtime.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import signal
 import subprocess
 import sys
@@ -206,15 +207,16 @@ def test_numeric_weekdays_are_refused_because_cron_dialects_disagree(
         make_settings(tmp_path, "sqlite://", schedule={"retrain": "0 2 * * 1"})
 
 
-def test_the_value_feed_placeholder_says_what_is_missing() -> None:
-    with pytest.raises(NotImplementedError, match="value feed is not installed"):
-        value_feed_job("valuebid.yaml")
-
-
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_schedule_command_stops_cleanly_on_a_signal(
-    tmp_path: Path, stop: signal.Signals
+def test_the_scheduled_feed_without_a_feed_section_does_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    config = _write_config(tmp_path)
+    with caplog.at_level(logging.INFO, logger="optimizer.scheduler"):
+        value_feed_job(str(config))
+    assert "no feed: section" in caplog.text
+
+
+def _write_config(tmp_path: Path) -> Path:
     config = tmp_path / "valuebid.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -231,6 +233,14 @@ def test_schedule_command_stops_cleanly_on_a_signal(
         ),
         encoding="utf-8",
     )
+    return config
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_schedule_command_stops_cleanly_on_a_signal(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    config = _write_config(tmp_path)
     process = subprocess.Popen(
         [
             sys.executable,

@@ -1,0 +1,117 @@
+"""Apply and rollback through the real Google Ads client and the fake API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from google.oauth2.credentials import Credentials
+
+from config.schema import Settings
+from connectors.google_ads import GoogleAdsSettings, open_session
+from optimizer.apply import CampaignTarget, apply_run, rollback_run
+from optimizer.google_ads_writer import GoogleAdsTargetWriter
+from optimizer.state import StateStore
+from tests.fakes.google_ads import FakeGoogleAdsApi
+from tests.fakes.grpc_tls import LoopbackServer, TlsIdentity, start_tls_server
+from tests.optimizer.conftest import RUN_DATE, clock_at, plan_row, record_plan
+
+CUSTOMER = "1234567890"
+TODAY = clock_at(RUN_DATE)
+
+
+@pytest.fixture
+def fake_api() -> FakeGoogleAdsApi:
+    api = FakeGoogleAdsApi()
+    api.add_customer(CUSTOMER, currency_code="EUR")
+    api.add_campaign(CUSTOMER, 201, "FR | Search | tCPA", target_cpa_micros=41_000_000)
+    api.add_campaign(
+        CUSTOMER,
+        202,
+        "FR | Search | value",
+        strategy="MAXIMIZE_CONVERSION_VALUE",
+        target_roas=2.5,
+    )
+    portfolio = 77
+    api.add_portfolio(
+        CUSTOMER, portfolio, "FR shared", strategy="TARGET_ROAS", target_roas=3.1
+    )
+    api.add_campaign(CUSTOMER, 203, "FR | Display", portfolio_id=portfolio)
+    return api
+
+
+@pytest.fixture
+def writer(
+    fake_api: FakeGoogleAdsApi, tls_identity: TlsIdentity
+) -> Iterator[GoogleAdsTargetWriter]:
+    server: LoopbackServer = start_tls_server(fake_api.handlers(), tls_identity)
+    session = open_session(
+        GoogleAdsSettings(customer_ids=[CUSTOMER], endpoint=server.target),
+        credentials=Credentials(token="offline-access-token"),
+        environ={"GOOGLE_ADS_DEVELOPER_TOKEN": "dev-token-not-a-real-one"},
+        sleep=lambda seconds: None,
+    )
+    yield GoogleAdsTargetWriter(session, [CUSTOMER])
+    server.stop()
+
+
+PLAN = [
+    plan_row(
+        "201", strategy="TARGET_CPA", target_cpa=41.0, action="migrate", new_troas=1.9
+    ),
+    plan_row(
+        "202",
+        strategy="MAXIMIZE_CONVERSION_VALUE",
+        target_roas=2.5,
+        new_troas=2.875,
+        change_pct=15.0,
+    ),
+    plan_row("203", target_roas=3.1, action="lower", new_troas=2.9, change_pct=-6.5),
+]
+
+
+def test_reads_standard_and_portfolio_targets(writer: GoogleAdsTargetWriter) -> None:
+    assert writer.read_targets(["201", "202", "203", "999"]) == {
+        "201": CampaignTarget("201", "TARGET_CPA", None, 41.0),
+        "202": CampaignTarget("202", "MAXIMIZE_CONVERSION_VALUE", 2.5, None),
+        "203": CampaignTarget("203", "TARGET_ROAS", 3.1, None),
+    }
+
+
+def test_apply_once_then_roll_back_through_the_api(
+    writer: GoogleAdsTargetWriter,
+    fake_api: FakeGoogleAdsApi,
+    store: StateStore,
+    settings: Settings,
+) -> None:
+    run = record_plan(store, PLAN)
+
+    def mutates() -> int:
+        return len(fake_api.calls("MutateCampaigns")) + len(
+            fake_api.calls("MutateBiddingStrategies")
+        )
+
+    first = apply_run(store, run.run_id, writer, settings, clock=TODAY)
+    pushed_once = mutates()
+    second = apply_run(store, run.run_id, writer, settings, clock=TODAY)
+
+    assert sorted(first.applied) == ["201", "202", "203"]
+    assert pushed_once > 0
+    assert second.pushed == []
+    assert mutates() == pushed_once
+    assert writer.read_targets(["201", "202", "203"]) == {
+        "201": CampaignTarget("201", "MAXIMIZE_CONVERSION_VALUE", 1.9, None),
+        "202": CampaignTarget("202", "MAXIMIZE_CONVERSION_VALUE", 2.875, None),
+        "203": CampaignTarget("203", "TARGET_ROAS", 2.9, None),
+    }
+    assert all(c.request_id for c in store.changes_of(run.run_id).values())
+
+    undo = rollback_run(store, run.run_id, writer, settings, clock=TODAY)
+
+    after = writer.read_targets(["201", "202", "203"])
+    assert after["202"] == CampaignTarget("202", "MAXIMIZE_CONVERSION_VALUE", 2.5, None)
+    assert after["203"] == CampaignTarget("203", "TARGET_ROAS", 3.1, None)
+    # Restoring a tCPA strategy is not a connector operation yet: refused, said.
+    assert "201" in undo.rejected
+    assert "set it by hand" in undo.rejected["201"]
+    assert undo.status == "partial"
