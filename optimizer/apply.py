@@ -397,7 +397,11 @@ def _push(
         _finish(store, run, report, sink)
         return
 
-    live = writer.read_targets(sorted(todo))
+    try:
+        live = writer.read_targets(sorted(todo))
+    except Exception as exc:
+        _record_failure(store, run, sink, f"reading the current targets failed: {exc}")
+        raise
     updates = _record_intents(store, run, todo, done, live, report, clock)
     if updates:
         _send(store, run, updates, writer, report, sink, clock)
@@ -483,11 +487,9 @@ def _send(
     try:
         outcomes = writer.apply(updates)
     except Exception as exc:
-        reason = f"pushing {len(updates)} change(s) failed: {exc}"
-        with store.transaction() as connection:
-            store.set_status(connection, run.run_id, FAILED, reason)
-        logger.exception("run %s: %s", run.run_id, reason)
-        sink.send(f"valuebid run {run.run_id} failed: {reason}")
+        _record_failure(
+            store, run, sink, f"pushing {len(updates)} change(s) failed: {exc}"
+        )
         raise
     now = clock()
     by_campaign = {o.campaign_id: o for o in outcomes}
@@ -529,6 +531,16 @@ def _send(
                     outcome.error,
                     outcome.request_id,
                 )
+
+
+def _record_failure(
+    store: StateStore, run: RunRecord, sink: AlertSink, reason: str
+) -> None:
+    """Mark the run failed; its pending changes are reconciled by the next start."""
+    with store.transaction() as connection:
+        store.set_status(connection, run.run_id, FAILED, reason)
+    logger.exception("run %s: %s", run.run_id, reason)
+    sink.send(f"valuebid run {run.run_id} failed: {reason}")
 
 
 def _finish(

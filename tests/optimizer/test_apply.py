@@ -378,3 +378,27 @@ def test_rollback_of_a_run_that_applied_nothing_is_refused(
     run = record_plan(store)
     with pytest.raises(StateError, match="applied no change: nothing to roll back"):
         rollback_run(store, run.run_id, MemoryAccount(START), settings, clock=TODAY)
+
+
+class _Unreachable(MemoryAccount):
+    def read_targets(self, campaign_ids: object) -> dict[str, CampaignTarget]:
+        raise ConnectionError("account unreachable")
+
+
+def test_an_unreachable_account_fails_the_run_and_pushes_nothing(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    account = _Unreachable(START)
+
+    with pytest.raises(ConnectionError):
+        apply_run(store, run.run_id, account, settings, clock=TODAY)
+
+    recorded = store.get_run(run.run_id)
+    assert recorded is not None
+    assert recorded.status == "failed"
+    assert recorded.stop_reason == (
+        "reading the current targets failed: account unreachable"
+    )
+    assert account.pushes == []
+    assert store.changes_of(run.run_id) == {}
