@@ -87,14 +87,7 @@ def retrain_job(config_path: str) -> None:
     zone = ZoneInfo(settings.account.time_zone)
     today = dt.datetime.now(zone).date()
     as_of = pd.Timestamp(dt.datetime.combine(today, dt.time(), zone)).tz_convert("UTC")
-    inputs = load_inputs(
-        settings.data.users,
-        settings.data.revenue,
-        settings.data.campaign_stats,
-        events=settings.data.events,
-        currency=settings.account.currency,
-        naive_time_zone=settings.data.naive_time_zone,
-    )
+    inputs = load_inputs(settings.data, currency=settings.account.currency, now=as_of)
     model = PLTVModel().fit(inputs.users, inputs.revenue, as_of, inputs.events)
     promoted = ModelRegistry(settings.model.directory).register(model)
     logger.info(
