@@ -16,6 +16,7 @@ _PATH_KEYS = (
     ("data", "revenue"),
     ("data", "campaign_stats"),
     ("data", "events"),
+    ("finance", "file"),
     ("model", "directory"),
     ("state", "directory"),
     ("google_ads", "credentials_file"),

@@ -75,6 +75,29 @@ class EconomicsSettings(_Strict):
         default=None,
         description="Share of activations that pay; unset means observed.",
     )
+    paying_lag_days: Annotated[int, Field(ge=0, le=365)] = Field(
+        default=30,
+        description=(
+            "Days a user is given to start paying before the observed paying "
+            "share counts them; younger users are left out of it."
+        ),
+    )
+
+
+class VolumeRule(_Strict):
+    """Conversions a campaign needs in a trailing window before value bidding."""
+
+    conversions: Annotated[int, Field(ge=0)]
+    window_days: Annotated[int, Field(ge=1)]
+
+
+#: Campaign types keyed as Google Ads names them; ``OTHER`` covers the rest.
+#: Source: Google Ads Help, "About Target ROAS bidding" (Search: 15
+#: conversions in 30 days; most other types: 20 in 45 days).
+DEFAULT_MIN_VOLUME = {
+    "SEARCH": VolumeRule(conversions=15, window_days=30),
+    "OTHER": VolumeRule(conversions=20, window_days=45),
+}
 
 
 class GuardrailSettings(_Strict):
@@ -83,11 +106,28 @@ class GuardrailSettings(_Strict):
     max_step: Annotated[float, Field(gt=0, le=1)] = 0.15
     min_days_between_changes: Annotated[int, Field(ge=0)] = 7
     no_change_threshold: Annotated[float, Field(ge=0, lt=1)] = 0.02
-    min_conversions: Annotated[int, Field(ge=0)] = 15
-    min_conversions_window_days: Annotated[int, Field(ge=1)] = 30
+    min_volume: dict[str, VolumeRule] = Field(
+        default_factory=lambda: dict(DEFAULT_MIN_VOLUME),
+        description="Minimum conversions per campaign type; OTHER is the fallback.",
+    )
     observation_window_days: Annotated[int, Field(ge=7)] = 28
     conversion_lag_days: Annotated[int, Field(ge=0)] = 3
     max_data_age_days: Annotated[int, Field(ge=0)] = 2
+    frozen: bool = Field(
+        default=False, description="When true, no target moves in this market."
+    )
+
+    @field_validator("min_volume")
+    @classmethod
+    def _has_fallback(cls, value: dict[str, VolumeRule]) -> dict[str, VolumeRule]:
+        if "OTHER" not in value:
+            msg = f"needs an OTHER entry for unlisted types (has {sorted(value)})"
+            raise ValueError(msg)
+        return value
+
+    def volume_rule(self, campaign_type: str) -> VolumeRule:
+        """The conversion minimum for ``campaign_type`` (OTHER when unlisted)."""
+        return self.min_volume.get(campaign_type, self.min_volume["OTHER"])
 
 
 class GuardrailOverrides(_Strict):
@@ -96,11 +136,13 @@ class GuardrailOverrides(_Strict):
     max_step: Annotated[float, Field(gt=0, le=1)] | None = None
     min_days_between_changes: Annotated[int, Field(ge=0)] | None = None
     no_change_threshold: Annotated[float, Field(ge=0, lt=1)] | None = None
-    min_conversions: Annotated[int, Field(ge=0)] | None = None
-    min_conversions_window_days: Annotated[int, Field(ge=1)] | None = None
+    min_volume: dict[str, VolumeRule] | None = Field(
+        default=None, description="Per-type minimums; merged over the defaults."
+    )
     observation_window_days: Annotated[int, Field(ge=7)] | None = None
     conversion_lag_days: Annotated[int, Field(ge=0)] | None = None
     max_data_age_days: Annotated[int, Field(ge=0)] | None = None
+    frozen: bool | None = None
 
 
 class MarketSettings(_Strict):
@@ -119,6 +161,17 @@ class MarketSettings(_Strict):
         default=None, description="Regex; campaigns whose name matches belong here."
     )
     campaign_ids: tuple[str, ...] = ()
+    cac_max_by_segment: dict[str, PositiveFloat] = Field(
+        default_factory=dict,
+        description="CAC benchmark per user segment; unlisted segments use cac_max.",
+    )
+    cac_max_by_product_line: dict[str, PositiveFloat] = Field(
+        default_factory=dict,
+        description=(
+            "CAC benchmark per product line (the users' product_line column); "
+            "where a segment benchmark also applies, the lower one holds."
+        ),
+    )
     guardrails: GuardrailOverrides = GuardrailOverrides()
 
     @field_validator("campaign_name_pattern")
@@ -135,6 +188,49 @@ class MarketSettings(_Strict):
     def _ordered_bounds(self) -> MarketSettings:
         if self.troas_min > self.troas_max:
             msg = f"troas_min {self.troas_min} is above troas_max {self.troas_max}"
+            raise ValueError(msg)
+        return self
+
+
+class FinanceSettings(_Strict):
+    """Company figures for the Rule of 40, the budget rules and business cases.
+
+    Growth and EBITDA margin come from these keys or, when ``file`` is set,
+    from its last two years (CSV with columns year, revenue, ebitda and
+    optionally sales_marketing_cost, marketing_budget). Money is annual, in
+    the account currency.
+    """
+
+    file: Path | None = None
+    revenue_growth_pct: float | None = Field(
+        default=None, description="Year-over-year revenue growth, in percent."
+    )
+    ebitda_margin_pct: float | None = Field(
+        default=None, description="EBITDA over revenue, in percent."
+    )
+    marketing_budget: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="Marketing budget for the next 12 months."
+    )
+    sales_marketing_cost: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="Total sales and marketing cost over 12 months."
+    )
+    expected_new_revenue: Annotated[float, Field(ge=0)] | None = Field(
+        default=None,
+        description="New revenue expected in the next 12 months; unset derives it.",
+    )
+    budget_share_min: Fraction = 0.15
+    budget_share_max: Fraction = 0.20
+    max_sales_marketing_months: Annotated[float, Field(gt=0)] = 12.0
+    rule_of_40_threshold: float = 40.0
+    hire_payback_months: Annotated[int, Field(ge=1, le=60)] = 12
+
+    @model_validator(mode="after")
+    def _ordered_shares(self) -> FinanceSettings:
+        if self.budget_share_min > self.budget_share_max:
+            msg = (
+                f"budget_share_min {self.budget_share_min} is above "
+                f"budget_share_max {self.budget_share_max}"
+            )
             raise ValueError(msg)
         return self
 
@@ -240,6 +336,7 @@ class Settings(_Strict):
     )
     economics: EconomicsSettings = EconomicsSettings()
     guardrails: GuardrailSettings = GuardrailSettings()
+    finance: FinanceSettings = FinanceSettings()
     model: ModelSettings = ModelSettings()
     state: StateSettings = StateSettings()
     feed: FeedSettings | None = Field(
@@ -278,5 +375,11 @@ class Settings(_Strict):
 
     def guardrails_for(self, market: str) -> GuardrailSettings:
         """The guardrails in force in ``market``: its overrides over the defaults."""
-        overrides = self.markets[market].guardrails.model_dump(exclude_none=True)
+        market_overrides = self.markets[market].guardrails
+        overrides = market_overrides.model_dump(exclude_none=True)
+        if market_overrides.min_volume is not None:
+            overrides["min_volume"] = {
+                **self.guardrails.min_volume,
+                **market_overrides.min_volume,
+            }
         return self.guardrails.model_copy(update=overrides)

@@ -39,6 +39,16 @@ class PlanRow:
     change_pct: float | None
     guardrail: str | None
     reason: str
+    campaign_type: str = "OTHER"
+    volume_required: int | None = None
+    ltv_horizon_ratio: float | None = None
+    payback_share: float | None = None
+    cac_max: float | None = None
+    cpa_cap: float | None = None
+    implied_cpa: float | None = None
+    implied_cac: float | None = None
+    economics_met: bool | None = None
+    binding_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The row as a JSON-ready mapping."""

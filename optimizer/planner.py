@@ -1,22 +1,74 @@
-"""From scores and campaign stats to one plan row per campaign."""
+"""From scores and campaign stats to one plan row per campaign.
+
+Two halves: :func:`gather_facts` measures each campaign from the tables
+(pandas), and :func:`plan_row` turns one campaign's facts into its plan row
+with no other input, so the same facts always give the same row.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from config.schema import Settings
+from config.schema import GuardrailSettings, MarketSettings, Settings
 from connectors.files import Inputs
-from optimizer.economics import CampaignEconomics, Ratios, economic_target
+from optimizer.economics import (
+    BREAK_EVEN,
+    CAC_CAP,
+    LTV_CAC,
+    PAYBACK,
+    CampaignEconomics,
+    Ratios,
+    economic_target,
+)
 from optimizer.exceptions import PlanningError
 from optimizer.plan import PlanRow
-from optimizer.policy import HOLD, CampaignSnapshot, Freezes, decide
+from optimizer.policy import HOLD, NO_DATA, CampaignSnapshot, Freezes, decide
 
-_DAYS_PER_MONTH = 365.25 / 12
+logger = logging.getLogger(__name__)
+
+DAYS_PER_MONTH = 365.25 / 12
+
+#: Google Ads advertising channel types recognised in campaign names when the
+#: stats carry no ``advertising_channel_type`` column.
+_TYPE_WORDS = (
+    ("PERFORMANCE_MAX", r"\bp(erformance)?[ _-]?max\b"),
+    ("DEMAND_GEN", r"\bdemand[ _-]?gen\b"),
+    ("SHOPPING", r"\bshopping\b"),
+    ("VIDEO", r"\b(video|youtube)\b"),
+    ("DISPLAY", r"\bdisplay\b"),
+    ("SEARCH", r"\bsearch\b"),
+)
+
+
+@dataclass(frozen=True)
+class CampaignFacts:
+    """Everything measured about one campaign that its plan row depends on.
+
+    Attributes
+    ----------
+    snapshot
+        Strategy, current target, observed ROAS, volume and last change.
+    campaign_name, market
+        How the campaign is named and which market it belongs to.
+    cost_in_window
+        Cost over the observation window (lag days left out).
+    economics
+        The inputs of its floors; ``None`` when no activation of the window
+        has a predicted value.
+    """
+
+    snapshot: CampaignSnapshot
+    campaign_name: str
+    market: str
+    cost_in_window: float
+    economics: CampaignEconomics | None
 
 
 def plan_campaigns(
@@ -27,50 +79,211 @@ def plan_campaigns(
     as_of: pd.Timestamp,
     run_date: dt.date,
     last_changes: dict[str, dt.date],
+    freezes: Freezes | None = None,
 ) -> list[PlanRow]:
-    """One plan row per campaign of the stats table, sorted by campaign id."""
-    stats = inputs.campaign_stats
-    users = inputs.users.merge(scores, on="user_id", how="inner")
-    users["acquired_at"] = users["activated_at"].fillna(users["signup_at"])
-    latest = stats.sort_values("date").groupby("campaign_id").tail(1)
-    stale = _staleness(stats, run_date, settings)
-    freezes = Freezes(kill_switch=settings.kill_switch, stale_data=stale)
-    payback = _payback_share(inputs, as_of, settings.economics.payback_months)
+    """One plan row per campaign of the stats table, sorted by campaign id.
+
+    Parameters
+    ----------
+    settings
+        The validated config.
+    inputs
+        The canonical tables.
+    scores
+        One row per user with ``pltv_365``, ``pltv_1095``, ``pltv_1825`` and
+        ``value`` (the conversion value sent: 1-year revenue or margin); an
+        optional ``paying_probability`` column is used as the paying share.
+    as_of
+        Start of the run day, UTC; data after it is not used.
+    run_date
+        The day planned, in the account's time zone.
+    last_changes
+        Date of each campaign's last applied target change (state store).
+    freezes
+        Account-wide freezes (kill switch, model gate) decided by the caller;
+        the config's kill switch and stale data are added here.
+
+    Returns
+    -------
+    list of PlanRow
+    """
+    facts = gather_facts(
+        settings,
+        inputs,
+        scores,
+        as_of=as_of,
+        run_date=run_date,
+        last_changes=last_changes,
+    )
+    base = freezes or Freezes()
+    stale = _staleness(inputs.campaign_stats, run_date, settings)
     ratios = Ratios(
-        settings.economics.min_ltv365_to_cac, settings.economics.target_ltv_to_cac
+        settings.economics.min_ltv365_to_cac,
+        settings.economics.target_ltv_to_cac,
+        settings.economics.ltv_horizon_days,
+        settings.economics.payback_months,
+    )
+    rows = []
+    for fact in facts:
+        market = fact.market
+        market_freezes = Freezes(
+            kill_switch=base.kill_switch or settings.kill_switch,
+            stale_data=base.stale_data or stale.get(market),
+            model_gate_failed=base.model_gate_failed,
+            market_frozen=base.market_frozen,
+        )
+        row = plan_row(
+            fact,
+            settings.markets[market],
+            settings.guardrails_for(market),
+            ratios,
+            market_freezes,
+        )
+        if row.action != HOLD:
+            logger.info(
+                "campaign %s: tROAS %s -> %s (%s), bound by %s",
+                row.campaign_id,
+                row.current_roas_equivalent,
+                row.new_troas,
+                row.action,
+                row.binding_constraint,
+            )
+        rows.append(row)
+    return rows
+
+
+def plan_row(
+    facts: CampaignFacts,
+    market: MarketSettings,
+    guard: GuardrailSettings,
+    ratios: Ratios,
+    freezes: Freezes,
+) -> PlanRow:
+    """The plan row of one campaign: its floors, its target and today's step.
+
+    Parameters
+    ----------
+    facts
+        What was measured about the campaign.
+    market
+        Its market's benchmark and bounds.
+    guard
+        Its market's guardrails.
+    ratios
+        The business's ratios.
+    freezes
+        What holds every campaign of its market today.
+
+    Returns
+    -------
+    PlanRow
+    """
+    snapshot = facts.snapshot
+    rule = guard.volume_rule(snapshot.campaign_type)
+    if facts.economics is None:
+        return _no_value_row(facts, rule.conversions)
+
+    target = economic_target(
+        facts.economics, ratios, market.troas_min, market.troas_max
+    )
+    decision = decide(
+        snapshot, target, guard, market.troas_min, market.troas_max, freezes
+    )
+    current = snapshot.current_roas
+    change = (
+        (decision.new_target_roas / current - 1) * 100
+        if decision.new_target_roas is not None and current
+        else None
+    )
+    economics = facts.economics
+    return PlanRow(
+        campaign_id=snapshot.campaign_id,
+        campaign_name=facts.campaign_name,
+        market=facts.market,
+        current_strategy=snapshot.strategy,
+        current_target_cpa=snapshot.target_cpa,
+        current_target_roas=snapshot.target_roas,
+        current_roas_equivalent=_round(current),
+        observed_roas=_round(snapshot.observed_roas),
+        conversions_in_window=snapshot.conversions_in_window,
+        cost_in_window=round(facts.cost_in_window, 2),
+        mean_value=_round(economics.mean_value),
+        paying_share=_round(economics.paying_share),
+        floor_break_even=_round(target.floors[BREAK_EVEN]),
+        floor_ltv_cac=_round(target.floors[LTV_CAC]),
+        floor_payback=_round(target.floors[PAYBACK]),
+        floor_cac_cap=_round(target.floors[CAC_CAP]),
+        economic_troas=_round(target.target_roas),
+        binding_constraint=target.binding_constraint,
+        action=decision.action,
+        new_troas=decision.new_target_roas,
+        change_pct=_round(change, 2),
+        guardrail=decision.guardrail,
+        reason=decision.reason,
+        campaign_type=snapshot.campaign_type,
+        volume_required=rule.conversions,
+        ltv_horizon_ratio=_round(economics.ltv_horizon_ratio),
+        payback_share=_round(economics.payback_share),
+        cac_max=_round(economics.cac_max, 2),
+        cpa_cap=_round(economics.cpa_cap, 2),
+        implied_cpa=_round(target.implied_cpa, 2),
+        implied_cac=_round(target.implied_cac, 2),
+        economics_met=target.economics_met,
+        binding_reason=target.binding_reason,
+    )
+
+
+def gather_facts(
+    settings: Settings,
+    inputs: Inputs,
+    scores: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp,
+    run_date: dt.date,
+    last_changes: dict[str, dt.date],
+) -> list[CampaignFacts]:
+    """Measure every campaign of the stats table, sorted by campaign id."""
+    stats = inputs.campaign_stats
+    users = _scored_users(inputs, scores, as_of)
+    latest = stats.sort_values(["date", "campaign_id"]).groupby("campaign_id").tail(1)
+    payback_base = _payback_share_within_year(
+        inputs, as_of, settings.economics.payback_months
     )
     horizon = f"pltv_{settings.economics.ltv_horizon_days}"
+    matured = users[
+        users["acquired_at"]
+        <= as_of - pd.Timedelta(days=settings.economics.paying_lag_days)
+    ]
 
-    rows = []
+    facts = []
     for campaign in latest.sort_values("campaign_id").itertuples(index=False):
         cid = str(campaign.campaign_id)
-        market = _market_of(settings, cid, str(campaign.campaign_name), users)
+        name = str(campaign.campaign_name)
+        market = _market_of(settings, cid, name, users)
         market_cfg = settings.markets[market]
         guard = settings.guardrails_for(market)
+        kind = _campaign_type(campaign, name)
+        rule = guard.volume_rule(kind)
+
         lag_end = as_of - pd.Timedelta(days=guard.conversion_lag_days)
         start = lag_end - pd.Timedelta(days=guard.observation_window_days)
         mine = users[users["campaign_id"] == cid]
         window_users = mine[
             (mine["acquired_at"] >= start) & (mine["acquired_at"] < lag_end)
         ]
-        in_window = stats[
-            (stats["campaign_id"] == cid)
-            & (stats["date"] >= start.tz_localize(None).normalize())
-            & (stats["date"] < lag_end.tz_localize(None).normalize())
-        ]
-        volume_start = as_of - pd.Timedelta(days=guard.min_conversions_window_days)
+        own = stats[stats["campaign_id"] == cid]
+        in_window = own[(own["date"] >= _day(start)) & (own["date"] < _day(lag_end))]
+        volume_start = as_of - pd.Timedelta(days=rule.window_days)
         conversions = float(
-            stats.loc[
-                (stats["campaign_id"] == cid)
-                & (stats["date"] >= volume_start.tz_localize(None).normalize()),
-                "conversions",
-            ].sum()
+            own.loc[own["date"] >= _day(volume_start), "conversions"].sum()
         )
         cost = float(in_window["cost"].sum())
         value_sum = float(window_users["value"].sum())
-        mean_value = float(window_users["value"].mean()) if len(window_users) else None
-        observed = value_sum / cost if cost > 0 and len(window_users) else None
+        has_value = len(window_users) > 0 and value_sum > 0
+        mean_value = float(window_users["value"].mean()) if has_value else None
+        observed = value_sum / cost if cost > 0 and has_value else None
         last = last_changes.get(cid)
+        status = str(getattr(campaign, "bidding_strategy_status", "") or "")
         snapshot = CampaignSnapshot(
             campaign_id=cid,
             strategy=str(campaign.bidding_strategy_type),
@@ -79,84 +292,176 @@ def plan_campaigns(
             observed_roas=observed,
             mean_value=mean_value,
             conversions_in_window=conversions,
-            learning=str(getattr(campaign, "bidding_strategy_status", ""))
-            == "LEARNING",
+            learning=status.upper().startswith("LEARNING"),
             days_since_last_change=(run_date - last).days if last else None,
+            campaign_type=kind,
         )
-        paying = settings.economics.paying_share or _paying_share(window_users, mine)
-        if mean_value is None or paying is None:
-            rows.append(
-                _no_value_row(
-                    snapshot, str(campaign.campaign_name), market, cost, conversions
-                )
-            )
-            continue
-        horizon_ratio = float(
-            window_users[horizon].sum() / window_users["pltv_365"].sum()
-        )
-        economics = CampaignEconomics(
-            mean_value=mean_value,
-            ltv_horizon_ratio=max(horizon_ratio, 1.0),
-            payback_share=payback,
-            paying_share=paying,
-            cac_max=market_cfg.cac_max,
-        )
-        target = economic_target(
-            economics, ratios, market_cfg.troas_min, market_cfg.troas_max
-        )
-        decision = decide(
-            snapshot, target, guard, market_cfg.troas_min, market_cfg.troas_max, freezes
-        )
-        current = snapshot.current_roas
-        change = (
-            (decision.new_target_roas / current - 1) * 100
-            if decision.new_target_roas is not None and current
-            else None
-        )
-        rows.append(
-            PlanRow(
-                campaign_id=cid,
-                campaign_name=str(campaign.campaign_name),
+
+        economics = None
+        paying = _paying_share(settings, matured, cid, market, window_users)
+        if mean_value is not None and paying is not None:
+            economics = CampaignEconomics(
+                mean_value=mean_value,
+                ltv_horizon_ratio=max(
+                    float(window_users[horizon].sum() / window_users["pltv_365"].sum()),
+                    1.0,
+                ),
+                payback_share=_payback_share(
+                    payback_base, window_users, settings.economics.payback_months
+                ),
+                paying_share=paying,
+                cac_max=_blended_cac_max(
+                    market_cfg, _paying_users(matured, cid, window_users)
+                ),
                 market=market,
-                current_strategy=snapshot.strategy,
-                current_target_cpa=snapshot.target_cpa,
-                current_target_roas=snapshot.target_roas,
-                current_roas_equivalent=_round(current),
-                observed_roas=_round(observed),
-                conversions_in_window=conversions,
-                cost_in_window=round(cost, 2),
-                mean_value=_round(mean_value),
-                paying_share=_round(paying),
-                floor_break_even=_round(target.floors["break_even"]),
-                floor_ltv_cac=_round(target.floors["ltv_cac"]),
-                floor_payback=_round(target.floors["payback"]),
-                floor_cac_cap=_round(target.floors["cac_cap"]),
-                economic_troas=_round(target.target_roas),
-                binding_constraint=target.binding_constraint,
-                action=decision.action,
-                new_troas=_round(decision.new_target_roas),
-                change_pct=_round(change, 2),
-                guardrail=decision.guardrail,
-                reason=decision.reason,
+                currency=settings.account.currency,
             )
+        facts.append(CampaignFacts(snapshot, name, market, cost, economics))
+    return facts
+
+
+def user_cac_max(market: MarketSettings, users: pd.DataFrame) -> pd.Series:
+    """Each user's CAC benchmark: segment or product line, else the market's.
+
+    Where both a segment and a product-line benchmark apply, the lower holds.
+    """
+    caps = pd.Series(market.cac_max, index=users.index, dtype="float64")
+    if market.cac_max_by_segment and "segment" in users:
+        by_segment = users["segment"].map(market.cac_max_by_segment).astype("float64")
+        caps = by_segment.fillna(caps)
+    if market.cac_max_by_product_line and "product_line" in users:
+        by_line = users["product_line"].map(market.cac_max_by_product_line)
+        caps = caps.combine(by_line.astype("float64").fillna(np.inf), min)
+    return caps
+
+
+def _blended_cac_max(market: MarketSettings, paying: pd.DataFrame) -> float:
+    """Benchmark per paying customer, weighted by who actually pays.
+
+    With segment benchmarks the most an activation may cost is
+    ``sum_s w_s * p_s * CAC_s``; dividing by ``p = sum_s w_s * p_s`` gives the
+    mean benchmark over paying customers.
+    """
+    if paying.empty:
+        return market.cac_max
+    return float(user_cac_max(market, paying).mean())
+
+
+def _scored_users(
+    inputs: Inputs, scores: pd.DataFrame, as_of: pd.Timestamp
+) -> pd.DataFrame:
+    users = inputs.users.merge(scores, on="user_id", how="inner")
+    users["acquired_at"] = users["activated_at"].fillna(users["signup_at"])
+    revenue = inputs.revenue[inputs.revenue["occurred_at"] < as_of]
+    users["has_paid"] = users["user_id"].isin(revenue["user_id"][revenue["amount"] > 0])
+    recent = users["acquired_at"] > as_of - pd.Timedelta(days=365)
+    users["recent"] = recent
+    return users
+
+
+def _paying_users(
+    matured: pd.DataFrame, campaign_id: str, window_users: pd.DataFrame
+) -> pd.DataFrame:
+    mine = matured[(matured["campaign_id"] == campaign_id) & matured["recent"]]
+    paid = mine[mine["has_paid"]]
+    return paid if len(paid) else window_users
+
+
+def _paying_share(
+    settings: Settings,
+    matured: pd.DataFrame,
+    campaign_id: str,
+    market: str,
+    window_users: pd.DataFrame,
+) -> float | None:
+    """Share of activations that pay: configured, predicted, else observed.
+
+    Observed on the users acquired in the last year who have had
+    ``paying_lag_days`` to start paying: the campaign's own, else its
+    market's, else the account's.
+    """
+    if settings.economics.paying_share is not None:
+        return settings.economics.paying_share
+    if "paying_probability" in window_users and len(window_users):
+        predicted = float(window_users["paying_probability"].mean())
+        if predicted > 0:
+            return min(predicted, 1.0)
+    recent = matured[matured["recent"]]
+    for group in (
+        recent[recent["campaign_id"] == campaign_id],
+        recent[recent["country"] == market],
+        recent,
+    ):
+        if len(group):
+            share = float(group["has_paid"].mean())
+            if share > 0:
+                return share
+    return None
+
+
+def _payback_share(base: float, window_users: pd.DataFrame, months: int) -> float:
+    """Value earned within ``months`` over 1-year value.
+
+    Within the first year the measured curve of full-year users gives it;
+    beyond, the campaign's own predicted 1-, 3- and 5-year values are
+    interpolated.
+    """
+    if months <= 12:
+        return base
+    year = float(window_users["pltv_365"].sum())
+    points = [
+        1.0,
+        float(window_users["pltv_1095"].sum()) / year,
+        float(window_users["pltv_1825"].sum()) / year,
+    ]
+    return float(np.interp(months * DAYS_PER_MONTH, [365.25, 1095.75, 1826.25], points))
+
+
+def _payback_share_within_year(
+    inputs: Inputs, as_of: pd.Timestamp, months: int
+) -> float:
+    """Share of 1-year value earned in the first ``months``, from full-year users."""
+    if months >= 12:
+        return 1.0
+    users = inputs.users
+    full = users[users["signup_at"] <= as_of - pd.Timedelta(days=365)]
+    signup = full.set_index("user_id")["signup_at"]
+    rev = inputs.revenue[inputs.revenue["user_id"].isin(signup.index)]
+    days = (rev["occurred_at"] - rev["user_id"].map(signup)).dt.total_seconds() / 86400
+    year = float(rev["amount"][days < 365].sum())
+    early = float(rev["amount"][days < months * DAYS_PER_MONTH].sum())
+    if year <= 0 or early <= 0:
+        raise PlanningError(
+            "no revenue in the first year of the users old enough to measure "
+            "the payback curve; set economics.payback_months to 12 or more"
         )
-    return rows
+    return early / year
 
 
-def _no_value_row(
-    snapshot: CampaignSnapshot, name: str, market: str, cost: float, conversions: float
-) -> PlanRow:
+def _campaign_type(campaign: object, name: str) -> str:
+    """Google Ads channel type: the stats column when present, else the name."""
+    given = getattr(campaign, "advertising_channel_type", None)
+    if isinstance(given, str) and given.strip():
+        return given.strip().upper()
+    for kind, pattern in _TYPE_WORDS:
+        if re.search(pattern, name, flags=re.IGNORECASE):
+            return kind
+    return "OTHER"
+
+
+def _no_value_row(facts: CampaignFacts, volume_required: int) -> PlanRow:
+    snapshot = facts.snapshot
     return PlanRow(
         campaign_id=snapshot.campaign_id,
-        campaign_name=name,
-        market=market,
+        campaign_name=facts.campaign_name,
+        market=facts.market,
         current_strategy=snapshot.strategy,
         current_target_cpa=snapshot.target_cpa,
         current_target_roas=snapshot.target_roas,
-        current_roas_equivalent=None,
+        current_roas_equivalent=_round(snapshot.current_roas),
         observed_roas=None,
-        conversions_in_window=conversions,
-        cost_in_window=round(cost, 2),
+        conversions_in_window=snapshot.conversions_in_window,
+        cost_in_window=round(facts.cost_in_window, 2),
         mean_value=None,
         paying_share=None,
         floor_break_even=None,
@@ -168,9 +473,12 @@ def _no_value_row(
         action=HOLD,
         new_troas=None,
         change_pct=None,
-        guardrail="no_data",
-        reason="Hold: no activated users attributed to this campaign in the "
-        "observation window, so there is no value to bid on yet.",
+        guardrail=NO_DATA,
+        reason="Hold: no activated user of this campaign in the observation "
+        "window has a predicted value (or none has paid yet), so there is no "
+        "value to bid on.",
+        campaign_type=snapshot.campaign_type,
+        volume_required=volume_required,
     )
 
 
@@ -200,46 +508,23 @@ def _market_of(
 
 def _staleness(
     stats: pd.DataFrame, run_date: dt.date, settings: Settings
-) -> str | None:
+) -> dict[str, str]:
+    """Per market, why its data is too old to act on (markets absent are fresh)."""
     newest = pd.Timestamp(stats["date"].max()).date()
     age = (run_date - newest).days - 1
-    allowed = settings.guardrails.max_data_age_days
-    if age > allowed:
-        return (
-            f"campaign stats end on {newest}, {age} day(s) before yesterday; "
-            f"at most {allowed} allowed"
-        )
-    return None
+    stale = {}
+    for market in settings.markets:
+        allowed = settings.guardrails_for(market).max_data_age_days
+        if age > allowed:
+            stale[market] = (
+                f"campaign stats end on {newest}, {age} day(s) before yesterday; "
+                f"at most {allowed} allowed"
+            )
+    return stale
 
 
-def _payback_share(inputs: Inputs, as_of: pd.Timestamp, months: int) -> float:
-    """Share of 1-year value earned in the first ``months``, from full-year users."""
-    if months >= 12:
-        return 1.0
-    users = inputs.users
-    full = users[users["signup_at"] <= as_of - pd.Timedelta(days=365)]
-    signup = full.set_index("user_id")["signup_at"]
-    rev = inputs.revenue[inputs.revenue["user_id"].isin(signup.index)]
-    days = (rev["occurred_at"] - rev["user_id"].map(signup)).dt.total_seconds() / 86400
-    year = float(rev["amount"][days < 365].sum())
-    early = float(rev["amount"][days < months * _DAYS_PER_MONTH].sum())
-    if year <= 0 or early <= 0:
-        raise PlanningError(
-            "no revenue in the first year of the users old enough to measure "
-            "the payback curve; set economics.payback_months to 12 or more"
-        )
-    return early / year
-
-
-def _paying_share(
-    window_users: pd.DataFrame, campaign_users: pd.DataFrame
-) -> float | None:
-    for group in (window_users, campaign_users):
-        if len(group):
-            share = float((group["pltv_365"] > 0).mean())
-            if share > 0:
-                return share
-    return None
+def _day(moment: pd.Timestamp) -> pd.Timestamp:
+    return moment.tz_localize(None).normalize()
 
 
 def _number(value: object) -> float | None:

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from config.schema import API_MAX_TARGET_ROAS, API_MIN_TARGET_ROAS, GuardrailSettings
 from optimizer.economics import FLOOR_LABELS, EconomicTarget
 
+#: Decimals of a tROAS sent to Google Ads (0.01 % of a 100 % target).
+DIGITS = 4
+
 TARGET_CPA = "TARGET_CPA"
 TARGET_ROAS = "TARGET_ROAS"
 
@@ -33,6 +36,25 @@ NO_CHURN = "no_churn"
 AT_TARGET = "at_target"
 UNSUPPORTED = "unsupported_strategy"
 STEP_LIMIT = "step_limit"
+MARKET_FROZEN = "market_frozen"
+OUT_OF_BOUNDS = "out_of_bounds"
+
+#: Every named reason, for documentation and for checking plan files.
+GUARDRAILS = (
+    KILL_SWITCH,
+    STALE_DATA,
+    MODEL_GATE,
+    MARKET_FROZEN,
+    UNSUPPORTED,
+    LEARNING,
+    VOLUME,
+    COOLDOWN,
+    NO_DATA,
+    OUT_OF_BOUNDS,
+    NO_CHURN,
+    AT_TARGET,
+    STEP_LIMIT,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,7 @@ class CampaignSnapshot:
     conversions_in_window: float
     learning: bool = False
     days_since_last_change: int | None = None
+    campaign_type: str = "OTHER"
 
     @property
     def current_roas(self) -> float | None:
@@ -61,11 +84,12 @@ class CampaignSnapshot:
 
 @dataclass(frozen=True)
 class Freezes:
-    """Account-wide reasons to change nothing today."""
+    """Reasons to change nothing today, account-wide or in one market."""
 
     kill_switch: bool = False
     stale_data: str | None = None
     model_gate_failed: str | None = None
+    market_frozen: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,11 +120,12 @@ def decide(
         The target its market's economics allow (see
         :func:`optimizer.economics.economic_target`).
     guardrails
-        The market's step size, cooldown, volume minimum and churn threshold.
+        The market's step size, cooldown, volume minimum by campaign type,
+        churn threshold and freeze.
     troas_min, troas_max
         The market's bounds.
     freezes
-        Kill switch, stale data and model gate.
+        Kill switch, stale data, model gate and market freeze.
 
     Returns
     -------
@@ -119,43 +144,39 @@ def decide(
         return held
 
     current = campaign.current_roas
+    if current is None:
+        return Decision(
+            HOLD,
+            None,
+            NO_DATA,
+            "Hold on tCPA: without a target CPA and a mean predicted value "
+            "there is no tROAS equivalent to start from.",
+        )
     goal = economic.target_roas
     goal_text = (
         f"economic target {goal:.2f} set by {FLOOR_LABELS[economic.binding_constraint]}"
     )
-    low = max(troas_min, API_MIN_TARGET_ROAS)
-    high = min(troas_max, API_MAX_TARGET_ROAS)
     step = guardrails.max_step
-
-    if campaign.strategy == TARGET_CPA:
-        observed = campaign.observed_roas
-        if current is None or observed is None or not math.isfinite(observed):
-            return Decision(
-                HOLD,
-                None,
-                NO_DATA,
-                "Hold on tCPA: no cost or predicted value in the observation "
-                "window to start tROAS from.",
-            )
-        start = _clamp(observed, current * (1 - step), current * (1 + step))
-        new = _clamp(start, low, high)
-        shaped = STEP_LIMIT if start != observed else None
+    low = max(troas_min, API_MIN_TARGET_ROAS, current * (1 - step))
+    high = min(troas_max, API_MAX_TARGET_ROAS, current * (1 + step))
+    if low > high:
         return Decision(
-            MIGRATE,
-            new,
-            shaped,
-            f"Switch tCPA {campaign.target_cpa:.2f} (= tROAS {current:.2f}) to "
-            f"tROAS {new:.2f}, the campaign's observed ROAS {observed:.2f}"
-            f"{' limited to one step' if shaped else ''}; later steps walk "
-            f"toward the {goal_text}.",
+            HOLD,
+            None,
+            OUT_OF_BOUNDS,
+            f"Hold: today's tROAS {current:.2f} is more than one "
+            f"{step:.0%} step outside the market's bounds "
+            f"[{troas_min:.2f}, {troas_max:.2f}]; move it inside by hand or "
+            "widen the bounds.",
         )
 
-    assert current is not None  # _frozen holds campaigns without a tROAS
-    stepped = _clamp(goal, current * (1 - step), current * (1 + step))
-    new = _clamp(stepped, low, high)
+    if campaign.strategy == TARGET_CPA:
+        return _migrate(campaign, current, low, high, goal_text)
+
+    new = _settle(goal, low, high)
     change = new / current - 1
     if abs(change) < guardrails.no_change_threshold:
-        guard = AT_TARGET if new == goal else NO_CHURN
+        guard = AT_TARGET if new == round(goal, DIGITS) else NO_CHURN
         return Decision(
             HOLD,
             None,
@@ -163,7 +184,7 @@ def decide(
             f"Hold tROAS {current:.2f}: a {change:+.1%} change is under the "
             f"{guardrails.no_change_threshold:.0%} threshold ({goal_text}).",
         )
-    shaped = STEP_LIMIT if stepped != goal else None
+    shaped = STEP_LIMIT if new != round(goal, DIGITS) else None
     verb = "Raise" if new > current else "Lower"
     return Decision(
         RAISE if new > current else LOWER,
@@ -171,6 +192,36 @@ def decide(
         shaped,
         f"{verb} tROAS {current:.2f} to {new:.2f} ({change:+.1%}"
         f"{', one step' if shaped else ''}) toward the {goal_text}.",
+    )
+
+
+def _migrate(
+    campaign: CampaignSnapshot,
+    current: float,
+    low: float,
+    high: float,
+    goal_text: str,
+) -> Decision:
+    """First tROAS of a tCPA campaign: its own observed ROAS, within one step."""
+    observed = campaign.observed_roas
+    if observed is None or not math.isfinite(observed) or observed <= 0:
+        return Decision(
+            HOLD,
+            None,
+            NO_DATA,
+            "Hold on tCPA: no cost or predicted value in the observation "
+            "window to start tROAS from.",
+        )
+    new = _settle(observed, low, high)
+    shaped = STEP_LIMIT if new != round(observed, DIGITS) else None
+    return Decision(
+        MIGRATE,
+        new,
+        shaped,
+        f"Switch tCPA {campaign.target_cpa:.2f} (= tROAS {current:.2f}) to "
+        f"tROAS {new:.2f}, the campaign's observed ROAS {observed:.2f}"
+        f"{' limited to one step and the bounds' if shaped else ''}, so the "
+        f"bidder is not shocked; later steps walk toward the {goal_text}.",
     )
 
 
@@ -183,8 +234,12 @@ def _frozen(
         return Decision(HOLD, None, STALE_DATA, f"Hold: {freezes.stale_data}")
     if freezes.model_gate_failed is not None:
         return Decision(HOLD, None, MODEL_GATE, f"Hold: {freezes.model_gate_failed}")
+    if freezes.market_frozen or guardrails.frozen:
+        return Decision(
+            HOLD, None, MARKET_FROZEN, "Hold: this market is frozen in the config."
+        )
     if campaign.strategy not in (TARGET_CPA, TARGET_ROAS) or (
-        campaign.current_roas is None and campaign.strategy == TARGET_ROAS
+        campaign.strategy == TARGET_ROAS and campaign.current_roas is None
     ):
         return Decision(
             HOLD,
@@ -197,14 +252,15 @@ def _frozen(
         return Decision(
             HOLD, None, LEARNING, "Hold: the bidding strategy is still learning."
         )
-    if campaign.conversions_in_window < guardrails.min_conversions:
+    rule = guardrails.volume_rule(campaign.campaign_type)
+    if campaign.conversions_in_window < rule.conversions:
         return Decision(
             HOLD,
             None,
             VOLUME,
             f"Hold: {campaign.conversions_in_window:.0f} conversions in "
-            f"{guardrails.min_conversions_window_days} days, "
-            f"{guardrails.min_conversions} needed for value-based bidding.",
+            f"{rule.window_days} days; a {campaign.campaign_type.lower()} "
+            f"campaign needs {rule.conversions} before value-based bidding.",
         )
     last = campaign.days_since_last_change
     if last is not None and last < guardrails.min_days_between_changes:
@@ -220,3 +276,8 @@ def _frozen(
 
 def _clamp(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
+
+
+def _settle(value: float, low: float, high: float) -> float:
+    """``value`` within [low, high], rounded to what is sent without leaving it."""
+    return _clamp(round(_clamp(value, low, high), DIGITS), low, high)
