@@ -19,6 +19,7 @@ from config.schema import Settings
 from connectors.exceptions import ConnectorError
 from models.exceptions import ModelError
 from optimizer.cycle import CycleResult, run_cycle
+from optimizer.economics_cli import case_app, economics_command
 from optimizer.exceptions import OptimizerError
 from optimizer.plan import PlanRow
 from optimizer.state import StateStore, state_url
@@ -83,6 +84,10 @@ def run(
     _show_plan(result)
 
 
+app.command("economics")(economics_command)
+app.add_typer(case_app, name="case")
+
+
 @app.command()
 def demo(
     directory: Annotated[
@@ -90,36 +95,56 @@ def demo(
         typer.Option("--dir", help="Folder for the demo's data, model and state."),
     ] = Path("valuebid-demo"),
     run_date: RunDateOption = None,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario",
+            help="cdnow: real CDNOW customers, US campaigns. plg: a synthetic "
+            "product-led SaaS in FR, DE, ES, UK and US.",
+        ),
+    ] = "cdnow",
     verbose: VerboseOption = False,
 ) -> None:
-    """Run the daily cycle on the bundled demo: real CDNOW customers, US campaigns."""
+    """Run the daily cycle on a bundled demo (default: real CDNOW customers)."""
     from optimizer.demo import build_demo
+    from optimizer.scenarios.plg import build_plg
 
+    if scenario not in ("cdnow", "plg"):
+        errors.print(
+            f"[red]error:[/red] --scenario must be cdnow or plg, not {scenario!r}"
+        )
+        raise typer.Exit(code=2)
     _logging(verbose)
     day = run_date.date() if run_date else dt.date.today()
-    with (
-        _fail_cleanly(),
-        console.status("Replaying CDNOW purchase histories") as status,
-    ):
-        files = build_demo(directory, day)
+    build = build_plg if scenario == "plg" else build_demo
+    with _fail_cleanly(), console.status("Building the demo data") as status:
+        files = build(directory, day)
         settings = load_settings(files.config)
         result = run_cycle(
             settings, run_date=day, progress=lambda message: status.update(message)
         )
-    console.print(
-        "[bold]Demo:[/bold] the users and purchases are real (CDNOW, 1997-98, dates "
-        "shifted); the campaigns, their [bold]costs are illustrative[/bold]."
-    )
+    if scenario == "plg":
+        console.print(
+            "[bold]Demo:[/bold] every user, payment, event, campaign and cost is "
+            "[bold]synthetic[/bold] (seeded PLG scenario); see optimizer/scenarios."
+        )
+    else:
+        console.print(
+            "[bold]Demo:[/bold] the users and purchases are real (CDNOW, 1997-98, "
+            "dates shifted); the campaigns, their [bold]costs are illustrative[/bold]."
+        )
     _show_plan(result)
     truth = files.truth.join(
         result.scores.set_index("user_id")["pltv_365"], how="inner"
     )
     console.print(
         f"Hidden truth for the {len(truth):,} new users: predicted 1-year value "
-        f"{truth['pltv_365'].sum():,.0f} USD, actually spent "
-        f"{truth['actual_365'].sum():,.0f} USD "
+        f"{truth['pltv_365'].sum():,.0f} {settings.account.currency}, actually "
+        f"spent {truth['actual_365'].sum():,.0f} {settings.account.currency} "
         f"({truth['pltv_365'].sum() / truth['actual_365'].sum() - 1:+.1%})."
     )
+    if scenario == "plg":
+        console.print(f"Unit economics: valuebid economics --config {files.config}")
     console.print(f"Config to rerun it: valuebid run --config {files.config}")
 
 
@@ -338,6 +363,8 @@ def _show_plan(result: CycleResult) -> None:
     console.print(table)
     for row in result.rows:
         console.print(f"[bold]{row.campaign_id}[/bold] {row.reason}", highlight=False)
+        if row.binding_reason:
+            console.print(f"  [dim]{row.binding_reason}[/dim]", highlight=False)
     console.print(f"Plan written to {result.plan_dir}/plan.json and plan.csv")
 
 

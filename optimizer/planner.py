@@ -29,7 +29,14 @@ from optimizer.economics import (
 )
 from optimizer.exceptions import PlanningError
 from optimizer.plan import PlanRow
-from optimizer.policy import HOLD, NO_DATA, CampaignSnapshot, Freezes, decide
+from optimizer.policy import (
+    HOLD,
+    NO_DATA,
+    VOLUME,
+    CampaignSnapshot,
+    Freezes,
+    decide,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +266,7 @@ def gather_facts(
     for campaign in latest.sort_values("campaign_id").itertuples(index=False):
         cid = str(campaign.campaign_id)
         name = str(campaign.campaign_name)
-        market = _market_of(settings, cid, name, users)
+        market = market_of(settings, cid, name, users)
         market_cfg = settings.markets[market]
         guard = settings.guardrails_for(market)
         kind = _campaign_type(campaign, name)
@@ -451,6 +458,20 @@ def _campaign_type(campaign: object, name: str) -> str:
 
 def _no_value_row(facts: CampaignFacts, volume_required: int) -> PlanRow:
     snapshot = facts.snapshot
+    guardrail, reason = (
+        NO_DATA,
+        "Hold: no activated user of this campaign in the observation window "
+        "has a predicted value (or none has paid yet), so there is no value "
+        "to bid on.",
+    )
+    if snapshot.conversions_in_window < volume_required:
+        guardrail, reason = (
+            VOLUME,
+            f"Hold: {snapshot.conversions_in_window:.0f} conversions; a "
+            f"{snapshot.campaign_type.lower()} campaign needs {volume_required} "
+            "before value-based bidding, and none of its recent activations "
+            "has a predicted value yet.",
+        )
     return PlanRow(
         campaign_id=snapshot.campaign_id,
         campaign_name=facts.campaign_name,
@@ -473,18 +494,23 @@ def _no_value_row(facts: CampaignFacts, volume_required: int) -> PlanRow:
         action=HOLD,
         new_troas=None,
         change_pct=None,
-        guardrail=NO_DATA,
-        reason="Hold: no activated user of this campaign in the observation "
-        "window has a predicted value (or none has paid yet), so there is no "
-        "value to bid on.",
+        guardrail=guardrail,
+        reason=reason,
         campaign_type=snapshot.campaign_type,
         volume_required=volume_required,
     )
 
 
-def _market_of(
+def market_of(
     settings: Settings, campaign_id: str, name: str, users: pd.DataFrame
 ) -> str:
+    """The market of a campaign: listed id, name pattern, users' country, default.
+
+    Raises
+    ------
+    PlanningError
+        No rule places the campaign and there is no default market.
+    """
     for code, market in settings.markets.items():
         if campaign_id in market.campaign_ids:
             return code

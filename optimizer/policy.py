@@ -279,5 +279,10 @@ def _clamp(value: float, low: float, high: float) -> float:
 
 
 def _settle(value: float, low: float, high: float) -> float:
-    """``value`` within [low, high], rounded to what is sent without leaving it."""
-    return _clamp(round(_clamp(value, low, high), DIGITS), low, high)
+    """``value`` within [low, high], rounded inward to the decimals sent."""
+    scale = 10**DIGITS
+    inner_low = math.ceil(low * scale) / scale
+    inner_high = math.floor(high * scale) / scale
+    if inner_low <= inner_high:
+        value = _clamp(round(value, DIGITS), inner_low, inner_high)
+    return _clamp(value, low, high)

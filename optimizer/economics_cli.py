@@ -1,0 +1,269 @@
+"""The ``valuebid economics`` and ``valuebid case`` commands, and their tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config import ConfigError, Settings, load_settings
+from connectors.exceptions import ConnectorError
+from connectors.files import Inputs, load_inputs
+from models.exceptions import ModelError
+from models.pltv import PLTVModel
+from models.registry import ModelRegistry
+from optimizer.cases import HireCase, SpendCase, hire_case, spend_case
+from optimizer.exceptions import OptimizerError
+from optimizer.unit_economics import UnitEconomics, compute_unit_economics
+
+console = Console()
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="The YAML config file.", dir_okay=False)
+]
+RunDateOption = Annotated[
+    dt.datetime | None,
+    typer.Option(
+        "--run-date",
+        formats=["%Y-%m-%d"],
+        help="Measure as of the start of this day (account time zone); default today.",
+    ),
+]
+
+case_app = typer.Typer(
+    help="Business cases: what extra spend buys, what a hire must bring.",
+    no_args_is_help=True,
+)
+
+
+def economics_command(config: ConfigOption, run_date: RunDateOption = None) -> None:
+    """Print CAC, LTV at 1/3/5 years, LTV/CAC bands, payback and company rules."""
+    with _fail_cleanly():
+        settings = load_settings(config)
+        with console.status("Measuring unit economics"):
+            economics = measure(settings, run_date.date() if run_date else None)
+    show_economics(economics)
+
+
+@case_app.command("spend")
+def spend_command(
+    config: ConfigOption,
+    market: Annotated[
+        str, typer.Option("--market", "-m", help="Market code, e.g. FR.")
+    ],
+    amount: Annotated[float, typer.Option("--amount", help="Spend, account currency.")],
+    run_date: RunDateOption = None,
+) -> None:
+    """Customers, 1- and 3-year value, payback and budget fit of extra spend."""
+    with _fail_cleanly():
+        settings = load_settings(config)
+        with console.status("Measuring unit economics"):
+            economics = measure(settings, run_date.date() if run_date else None)
+        case = spend_case(settings, economics, market.upper(), amount)
+    show_spend_case(case)
+
+
+@case_app.command("hire")
+def hire_command(
+    config: ConfigOption,
+    cost: Annotated[float, typer.Option("--cost", help="Yearly cost of the hire.")],
+    run_date: RunDateOption = None,
+) -> None:
+    """The ARR a hire must bring to pay back within the configured period."""
+    with _fail_cleanly():
+        settings = load_settings(config)
+        with console.status("Measuring unit economics"):
+            economics = measure(settings, run_date.date() if run_date else None)
+        case = hire_case(settings, cost, economics)
+    show_hire_case(case)
+
+
+def measure(settings: Settings, run_date: dt.date | None) -> UnitEconomics:
+    """Read the inputs, score them with the current model and measure.
+
+    Read-only: with no current model one is trained in memory and not
+    registered, so measuring never changes what the daily cycle uses.
+    """
+    zone = ZoneInfo(settings.account.time_zone)
+    day = run_date or dt.datetime.now(zone).date()
+    as_of = pd.Timestamp(dt.datetime.combine(day, dt.time(), zone)).tz_convert("UTC")
+    inputs = _inputs(settings)
+    model = ModelRegistry(settings.model.directory).current()
+    if model is None:
+        model = PLTVModel().fit(inputs.users, inputs.revenue, as_of, inputs.events)
+    scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
+    return compute_unit_economics(settings, inputs, scores, as_of)
+
+
+def show_economics(economics: UnitEconomics) -> None:
+    """Print the unit economics as tables."""
+    money = economics.currency
+    console.print(
+        f"[bold]Unit economics[/bold] ({money}, LTV on {economics.value_basis}); "
+        f"CAC cohort {economics.period_start} to {economics.period_end}"
+    )
+    cac = Table(title="CAC: cost over new paying users")
+    for header in ("scope", "key", "cost", "activations", "new paying", "CAC"):
+        cac.add_column(
+            header, justify="left" if header in ("scope", "key") else "right"
+        )
+    for figure in economics.cac:
+        cac.add_row(
+            figure.scope,
+            figure.key,
+            f"{figure.cost:,.0f}",
+            f"{figure.activations:,}",
+            f"{figure.new_paying:,}",
+            _money(figure.cac),
+        )
+    console.print(cac)
+
+    ltv = Table(title="LTV per paying customer (r = realized, p = predicted)")
+    for header in ("scope", "key", "1 year", "3 years", "5 years"):
+        ltv.add_column(
+            header, justify="left" if header in ("scope", "key") else "right"
+        )
+    keys = sorted({(f.scope, f.key) for f in economics.ltv})
+    for scope, key in keys:
+        cells = []
+        for horizon in (365, 1095, 1825):
+            point = economics.ltv_of(scope, key, horizon)
+            if point is None or point.ltv is None:
+                cells.append("-")
+            else:
+                cells.append(f"{point.ltv:,.0f} {point.source[0]}")
+        ltv.add_row(scope, key, *cells)
+    console.print(ltv)
+
+    years = economics.ltv_horizon_days // 365
+    ratios = Table(title=f"LTV/CAC ({years}-year LTV) and payback")
+    for header in ("scope", "key", "CAC", "LTV_365/CAC", "LTV/CAC", "band", "payback"):
+        ratios.add_column(
+            header, justify="left" if header in ("scope", "key", "band") else "right"
+        )
+    for row in economics.ltv_cac:
+        ratios.add_row(
+            row.scope,
+            row.key,
+            _money(row.cac),
+            _ratio(row.ltv365_to_cac),
+            _ratio(row.ltv_to_cac),
+            row.band or "-",
+            "-" if row.payback_months is None else f"{row.payback_months:.1f} mo",
+        )
+    console.print(ratios)
+    _show_company(economics)
+
+
+def _show_company(economics: UnitEconomics) -> None:
+    money = economics.currency
+    rule = economics.rule_of_40
+    if rule is None:
+        console.print(
+            "Rule of 40: set finance.revenue_growth_pct and ebitda_margin_pct."
+        )
+    else:
+        console.print(
+            f"Rule of 40: growth {rule.growth_pct:.1f} % + EBITDA margin "
+            f"{rule.ebitda_margin_pct:.1f} % = {rule.score:.1f} "
+            f"({'meets' if rule.passes else 'below'} {rule.threshold:.0f}; "
+            f"from {rule.source})"
+        )
+    budget = economics.budget
+    if budget is not None:
+        share = "-" if budget.share is None else f"{budget.share:.1%}"
+        console.print(
+            f"Marketing budget {budget.marketing_budget:,.0f} {money} is {share} of "
+            f"expected new revenue {budget.expected_new_revenue:,.0f} {money}: "
+            f"{budget.status} the {budget.share_min:.0%}-{budget.share_max:.0%} band "
+            f"({budget.basis})."
+        )
+    sm = economics.sales_marketing
+    if sm is not None:
+        months = "-" if sm.months_of_revenue is None else f"{sm.months_of_revenue:.1f}"
+        console.print(
+            f"Sales and marketing {sm.cost:,.0f} {money} = {months} months of the "
+            f"revenue it generates (must be under {sm.max_months:.0f}): "
+            f"{'OK' if sm.passes else 'too high'} ({sm.basis})."
+        )
+
+
+def show_spend_case(case: SpendCase) -> None:
+    """Print a spend case."""
+    money = case.currency
+    table = Table(title=f"Spend {case.amount:,.0f} {money} in {case.market}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = (
+        ("CAC used", f"{case.cac:,.2f} {money} ({case.cac_source})"),
+        ("new paying customers", f"{case.customers:,.1f}"),
+        ("their 1-year value", f"{case.value_1y:,.0f} {money}"),
+        ("their 3-year value", f"{case.value_3y:,.0f} {money}"),
+        (
+            "payback",
+            "-" if case.payback_months is None else f"{case.payback_months:.1f} months",
+        ),
+        ("LTV/CAC", f"{case.ltv_to_cac:.2f} ({case.band})"),
+        (
+            "budget rule",
+            f"{'-' if case.budget_share is None else f'{case.budget_share:.1%}'} "
+            f"of new revenue: {'fits' if case.fits_budget else 'does not fit'}",
+        ),
+    )
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    console.print(f"Budget rule measured as {case.budget_basis}.")
+
+
+def show_hire_case(case: HireCase) -> None:
+    """Print a hire case."""
+    money = case.currency
+    console.print(
+        f"A hire costing {case.cost:,.0f} {money} a year must bring "
+        f"[bold]{case.arr_required:,.0f} {money} of new ARR[/bold] to pay back "
+        f"within {case.payback_months} months at a {case.gross_margin:.0%} gross "
+        "margin."
+    )
+    if case.customers_required is not None:
+        console.print(
+            f"That is about {case.customers_required:,.1f} new paying customers at "
+            "the account's first-year revenue per customer."
+        )
+
+
+def _inputs(settings: Settings) -> Inputs:
+    return load_inputs(
+        settings.data.users,
+        settings.data.revenue,
+        settings.data.campaign_stats,
+        events=settings.data.events,
+        currency=settings.account.currency,
+        naive_time_zone=settings.data.naive_time_zone,
+    )
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+@contextmanager
+def _fail_cleanly() -> Iterator[None]:
+    try:
+        yield
+    except (ConfigError, ConnectorError, ModelError, OptimizerError) as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None

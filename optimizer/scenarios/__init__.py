@@ -1,0 +1,1 @@
+"""Synthetic scenarios for demos and tests; every figure in them is made up."""
