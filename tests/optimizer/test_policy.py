@@ -1,0 +1,198 @@
+"""Each guardrail, and the named reason it gives when it holds a campaign back."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from config.schema import GuardrailSettings, VolumeRule
+from optimizer.economics import CampaignEconomics, Ratios, economic_target
+from optimizer.policy import (
+    AT_TARGET,
+    COOLDOWN,
+    HOLD,
+    KILL_SWITCH,
+    LEARNING,
+    LOWER,
+    MARKET_FROZEN,
+    MIGRATE,
+    MODEL_GATE,
+    NO_CHURN,
+    NO_DATA,
+    OUT_OF_BOUNDS,
+    RAISE,
+    STALE_DATA,
+    STEP_LIMIT,
+    TARGET_CPA,
+    TARGET_ROAS,
+    UNSUPPORTED,
+    VOLUME,
+    CampaignSnapshot,
+    Freezes,
+    decide,
+)
+
+GUARD = GuardrailSettings()
+# CAC floor 100 / (250 * 0.5) = 0.8, LTV/CAC 3 / 1.5 = 2.0: the target is 2.0.
+TARGET = economic_target(
+    CampaignEconomics(100.0, 1.5, 1.0, 0.5, 250.0, "FR", "EUR"), Ratios(), 0.5, 20.0
+)
+
+
+def _roas(**changes: object) -> CampaignSnapshot:
+    base = CampaignSnapshot(
+        campaign_id="1",
+        strategy=TARGET_ROAS,
+        target_cpa=None,
+        target_roas=3.0,
+        observed_roas=2.5,
+        mean_value=100.0,
+        conversions_in_window=40,
+        campaign_type="SEARCH",
+    )
+    return replace(base, **changes)
+
+
+def _cpa(**changes: object) -> CampaignSnapshot:
+    return _roas(strategy=TARGET_CPA, target_cpa=50.0, target_roas=None, **changes)
+
+
+def _decide(
+    campaign: CampaignSnapshot,
+    guard: GuardrailSettings = GUARD,
+    freezes: Freezes | None = None,
+) -> tuple[str, float | None, str | None, str]:
+    d = decide(campaign, TARGET, guard, 0.5, 20.0, freezes or Freezes())
+    return d.action, d.new_target_roas, d.guardrail, d.reason
+
+
+def test_economic_target_of_the_fixture_is_two() -> None:
+    assert TARGET.target_roas == pytest.approx(2.0)
+
+
+def test_migration_starts_at_the_observed_roas() -> None:
+    """tCPA 50 on a mean value of 100 is tROAS 2.0; observed ROAS 2.1 is within
+    one 15 % step (1.70 to 2.30), so the first tROAS is 2.1 exactly."""
+    action, new, guard, reason = _decide(_cpa(observed_roas=2.1))
+
+    assert (action, new, guard) == (MIGRATE, 2.1, None)
+    assert "observed ROAS 2.10" in reason
+
+
+def test_migration_is_limited_to_one_step_from_the_tcpa_equivalent() -> None:
+    """Observed 3.0 against an equivalent of 2.0: at most 2.0 * 1.15 = 2.3."""
+    action, new, guard, _ = _decide(_cpa(observed_roas=3.0))
+
+    assert (action, guard) == (MIGRATE, STEP_LIMIT)
+    assert new == pytest.approx(2.3)
+
+
+def test_migration_without_an_observed_roas_holds() -> None:
+    assert _decide(_cpa(observed_roas=None))[2] == NO_DATA
+
+
+def test_a_step_is_at_most_the_market_limit() -> None:
+    """3.0 toward 2.0 with a 15 % limit: 3.0 * 0.85 = 2.55; with 40 %: 2.0."""
+    assert _decide(_roas())[:3] == (LOWER, 2.55, STEP_LIMIT)
+    wide = GUARD.model_copy(update={"max_step": 0.4})
+    assert _decide(_roas(), wide)[:3] == (LOWER, 2.0, None)
+
+
+def test_raising_toward_the_target() -> None:
+    action, new, _, reason = _decide(_roas(target_roas=1.8))
+
+    assert (action, new) == (RAISE, 2.0)
+    assert "Raise tROAS 1.80 to 2.00" in reason
+
+
+def test_changes_under_the_threshold_are_not_sent() -> None:
+    """2.03 to 2.0 is -1.5 %, under 2 %: at target. 2.5 with the step
+    limit at 1 % would move 1 %, under 2 %: no churn."""
+    assert _decide(_roas(target_roas=2.03))[:3] == (HOLD, None, AT_TARGET)
+    tiny = GUARD.model_copy(update={"max_step": 0.01})
+    assert _decide(_roas(target_roas=2.5), tiny)[:3] == (HOLD, None, NO_CHURN)
+
+
+def test_cooldown_counts_days_since_the_last_applied_change() -> None:
+    held = _decide(_roas(days_since_last_change=6))
+    assert held[2] == COOLDOWN
+    assert "7 days must pass" in held[3]
+    assert _decide(_roas(days_since_last_change=7))[0] == LOWER
+
+
+@pytest.mark.parametrize(
+    ("kind", "conversions", "held"),
+    [
+        ("SEARCH", 14, True),
+        ("SEARCH", 15, False),
+        ("DISPLAY", 19, True),
+        ("DISPLAY", 20, False),
+        ("VIDEO", 19, True),
+    ],
+)
+def test_volume_minimum_depends_on_the_campaign_type(
+    kind: str, conversions: int, held: bool
+) -> None:
+    """Search needs 15 conversions (in 30 days), other types 20 (in 45)."""
+    action, _, guard, reason = _decide(
+        _roas(campaign_type=kind, conversions_in_window=conversions)
+    )
+    assert (guard == VOLUME) is held
+    if held:
+        assert action == HOLD
+        assert str(GUARD.volume_rule(kind).conversions) in reason
+
+
+def test_volume_rules_are_configurable() -> None:
+    strict = GUARD.model_copy(
+        update={"min_volume": {**GUARD.min_volume, "SEARCH": VolumeRule(
+            conversions=50, window_days=30
+        )}}
+    )
+    assert _decide(_roas(conversions_in_window=40), strict)[2] == VOLUME
+
+
+@pytest.mark.parametrize(
+    ("freezes", "reason"),
+    [
+        (Freezes(kill_switch=True), KILL_SWITCH),
+        (Freezes(stale_data="stats end 5 days ago"), STALE_DATA),
+        (Freezes(model_gate_failed="model failed its gate"), MODEL_GATE),
+        (Freezes(market_frozen=True), MARKET_FROZEN),
+    ],
+)
+def test_freezes_hold_everything(freezes: Freezes, reason: str) -> None:
+    assert _decide(_roas(), freezes=freezes)[:3] == (HOLD, None, reason)
+    assert _decide(_cpa(), freezes=freezes)[:3] == (HOLD, None, reason)
+
+
+def test_a_learning_strategy_is_left_alone() -> None:
+    assert _decide(_roas(learning=True))[2] == LEARNING
+
+
+def test_a_market_frozen_in_the_config_holds() -> None:
+    frozen = GUARD.model_copy(update={"frozen": True})
+    assert _decide(_roas(), frozen)[2] == MARKET_FROZEN
+
+
+def test_strategies_without_a_target_are_not_touched() -> None:
+    assert _decide(_roas(strategy="MAXIMIZE_CONVERSIONS"))[2] == UNSUPPORTED
+    assert _decide(_roas(target_roas=None))[2] == UNSUPPORTED
+
+
+def test_a_target_more_than_one_step_outside_the_bounds_is_held() -> None:
+    """Today 30 in a market capped at 20: one 15 % step reaches 25.5 at
+    best, still outside; moving to 20 would be a 33 % jump."""
+    action, new, guard, reason = _decide(_roas(target_roas=30.0))
+
+    assert (action, new, guard) == (HOLD, None, OUT_OF_BOUNDS)
+    assert "by hand" in reason
+
+
+def test_a_target_one_step_outside_the_bounds_comes_back_inside() -> None:
+    """Today 22 in a market capped at 20: 22 * 0.85 = 18.7 is reachable."""
+    action, new, _, _ = _decide(_roas(target_roas=22.0))
+
+    assert action == LOWER
+    assert new == pytest.approx(18.7)
