@@ -34,8 +34,10 @@ from optimizer.policy import (
     NO_DATA,
     VOLUME,
     CampaignSnapshot,
+    Decision,
     Freezes,
     decide,
+    held_back,
 )
 
 logger = logging.getLogger(__name__)
@@ -188,7 +190,9 @@ def plan_row(
     snapshot = facts.snapshot
     rule = guard.volume_rule(snapshot.campaign_type)
     if facts.economics is None:
-        return _no_value_row(facts, rule.conversions)
+        return _no_value_row(
+            facts, rule.conversions, held_back(snapshot, guard, freezes)
+        )
 
     target = economic_target(
         facts.economics, ratios, market.troas_min, market.troas_max
@@ -456,22 +460,26 @@ def _campaign_type(campaign: object, name: str) -> str:
     return "OTHER"
 
 
-def _no_value_row(facts: CampaignFacts, volume_required: int) -> PlanRow:
+def _no_value_row(
+    facts: CampaignFacts, volume_required: int, held: Decision | None
+) -> PlanRow:
     snapshot = facts.snapshot
-    guardrail, reason = (
-        NO_DATA,
+    guardrail: str | None = NO_DATA
+    reason = (
         "Hold: no activated user of this campaign in the observation window "
         "has a predicted value (or none has paid yet), so there is no value "
-        "to bid on.",
+        "to bid on."
     )
     if snapshot.conversions_in_window < volume_required:
-        guardrail, reason = (
-            VOLUME,
+        guardrail = VOLUME
+        reason = (
             f"Hold: {snapshot.conversions_in_window:.0f} conversions; a "
             f"{snapshot.campaign_type.lower()} campaign needs {volume_required} "
             "before value-based bidding, and none of its recent activations "
-            "has a predicted value yet.",
+            "has a predicted value yet."
         )
+    if held is not None:
+        guardrail, reason = held.guardrail, held.reason
     return PlanRow(
         campaign_id=snapshot.campaign_id,
         campaign_name=facts.campaign_name,

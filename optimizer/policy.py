@@ -139,7 +139,7 @@ def decide(
     Display": change targets gradually (about 20 % at a time) and let the
     bidder learn for a few conversion cycles between changes.
     """
-    held = _frozen(campaign, guardrails, freezes)
+    held = held_back(campaign, guardrails, freezes)
     if held is not None:
         return held
 
@@ -225,9 +225,14 @@ def _migrate(
     )
 
 
-def _frozen(
+def held_back(
     campaign: CampaignSnapshot, guardrails: GuardrailSettings, freezes: Freezes
 ) -> Decision | None:
+    """The hold that applies before any target is computed, if one does.
+
+    Freezes first (kill switch, stale data, model gate, market), then the
+    campaign's own state: unsupported strategy, learning, volume, cooldown.
+    """
     if freezes.kill_switch:
         return Decision(HOLD, None, KILL_SWITCH, "Hold: the kill switch is set.")
     if freezes.stale_data is not None:

@@ -121,7 +121,9 @@ LEARNING = {("DE", "Display | Prospecting")}
 LOW_VOLUME = {("ES", "YouTube | Awareness")}
 
 
-def build_plg(directory: Path, run_date: dt.date, *, seed: int = 7) -> DemoFiles:
+def build_plg(
+    directory: Path, run_date: dt.date, *, seed: int = 7, scale: float = 1.0
+) -> DemoFiles:
     """Write the scenario's canonical tables and config under ``directory``.
 
     Parameters
@@ -132,6 +134,8 @@ def build_plg(directory: Path, run_date: dt.date, *, seed: int = 7) -> DemoFiles
         The day the cycle plans; data ends the day before.
     seed
         Seed of the random generator; the same seed gives the same files.
+    scale
+        Multiplies the number of sign-ups (tests use a smaller world).
 
     Returns
     -------
@@ -139,7 +143,7 @@ def build_plg(directory: Path, run_date: dt.date, *, seed: int = 7) -> DemoFiles
         The config path, and each recent user's true 1-year value (hidden
         from the cycle: later payments are simulated but not written).
     """
-    tables = generate(run_date, seed=seed)
+    tables = generate(run_date, seed=seed, scale=scale)
     data = directory / "data"
     data.mkdir(parents=True, exist_ok=True)
     tables.users.to_parquet(data / "users.parquet", index=False)

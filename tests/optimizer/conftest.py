@@ -1,19 +1,27 @@
-"""Fixtures of the optimizer tests: state databases, settings, plans."""
+"""Fixtures of the optimizer tests: state databases, settings, plans, and a
+small seeded PLG world scored once per session."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 
+from config import load_settings
 from config.loader import settings_from_mapping
 from config.schema import Settings
+from connectors.files import Inputs, load_inputs
+from models.pltv import PLTVModel
+from models.registry import ModelRegistry
 from optimizer.apply import CampaignTarget
 from optimizer.plan import PlanRow
+from optimizer.scenarios.plg import build_plg
 from optimizer.state import RunRecord, StateStore
 
 ZONE = "Europe/Paris"
@@ -149,3 +157,42 @@ def record_plan(
             rows=PLAN if rows is None else rows,
             started_at=dt.datetime.now(dt.UTC),
         )
+
+
+PLG_RUN_DATE = dt.date(2026, 12, 1)
+
+
+@dataclass(frozen=True)
+class PLGWorld:
+    """The PLG scenario's files, settings, inputs and scores as of ``PLG_RUN_DATE``."""
+
+    directory: Path
+    config: Path
+    settings: Settings
+    inputs: Inputs
+    scores: pd.DataFrame
+    as_of: pd.Timestamp
+    truth: pd.DataFrame
+
+
+def load_plg_inputs(settings: Settings) -> Inputs:
+    return load_inputs(settings.data, currency=settings.account.currency)
+
+
+@pytest.fixture(scope="session")
+def plg_world(tmp_path_factory: pytest.TempPathFactory) -> PLGWorld:
+    directory = tmp_path_factory.mktemp("plg")
+    files = build_plg(directory, PLG_RUN_DATE, seed=11, scale=0.5)
+    settings = load_settings(files.config)
+    inputs = load_plg_inputs(settings)
+    zone = ZoneInfo(settings.account.time_zone)
+    as_of = pd.Timestamp(dt.datetime.combine(PLG_RUN_DATE, dt.time(), zone)).tz_convert(
+        "UTC"
+    )
+    model = PLTVModel().fit(inputs.users, inputs.revenue, as_of, inputs.events)
+    ModelRegistry(settings.model.directory).register(model)
+    scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
+    scores["value"] = scores["pltv_365"] * (settings.economics.gross_margin or 1.0)
+    return PLGWorld(
+        directory, files.config, settings, inputs, scores, as_of, files.truth
+    )

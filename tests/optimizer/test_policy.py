@@ -146,9 +146,12 @@ def test_volume_minimum_depends_on_the_campaign_type(
 
 def test_volume_rules_are_configurable() -> None:
     strict = GUARD.model_copy(
-        update={"min_volume": {**GUARD.min_volume, "SEARCH": VolumeRule(
-            conversions=50, window_days=30
-        )}}
+        update={
+            "min_volume": {
+                **GUARD.min_volume,
+                "SEARCH": VolumeRule(conversions=50, window_days=30),
+            }
+        }
     )
     assert _decide(_roas(conversions_in_window=40), strict)[2] == VOLUME
 

@@ -74,7 +74,9 @@ def facts(draw: st.DrawFn, market: MarketSettings) -> CampaignFacts:
         strategy=strategy,
         target_cpa=draw(positive) if strategy == TARGET_CPA else None,
         target_roas=(
-            draw(st.floats(min_value=API_MIN_TARGET_ROAS, max_value=API_MAX_TARGET_ROAS))
+            draw(
+                st.floats(min_value=API_MIN_TARGET_ROAS, max_value=API_MAX_TARGET_ROAS)
+            )
             if strategy == TARGET_ROAS
             else None
         ),
@@ -103,9 +105,7 @@ def facts(draw: st.DrawFn, market: MarketSettings) -> CampaignFacts:
 def worlds(draw: st.DrawFn) -> World:
     market = draw(markets())
     freezes = draw(
-        st.sampled_from(
-            [Freezes(), Freezes(), Freezes(), Freezes(kill_switch=True)]
-        )
+        st.sampled_from([Freezes(), Freezes(), Freezes(), Freezes(kill_switch=True)])
     )
     return draw(facts(market)), market, draw(guards()), draw(ratios()), freezes
 

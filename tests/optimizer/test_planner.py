@@ -1,0 +1,255 @@
+"""The planner on the seeded PLG scenario: facts, guardrails and the plan."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from config import Settings
+from config.loader import settings_from_mapping
+from config.schema import MarketSettings
+from optimizer.economics import FLOOR_LABELS, FLOORS
+from optimizer.plan import PlanRow, read_plan, write_plan
+from optimizer.planner import gather_facts, plan_campaigns, user_cac_max
+from optimizer.policy import (
+    COOLDOWN,
+    GUARDRAILS,
+    HOLD,
+    KILL_SWITCH,
+    LEARNING,
+    MIGRATE,
+    STALE_DATA,
+    VOLUME,
+    Freezes,
+)
+from optimizer.state import StateStore, target_changes
+
+from .conftest import PLG_RUN_DATE as RUN_DATE
+from .conftest import PLGWorld
+
+
+def _plan(
+    world: PLGWorld,
+    *,
+    settings: Settings | None = None,
+    run_date: dt.date = RUN_DATE,
+    last_changes: dict[str, dt.date] | None = None,
+    freezes: Freezes | None = None,
+) -> list[PlanRow]:
+    return plan_campaigns(
+        settings or world.settings,
+        world.inputs,
+        world.scores,
+        as_of=world.as_of,
+        run_date=run_date,
+        last_changes=last_changes or {},
+        freezes=freezes,
+    )
+
+
+def _by_name(rows: list[PlanRow]) -> dict[str, PlanRow]:
+    return {row.campaign_name: row for row in rows}
+
+
+def test_every_row_carries_its_floors_binding_constraint_and_reasons(
+    plg_world: PLGWorld,
+) -> None:
+    rows = _plan(plg_world)
+
+    assert len(rows) == 20
+    assert [r.campaign_id for r in rows] == sorted(r.campaign_id for r in rows)
+    for row in rows:
+        assert isinstance(row.reason, str) and row.reason
+        assert row.guardrail is None or row.guardrail in GUARDRAILS
+        if row.economic_troas is None:
+            continue
+        floors = (
+            row.floor_break_even,
+            row.floor_ltv_cac,
+            row.floor_payback,
+            row.floor_cac_cap,
+        )
+        assert all(f is not None and f > 0 for f in floors)
+        assert row.binding_constraint in FLOOR_LABELS
+        assert row.binding_reason
+        assert row.cac_max is not None and row.paying_share is not None
+        assert row.cpa_cap == pytest.approx(row.cac_max * row.paying_share, rel=1e-3)
+
+
+def test_planning_twice_on_the_same_inputs_gives_the_same_plan(
+    plg_world: PLGWorld,
+) -> None:
+    assert _plan(plg_world) == _plan(plg_world)
+
+
+def test_the_scenario_shows_its_guardrails(plg_world: PLGWorld) -> None:
+    """DE Display is learning; ES YouTube has a sliver of the traffic; the
+    tCPA campaigns with volume migrate at their observed ROAS."""
+    rows = _by_name(_plan(plg_world))
+
+    assert rows["DE | Display | Prospecting"].guardrail == LEARNING
+    assert rows["ES | YouTube | Awareness"].guardrail == VOLUME
+    generic = rows["FR | Search | Generic"]
+    assert generic.action == MIGRATE
+    assert generic.campaign_type == "SEARCH"
+    assert rows["FR | YouTube | Awareness"].campaign_type == "VIDEO"
+    assert rows["FR | YouTube | Awareness"].volume_required == 20
+    assert generic.volume_required == 15
+
+
+def test_the_paying_share_is_observed_on_users_who_had_time_to_pay(
+    plg_world: PLGWorld,
+) -> None:
+    """Recompute FR Search Generic's paying share by hand from the tables."""
+    world = plg_world
+    facts = {
+        f.snapshot.campaign_id: f
+        for f in gather_facts(
+            world.settings,
+            world.inputs,
+            world.scores,
+            as_of=world.as_of,
+            run_date=RUN_DATE,
+            last_changes={},
+        )
+    }
+    users = world.inputs.users
+    acquired = users["activated_at"].fillna(users["signup_at"])
+    lag = world.settings.economics.paying_lag_days
+    cohort = users[
+        (users["campaign_id"] == "2001")
+        & (acquired <= world.as_of - pd.Timedelta(days=lag))
+        & (acquired > world.as_of - pd.Timedelta(days=365))
+    ]
+    paid = cohort["user_id"].isin(world.inputs.revenue["user_id"])
+
+    economics = facts["2001"].economics
+    assert economics is not None
+    assert economics.paying_share == pytest.approx(paid.mean())
+    assert 0.05 < economics.paying_share < 0.9
+
+
+def test_segment_benchmarks_blend_over_paying_customers() -> None:
+    """DE: freelancer 150, 50+ employees 900, others the market's 300.
+    Paying customers 2 freelancers, 1 SMB, 1 50+: (150+150+300+900)/4 = 375."""
+    market = MarketSettings(
+        cac_max=300.0,
+        cac_max_by_segment={"freelancer": 150.0, "50+ employees": 900.0},
+        cac_max_by_product_line={"payroll": 200.0},
+    )
+    users = pd.DataFrame(
+        {
+            "segment": ["freelancer", "freelancer", "SMB", "50+ employees", "SMB"],
+            "product_line": ["books", "books", "books", "books", "payroll"],
+        }
+    )
+    caps = user_cac_max(market, users)
+
+    assert caps.tolist() == [150.0, 150.0, 300.0, 900.0, 200.0]
+    assert caps.iloc[:4].mean() == 375.0
+
+
+def test_kill_switch_and_model_gate_hold_every_campaign(plg_world: PLGWorld) -> None:
+    killed = plg_world.settings.model_copy(update={"kill_switch": True})
+    assert {r.guardrail for r in _plan(plg_world, settings=killed)} == {KILL_SWITCH}
+    gate = Freezes(model_gate_failed="the new model failed its holdout gate")
+    rows = _plan(plg_world, freezes=gate)
+    assert {r.action for r in rows} == {HOLD}
+
+
+def test_stale_stats_freeze_only_markets_that_allow_less(plg_world: PLGWorld) -> None:
+    """Stats end the day before RUN_DATE; planning 4 days later they are 3
+    days old. The default allows 2; FR is given 5 in the config."""
+    raw = plg_world.settings.model_dump(mode="json")
+    raw["markets"]["FR"]["guardrails"] = {"max_data_age_days": 5}
+    settings = settings_from_mapping(raw, source="test", base_dir=plg_world.directory)
+
+    rows = _plan(plg_world, settings=settings, run_date=RUN_DATE + dt.timedelta(days=4))
+
+    for row in rows:
+        if row.market == "FR":
+            assert row.guardrail != STALE_DATA
+        elif row.economic_troas is not None:
+            assert row.guardrail == STALE_DATA, row
+
+
+def test_cooldown_reads_the_last_applied_change_from_the_state_store(
+    plg_world: PLGWorld, tmp_path: Path
+) -> None:
+    store = StateStore(f"sqlite:///{tmp_path}/state.db")
+    rows = _plan(plg_world)
+    with store.transaction() as connection:
+        record = store.record_run(
+            connection,
+            account="plg",
+            run_date=RUN_DATE - dt.timedelta(days=3),
+            mode="apply",
+            inputs={},
+            model_version=None,
+            plan_dir=str(tmp_path),
+            rows=rows,
+            started_at=dt.datetime.now(dt.UTC),
+        )
+        connection.execute(
+            sa.insert(target_changes).values(
+                run_id=record.run_id,
+                campaign_id="2001",
+                applied_at=dt.datetime(2026, 11, 28, 6, tzinfo=dt.UTC),
+                old_strategy="TARGET_CPA",
+                old_target_cpa=70.0,
+                new_target_roas=3.0,
+                status="applied",
+            )
+        )
+    last = store.last_change_dates()
+    store.dispose()
+
+    after = {r.campaign_id: r for r in _plan(plg_world, last_changes=last)}
+
+    assert after["2001"].guardrail == COOLDOWN
+    assert "3 day(s) ago" in after["2001"].reason
+    assert after["2011"].guardrail != COOLDOWN
+
+
+def test_plan_files_round_trip_the_new_columns(
+    plg_world: PLGWorld, tmp_path: Path
+) -> None:
+    rows = _plan(plg_world)
+    write_plan(rows, tmp_path, {"run_id": "t"})
+
+    assert read_plan(tmp_path) == rows
+
+
+def test_old_plan_rows_without_new_columns_still_read() -> None:
+    row = PlanRow(
+        "1",
+        "x",
+        "US",
+        "TARGET_CPA",
+        10.0,
+        None,
+        2.0,
+        2.1,
+        20,
+        100.0,
+        5.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        "break_even",
+        HOLD,
+        None,
+        None,
+        None,
+        "r",
+    )
+    assert replace(row).campaign_type == "OTHER"
+    assert set(FLOORS) <= set(FLOOR_LABELS)
