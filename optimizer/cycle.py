@@ -143,6 +143,7 @@ def run_cycle(
             as_of=as_of,
             run_date=run_date,
             last_changes=store.last_change_dates(),
+            model_version=model.version,
         )
         plan_dir = settings.state.directory / "runs" / f"{run_date:%Y-%m-%d}"
         meta: dict[str, Any] = {

@@ -89,6 +89,7 @@ def plan_campaigns(
     run_date: dt.date,
     last_changes: dict[str, dt.date],
     freezes: Freezes | None = None,
+    model_version: str | None = None,
 ) -> list[PlanRow]:
     """One plan row per campaign of the stats table, sorted by campaign id.
 
@@ -111,6 +112,8 @@ def plan_campaigns(
     freezes
         Account-wide freezes (kill switch, model gate) decided by the caller;
         the config's kill switch and stale data are added here.
+    model_version
+        The model that scored the users, for the decision log.
 
     Returns
     -------
@@ -150,12 +153,13 @@ def plan_campaigns(
         )
         if row.action != HOLD:
             logger.info(
-                "campaign %s: tROAS %s -> %s (%s), bound by %s",
+                "campaign %s: tROAS %s -> %s (%s), bound by %s, model %s",
                 row.campaign_id,
                 row.current_roas_equivalent,
                 row.new_troas,
                 row.action,
                 row.binding_constraint,
+                model_version or "unknown",
             )
         rows.append(row)
     return rows

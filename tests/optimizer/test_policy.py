@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from config import ConfigError
+from config.loader import settings_from_mapping
 from config.schema import GuardrailSettings, VolumeRule
 from optimizer.economics import CampaignEconomics, Ratios, economic_target
 from optimizer.policy import (
@@ -199,3 +202,38 @@ def test_a_target_one_step_outside_the_bounds_comes_back_inside() -> None:
 
     assert action == LOWER
     assert new == pytest.approx(18.7)
+
+
+def _config(**guardrails: object) -> dict[str, object]:
+    return {
+        "account": {"name": "t", "currency": "EUR"},
+        "data": {"users": "u.csv", "revenue": "r.csv", "campaign_stats": "s.csv"},
+        "markets": {
+            "FR": {"cac_max": 100.0},
+            "DE": {
+                "cac_max": 100.0,
+                "guardrails": {
+                    "min_volume": {"DISPLAY": {"conversions": 30, "window_days": 60}},
+                    "frozen": True,
+                },
+            },
+        },
+        "guardrails": guardrails,
+    }
+
+
+def test_market_volume_rules_merge_over_the_defaults(tmp_path: Path) -> None:
+    settings = settings_from_mapping(_config(), source="t", base_dir=tmp_path)
+
+    de = settings.guardrails_for("DE")
+    assert de.volume_rule("DISPLAY") == VolumeRule(conversions=30, window_days=60)
+    assert de.volume_rule("SEARCH") == VolumeRule(conversions=15, window_days=30)
+    assert de.volume_rule("VIDEO") == VolumeRule(conversions=20, window_days=45)
+    assert de.frozen and not settings.guardrails_for("FR").frozen
+    assert settings.guardrails_for("FR").volume_rule("DISPLAY").conversions == 20
+
+
+def test_volume_rules_need_a_fallback(tmp_path: Path) -> None:
+    raw = _config(min_volume={"SEARCH": {"conversions": 15, "window_days": 30}})
+    with pytest.raises(ConfigError, match=r"guardrails.min_volume: needs an OTHER"):
+        settings_from_mapping(raw, source="t", base_dir=tmp_path)
