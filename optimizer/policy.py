@@ -264,8 +264,8 @@ def held_back(
             None,
             VOLUME,
             f"Hold: {campaign.conversions_in_window:.0f} conversions in "
-            f"{rule.window_days} days; a {campaign.campaign_type.lower()} "
-            f"campaign needs {rule.conversions} before value-based bidding.",
+            f"{rule.window_days} days, {rule.conversions} needed for "
+            f"value-based bidding on a {campaign.campaign_type.lower()} campaign.",
         )
     last = campaign.days_since_last_change
     if last is not None and last < guardrails.min_days_between_changes:

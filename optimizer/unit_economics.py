@@ -194,7 +194,6 @@ def compute_unit_economics(
     lag = settings.economics.paying_lag_days
     users = _users(inputs, scores, as_of)
     campaigns = _campaign_markets(settings, inputs, users)
-    users["market"] = users["country"]
     start, end = _cohort_period(inputs.campaign_stats, as_of, lag)
 
     cohort = users[
