@@ -96,7 +96,7 @@ def measure(settings: Settings, run_date: dt.date | None) -> UnitEconomics:
     zone = ZoneInfo(settings.account.time_zone)
     day = run_date or dt.datetime.now(zone).date()
     as_of = pd.Timestamp(dt.datetime.combine(day, dt.time(), zone)).tz_convert("UTC")
-    inputs = _inputs(settings)
+    inputs = _inputs(settings, as_of)
     model = ModelRegistry(settings.model.directory).current()
     if model is None:
         model = PLTVModel().fit(inputs.users, inputs.revenue, as_of, inputs.events)
@@ -241,14 +241,12 @@ def show_hire_case(case: HireCase) -> None:
         )
 
 
-def _inputs(settings: Settings) -> Inputs:
+def _inputs(settings: Settings, as_of: pd.Timestamp) -> Inputs:
+    # No state folder: measuring writes no cache and no quarantine file.
     return load_inputs(
-        settings.data.users,
-        settings.data.revenue,
-        settings.data.campaign_stats,
-        events=settings.data.events,
+        settings.data,
         currency=settings.account.currency,
-        naive_time_zone=settings.data.naive_time_zone,
+        now=max(pd.Timestamp.now(tz="UTC"), as_of),
     )
 
 
