@@ -279,7 +279,7 @@ def check(
     why = np.full(len(frame), "", dtype=object)
     for column in contract.columns:
         if column.name not in out.columns:
-            out[column.name] = pd.Series(pd.NA, index=out.index, dtype=_dtype(column))
+            out[column.name] = pd.Series(None, index=out.index, dtype=_dtype(column))
             continue
         values, issues = _coerce(out[column.name], column, naive_time_zone, now)
         out[column.name] = values

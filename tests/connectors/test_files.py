@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from connectors.contracts import REVENUE, USERS
+from connectors.contracts import EVENTS, REVENUE, USERS
 from connectors.exceptions import ContractError, InputError
 from connectors.files import load_inputs, read_table
 from connectors.sources import DataSettings, FileSource, QuarantineSettings
@@ -182,3 +182,15 @@ def test_every_bad_value_is_counted(tmp_path: Path) -> None:
     _replace(data.revenue, "49.00,USD,o2", "y,USD,o2")
     with pytest.raises(ContractError, match="1 more row"):
         _load(data)
+
+
+def test_optional_numeric_column_may_be_absent(tmp_path: Path) -> None:
+    """An events file without the optional value column reads as empty values."""
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "user_id,occurred_at,event\nu1,2026-10-01T10:05:00Z,created_project\n",
+        encoding="utf-8",
+    )
+    events = read_table(path, EVENTS)
+    assert events["value"].isna().all()
+    assert str(events["value"].dtype) == "float64"
