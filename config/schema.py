@@ -373,6 +373,16 @@ class Settings(_Strict):
             raise ValueError(msg)
         return value
 
+    @model_validator(mode="after")
+    def _campaign_stats_have_a_source(self) -> Settings:
+        if self.data.campaign_stats is None and self.google_ads is None:
+            msg = (
+                "data.campaign_stats is unset and there is no google_ads section "
+                "to read campaign stats from; set one of them"
+            )
+            raise ValueError(msg)
+        return self
+
     def guardrails_for(self, market: str) -> GuardrailSettings:
         """The guardrails in force in ``market``: its overrides over the defaults."""
         market_overrides = self.markets[market].guardrails

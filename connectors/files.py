@@ -323,6 +323,7 @@ def load_inputs(
     now: pd.Timestamp | None = None,
     state_dir: Path | None = None,
     run_label: str | None = None,
+    campaign_stats: Chunk | None = None,
 ) -> Inputs:
     """Read, check and cross-check the canonical tables of one run.
 
@@ -340,6 +341,9 @@ def load_inputs(
         ``None`` writes nothing (a dry check).
     run_label
         Names the run's quarantine folder; default the current UTC time.
+    campaign_stats
+        Campaign stats read elsewhere (the Google Ads API), checked like any
+        source; required when ``data.campaign_stats`` is unset.
 
     Returns
     -------
@@ -358,6 +362,15 @@ def load_inputs(
         name: _read_configured(name, source, data, now, state_dir)
         for name, source in data.sources().items()
     }
+    if campaign_stats is not None:
+        reads["campaign_stats"] = read_source(
+            [campaign_stats], CONTRACTS["campaign_stats"], now=now
+        )
+    if "campaign_stats" not in reads:
+        raise InputError(
+            "no campaign stats: set data.campaign_stats, or read them from the "
+            "Google Ads API with a google_ads section"
+        )
 
     revenue = reads["revenue"]
     _convert_currency(revenue, currency, _fx_rates(data, now))

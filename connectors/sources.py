@@ -132,7 +132,10 @@ class DataSettings(_Strict):
 
     users: Source
     revenue: Source
-    campaign_stats: Source
+    campaign_stats: Source | None = Field(
+        default=None,
+        description="Campaign stats; unset reads them from the google_ads accounts.",
+    )
     events: Source | None = None
     url: str | None = Field(
         default=None, description="Default SQLAlchemy URL of SQL sources."
@@ -172,8 +175,9 @@ class DataSettings(_Strict):
         found: dict[str, FileSource | SqlSource] = {
             "users": self.users,
             "revenue": self.revenue,
-            "campaign_stats": self.campaign_stats,
         }
+        if self.campaign_stats is not None:
+            found["campaign_stats"] = self.campaign_stats
         if self.events is not None:
             found["events"] = self.events
         return found

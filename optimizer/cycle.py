@@ -14,6 +14,7 @@ import pandas as pd
 
 from config.schema import Settings
 from connectors.files import Inputs, load_inputs
+from connectors.google_ads import GoogleAdsSession
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
 from optimizer.alerts import alerts_from
@@ -24,7 +25,7 @@ from optimizer.apply import (
     ensure_writer,
     registry_gate,
 )
-from optimizer.google_ads_writer import connect_writer
+from optimizer.google_ads_writer import connect_writer, read_api_stats
 from optimizer.plan import PlanRow, write_plan
 from optimizer.planner import plan_campaigns
 from optimizer.policy import HOLD
@@ -56,6 +57,7 @@ def run_cycle(
     progress: Progress | None = None,
     inputs: Inputs | None = None,
     writer: TargetWriter | None = None,
+    google_ads: GoogleAdsSession | None = None,
 ) -> CycleResult:
     """Run one daily cycle and record it.
 
@@ -74,6 +76,9 @@ def run_cycle(
         Already-loaded inputs; read from ``settings.data`` when ``None``.
     writer
         The account's targets, needed to apply (``apply`` or auto mode).
+    google_ads
+        An open Google Ads session for reading stats and applying; opened from
+        the config's ``google_ads`` section when needed and ``None``.
 
     Returns
     -------
@@ -101,9 +106,13 @@ def run_cycle(
     )
     apply = apply or settings.operations.apply_mode == "auto"
     if apply:
-        writer = ensure_writer(writer or connect_writer(settings))
+        writer = ensure_writer(writer or connect_writer(settings, google_ads))
 
     if inputs is None:
+        api_stats = None
+        if settings.data.campaign_stats is None:
+            say("Reading campaign stats from Google Ads")
+            api_stats = read_api_stats(settings, run_date, google_ads)
         say("Reading and checking inputs")
         inputs = load_inputs(
             settings.data,
@@ -111,6 +120,7 @@ def run_cycle(
             now=max(pd.Timestamp(started), as_of),
             state_dir=settings.state.directory,
             run_label=f"{run_date:%Y-%m-%d}",
+            campaign_stats=api_stats,
         )
 
     say("Loading or training the pLTV model")

@@ -7,6 +7,7 @@ target for campaigns that share one) and pushes target ROAS changes with
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from connectors.google_ads import (
     apply_target_changes,
     open_session,
 )
-from connectors.google_ads.read import enum_name, search
+from connectors.google_ads.read import enum_name, read_campaign_stats, search
+from connectors.warehouse import Chunk
 from optimizer.apply import (
     VALUE_BASED,
     CampaignTarget,
@@ -27,6 +29,7 @@ from optimizer.apply import (
     TargetWriter,
     UpdateOutcome,
 )
+from optimizer.exceptions import PlanningError
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +60,9 @@ FROM bidding_strategy
 """
 
 
-def connect_writer(settings: Settings) -> TargetWriter | None:
+def connect_writer(
+    settings: Settings, session: GoogleAdsSession | None = None
+) -> TargetWriter | None:
     """The configured accounts' writer, or ``None`` without a google_ads section.
 
     Building it sends nothing; credentials are checked here, so a missing key
@@ -65,7 +70,7 @@ def connect_writer(settings: Settings) -> TargetWriter | None:
     """
     if settings.google_ads is None:
         return None
-    session = open_session(settings.google_ads)
+    session = session or open_session(settings.google_ads)
     return GoogleAdsTargetWriter(session, settings.google_ads.customer_ids)
 
 
@@ -200,3 +205,53 @@ def _target_cpa(holder: Any, strategy: str) -> float | None:
     else:
         return None
     return micros / MICROS if micros else None
+
+
+def stats_days_needed(settings: Settings) -> int:
+    """Days of campaign stats the planner looks at, over every market's windows."""
+    days = 0
+    for market in settings.markets:
+        guard = settings.guardrails_for(market)
+        days = max(
+            days,
+            guard.observation_window_days + guard.conversion_lag_days,
+            *(rule.window_days for rule in guard.min_volume.values()),
+        )
+    return days
+
+
+def read_api_stats(
+    settings: Settings,
+    run_date: dt.date,
+    session: GoogleAdsSession | None = None,
+) -> Chunk:
+    """Campaign stats of the configured accounts up to the day before ``run_date``.
+
+    Parameters
+    ----------
+    settings
+        The config; its ``google_ads`` section names the accounts.
+    run_date
+        The day being planned; stats end the day before.
+    session
+        An open session; one is opened from the config when ``None``.
+
+    Returns
+    -------
+    connectors.warehouse.Chunk
+        The stats, to be checked against the ``campaign_stats`` contract like
+        any other source.
+    """
+    if settings.google_ads is None:
+        raise PlanningError(
+            "campaign stats come from Google Ads, but the config has no "
+            "google_ads section"
+        )
+    session = session or open_session(settings.google_ads)
+    end = run_date - dt.timedelta(days=1)
+    start = end - dt.timedelta(days=stats_days_needed(settings) - 1)
+    frame = read_campaign_stats(session, settings.google_ads.customer_ids, start, end)
+    logger.info(
+        "read %d campaign-days from Google Ads, %s to %s", len(frame), start, end
+    )
+    return Chunk("Google Ads API", 1, frame)
