@@ -1,0 +1,249 @@
+"""Holdout evaluation of the pLTV regressor next to its baselines.
+
+Every metric is computed on the value still to come between the snapshot
+age and day 365, the part a prediction can get wrong; the revenue already
+observed would inflate every ranking metric equally.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from models.baselines import BGNBDGammaGammaBaseline, ObservedFactorBaseline
+from models.estimator import FutureValueRegressor, Loss
+from models.exceptions import TrainingError
+from models.features import (
+    DEFAULT_AGES,
+    HORIZON_DAYS,
+    FeatureSchema,
+    build_features,
+    training_snapshots,
+    value_until,
+)
+from models.metrics import HIGHER_IS_BETTER, METRIC_NAMES, FloatArray, score_all
+
+logger = logging.getLogger(__name__)
+
+MODEL = "model"
+BASELINES: tuple[str, ...] = ("observed_x_factor", "bgnbd_gamma_gamma")
+GATE_AGES: tuple[int, ...] = (7, 30, 90)
+Split = Literal["time", "random"]
+
+
+def labelled_users(users: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Users whose full 365-day value is known at ``as_of``."""
+    return users.loc[users["signup_at"] + pd.Timedelta(days=HORIZON_DAYS) <= as_of]
+
+
+def split_users(
+    users: pd.DataFrame, split: Split, holdout_share: float = 0.3, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training and holdout users.
+
+    ``"time"`` holds out the latest sign-ups (every user of the boundary day on
+    the same side); ``"random"`` draws users at random with ``seed``.
+    """
+    if split == "random":
+        rng = np.random.default_rng(seed)
+        test = rng.random(len(users)) < holdout_share
+        return users.loc[~test], users.loc[test]
+    day = users["signup_at"].dt.floor("D")
+    boundary = day.quantile(1.0 - holdout_share)
+    test = day >= boundary
+    if test.all():
+        test = day > boundary
+    return users.loc[~test], users.loc[test]
+
+
+@dataclass
+class AgeResult:
+    """Metrics of the model and each baseline at one snapshot age."""
+
+    age_days: int
+    n_test: int
+    scores: dict[str, dict[str, float]]
+
+
+@dataclass
+class HoldoutReport:
+    """Per-age holdout metrics of the model and its baselines."""
+
+    split: str
+    n_train: int
+    n_test: int
+    ages: list[AgeResult] = field(default_factory=list)
+
+    def mean(self, who: str, metric: str, ages: Sequence[int] = GATE_AGES) -> float:
+        """Mean of a metric over the given ages (absolute value for total error)."""
+        values = [
+            r.scores[who][metric] for r in self.ages if r.age_days in set(ages)
+        ]
+        if metric == "total_error":
+            values = [abs(v) for v in values]
+        return float(np.mean(values)) if values else float("nan")
+
+    def flat(self, ages: Sequence[int] = GATE_AGES) -> dict[str, float]:
+        """Flat metric dict: model means unprefixed, then ``who.metric`` and
+        ``who@age.metric`` for every participant and age."""
+        out: dict[str, float] = {}
+        for metric in METRIC_NAMES:
+            out[metric] = self.mean(MODEL, metric, ages)
+        for who in (MODEL, *BASELINES):
+            for metric in METRIC_NAMES:
+                out[f"{who}.{metric}"] = self.mean(who, metric, ages)
+            for result in self.ages:
+                for metric in METRIC_NAMES:
+                    out[f"{who}@{result.age_days}.{metric}"] = result.scores[who][metric]
+        out["n_train"] = float(self.n_train)
+        out["n_test"] = float(self.n_test)
+        return out
+
+    def beats_baselines(self, ages: Sequence[int] = GATE_AGES) -> list[str]:
+        """Reasons the model does not beat every baseline; empty when it does."""
+        reasons = []
+        for result in self.ages:
+            if result.age_days not in set(ages):
+                continue
+            model = result.scores[MODEL]
+            for who in BASELINES:
+                other = result.scores[who]
+                for metric in ("normalized_gini", "spearman", "decile_mape"):
+                    better = model[metric] > other[metric]
+                    if not HIGHER_IS_BETTER[metric]:
+                        better = model[metric] < other[metric]
+                    if not better:
+                        reasons.append(
+                            f"age {result.age_days}: {metric} {model[metric]:.3f} "
+                            f"not better than {who} {other[metric]:.3f}"
+                        )
+        return reasons
+
+    def table(self) -> str:
+        """Plain-text table, one line per age and participant."""
+        head = f"{'age':>4} {'who':<18}" + "".join(f"{m:>16}" for m in METRIC_NAMES)
+        lines = [f"split={self.split} train={self.n_train} test={self.n_test}", head]
+        for result in self.ages:
+            for who, scores in result.scores.items():
+                cells = "".join(f"{scores[m]:>16.3f}" for m in METRIC_NAMES)
+                lines.append(f"{result.age_days:>4} {who:<18}{cells}")
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        """JSON form of every per-age score."""
+        return json.dumps({
+            "split": self.split,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "ages": [
+                {"age_days": r.age_days, "n_test": r.n_test, "scores": r.scores}
+                for r in self.ages
+            ],
+        }, indent=2)
+
+
+@dataclass
+class TrainingSet:
+    """Snapshot features and their future value, for one group of users."""
+
+    snapshots: pd.DataFrame
+    features: pd.DataFrame
+    future: FloatArray
+
+
+def training_set(
+    users: pd.DataFrame,
+    revenue: pd.DataFrame,
+    events: pd.DataFrame,
+    schema: FeatureSchema,
+    ages: Sequence[int],
+) -> TrainingSet:
+    """Features at each age and the value from that age to day 365."""
+    snapshots = training_snapshots(users, [a for a in ages if a < HORIZON_DAYS])
+    features = build_features(snapshots, users, revenue, events, schema)
+    label = value_until(snapshots, revenue, HORIZON_DAYS).to_numpy()
+    future = label - features["revenue_to_date"].to_numpy()
+    return TrainingSet(snapshots, features, future)
+
+
+def evaluate_holdout(
+    train_users: pd.DataFrame,
+    test_users: pd.DataFrame,
+    revenue: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    split: str,
+    ages: Sequence[int] = DEFAULT_AGES,
+    eval_ages: Sequence[int] | None = None,
+    loss: Loss = "poisson",
+    random_state: int = 0,
+) -> HoldoutReport:
+    """Fit the regressor and the baselines on ``train_users``, score the rest.
+
+    Parameters
+    ----------
+    train_users, test_users : pandas.DataFrame
+        Prepared, labelled users (see :func:`labelled_users`).
+    revenue, events : pandas.DataFrame
+        Prepared revenue and events of all users.
+    split : str
+        Label of the split, for the report.
+    ages : sequence of int
+        Snapshot ages the regressor trains on.
+    eval_ages : sequence of int, optional
+        Ages reported; defaults to ``ages``.
+    loss : {"poisson", "hurdle"}
+        Regressor shape.
+    random_state : int
+        Seed of the regressor.
+
+    Returns
+    -------
+    HoldoutReport
+
+    Raises
+    ------
+    TrainingError
+        Either side of the split is empty.
+    """
+    if train_users.empty or test_users.empty:
+        raise TrainingError(
+            f"holdout needs users on both sides: {len(train_users)} train, "
+            f"{len(test_users)} test"
+        )
+    eval_ages = list(ages if eval_ages is None else eval_ages)
+    schema = FeatureSchema.learn(train_users, events)
+    train = training_set(
+        train_users, revenue, events, schema, sorted({*ages, *eval_ages})
+    )
+    test = training_set(test_users, revenue, events, schema, eval_ages)
+    fit_rows = train.snapshots["age_days"].isin(list(ages)).to_numpy()
+    regressor = FutureValueRegressor(loss, random_state).fit(
+        train.features.loc[fit_rows], train.future[fit_rows], schema.categorical_mask
+    )
+
+    report = HoldoutReport(split, len(train_users), len(test_users))
+    for age in eval_ages:
+        in_train = (train.snapshots["age_days"] == age).to_numpy()
+        in_test = (test.snapshots["age_days"] == age).to_numpy()
+        test_x = test.features.loc[in_test]
+        actual = test.future[in_test]
+        predictions = {MODEL: regressor.predict(test_x)}
+        for name, baseline in (
+            ("observed_x_factor", ObservedFactorBaseline()),
+            ("bgnbd_gamma_gamma", BGNBDGammaGammaBaseline()),
+        ):
+            baseline.fit(train.features.loc[in_train], train.future[in_train])
+            predictions[name] = baseline.predict(test_x)
+        scores = {who: score_all(actual, pred) for who, pred in predictions.items()}
+        report.ages.append(AgeResult(int(age), int(in_test.sum()), scores))
+    logger.info("holdout %s: %d train, %d test users, model gini %.3f",
+                split, report.n_train, report.n_test,
+                report.mean(MODEL, "normalized_gini", eval_ages))
+    return report

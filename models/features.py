@@ -1,0 +1,274 @@
+"""Early-signal features of users at any age, free of look-ahead.
+
+A *snapshot* is a user seen at a cut-off: ``cutoff_days`` after sign-up.
+Everything a feature uses happened at or before that cut-off, so the same
+code builds training rows (cut-off = a fixed age) and scoring rows (cut-off =
+the as-of date).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.frames import USER_COLUMNS
+
+DEFAULT_AGES: tuple[int, ...] = (0, 1, 3, 7, 14, 30, 60, 90, 180, 270)
+HORIZON_DAYS = 365
+
+BASE_FEATURES: tuple[str, ...] = (
+    "age_days",
+    "days_since_activation",
+    "is_activated",
+    "revenue_to_date",
+    "orders_to_date",
+    "purchase_days_to_date",
+    "first_day_revenue",
+    "first_day_orders",
+    "max_order",
+    "mean_order",
+    "first_purchase_day",
+    "last_purchase_day",
+    "days_since_last_purchase",
+    "mean_gap_days",
+    "revenue_last_30d",
+    "orders_last_30d",
+)
+CATEGORICAL_COLUMNS: tuple[str, ...] = ("segment", "country", "campaign_id")
+_RESERVED = frozenset(USER_COLUMNS) | {"activated_at", "gclid"}
+
+# Enough distinct values to separate markets and campaigns, few enough for
+# the histogram trees' native categorical support (255 bins at most).
+_MAX_CATEGORIES = 50
+_MIN_CATEGORY_COUNT = 20
+_MAX_EVENTS = 30
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """Columns and category levels a fitted model expects.
+
+    Attributes
+    ----------
+    categories : dict of str to list of str
+        Levels kept for each categorical column; other levels score as missing.
+    numeric_extras : list of str
+        Extra numeric columns of the users table.
+    events : list of str
+        Product events counted, most frequent first.
+    """
+
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    numeric_extras: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        """Feature matrix columns, in order."""
+        event_columns = [
+            f"{kind}:{name}" for name in self.events for kind in ("count", "first_day")
+        ]
+        return [
+            *BASE_FEATURES,
+            *self.numeric_extras,
+            *event_columns,
+            *self.categories,
+        ]
+
+    @property
+    def categorical_mask(self) -> list[bool]:
+        """Which of :attr:`columns` are categorical."""
+        return [c in self.categories for c in self.columns]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "categories": self.categories,
+            "numeric_extras": self.numeric_extras,
+            "events": self.events,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSchema:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            categories={str(k): list(v) for k, v in data["categories"].items()},
+            numeric_extras=list(data["numeric_extras"]),
+            events=list(data["events"]),
+        )
+
+    @classmethod
+    def learn(cls, users: pd.DataFrame, events: pd.DataFrame) -> FeatureSchema:
+        """Pick category levels, extra columns and events from training data."""
+        categories: dict[str, list[str]] = {}
+        numeric_extras: list[str] = []
+        for column in users.columns:
+            if column in _RESERVED and column not in CATEGORICAL_COLUMNS:
+                continue
+            values = users[column]
+            if column not in CATEGORICAL_COLUMNS and pd.api.types.is_numeric_dtype(
+                values
+            ):
+                numeric_extras.append(str(column))
+                continue
+            if pd.api.types.is_datetime64_any_dtype(values):
+                continue
+            counts = values.astype("string").value_counts()
+            kept = counts[counts >= _MIN_CATEGORY_COUNT].index[:_MAX_CATEGORIES]
+            categories[str(column)] = [str(v) for v in kept]
+        event_counts = events["event"].value_counts()
+        return cls(
+            categories=categories,
+            numeric_extras=numeric_extras,
+            events=[str(e) for e in event_counts.index[:_MAX_EVENTS]],
+        )
+
+
+def training_snapshots(users: pd.DataFrame, ages: Sequence[int]) -> pd.DataFrame:
+    """One row per user and age: user_id, age_days, cutoff_days."""
+    frames = [
+        pd.DataFrame({
+            "user_id": users["user_id"].to_numpy(),
+            "age_days": int(age),
+            "cutoff_days": float(age),
+        })
+        for age in ages
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def scoring_snapshots(users: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """One row per user signed up by ``as_of``: user_id, age_days, cutoff_days."""
+    cutoff = (as_of - users["signup_at"]) / pd.Timedelta(days=1)
+    kept = cutoff >= 0
+    return pd.DataFrame({
+        "user_id": users.loc[kept, "user_id"].to_numpy(),
+        "age_days": np.floor(cutoff[kept].to_numpy()).astype("int64"),
+        "cutoff_days": cutoff[kept].to_numpy(dtype="float64"),
+    })
+
+
+def _revenue_features(snapshots: pd.DataFrame, revenue: pd.DataFrame) -> pd.DataFrame:
+    rows = snapshots.reset_index(names="row").merge(
+        revenue.loc[:, ["user_id", "days", "amount"]], on="user_id"
+    )
+    rows = rows.loc[rows["days"] <= rows["cutoff_days"]]
+    rows = rows.assign(
+        day=np.floor(rows["days"]),
+        first_day=rows["days"] < 1.0,
+        recent=rows["days"] > rows["cutoff_days"] - 30.0,
+    )
+    grouped = rows.groupby("row")
+    out = pd.DataFrame({
+        "revenue_to_date": grouped["amount"].sum(),
+        "orders_to_date": grouped["amount"].size(),
+        "purchase_days_to_date": grouped["day"].nunique(),
+        "max_order": grouped["amount"].max(),
+        "mean_order": grouped["amount"].mean(),
+        "first_purchase_day": grouped["day"].min(),
+        "last_purchase_day": grouped["day"].max(),
+    })
+    first = rows.loc[rows["first_day"]].groupby("row")["amount"]
+    out["first_day_revenue"] = first.sum()
+    out["first_day_orders"] = first.size()
+    recent = rows.loc[rows["recent"]].groupby("row")["amount"]
+    out["revenue_last_30d"] = recent.sum()
+    out["orders_last_30d"] = recent.size()
+    return out.reindex(snapshots.index)
+
+
+def _event_features(
+    snapshots: pd.DataFrame, events: pd.DataFrame, names: Sequence[str]
+) -> pd.DataFrame:
+    columns = [f"{kind}:{name}" for name in names for kind in ("count", "first_day")]
+    out = pd.DataFrame(np.nan, index=snapshots.index, columns=columns)
+    if not names or events.empty:
+        return out
+    rows = snapshots.reset_index(names="row").merge(
+        events.loc[events["event"].isin(names), ["user_id", "event", "days"]],
+        on="user_id",
+    )
+    rows = rows.loc[rows["days"] <= rows["cutoff_days"]]
+    grouped = rows.groupby(["row", "event"])["days"]
+    counts = grouped.size().unstack()
+    firsts = grouped.min().unstack()
+    for name in names:
+        if name in counts.columns:
+            out[f"count:{name}"] = counts[name].reindex(out.index)
+            out[f"first_day:{name}"] = firsts[name].reindex(out.index)
+    return out
+
+
+def build_features(
+    snapshots: pd.DataFrame,
+    users: pd.DataFrame,
+    revenue: pd.DataFrame,
+    events: pd.DataFrame,
+    schema: FeatureSchema,
+) -> pd.DataFrame:
+    """Feature matrix for snapshots, columns in ``schema.columns`` order.
+
+    Parameters
+    ----------
+    snapshots : pandas.DataFrame
+        user_id, age_days, cutoff_days (see :func:`training_snapshots`).
+    users, revenue, events : pandas.DataFrame
+        Prepared canonical tables (see :mod:`models.frames`).
+    schema : FeatureSchema
+        Levels and columns learnt at training time.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Float features indexed like ``snapshots``; categoricals are level codes
+        (NaN for unseen levels), missing signals are NaN.
+    """
+    snapshots = snapshots.reset_index(drop=True)
+    user_rows = users.set_index("user_id").loc[snapshots["user_id"]]
+    user_rows.index = snapshots.index
+    out = _revenue_features(snapshots, revenue)
+    for column in ("revenue_to_date", "orders_to_date", "purchase_days_to_date",
+                   "first_day_revenue", "first_day_orders", "revenue_last_30d",
+                   "orders_last_30d"):
+        out[column] = out[column].fillna(0.0)
+
+    cutoff = snapshots["cutoff_days"]
+    out["age_days"] = snapshots["age_days"].astype("float64")
+    out["days_since_last_purchase"] = cutoff - out["last_purchase_day"]
+    repeat = out["purchase_days_to_date"] - 1.0
+    span = out["last_purchase_day"] - out["first_purchase_day"]
+    out["mean_gap_days"] = (span / repeat).where(repeat > 0)
+
+    activated = (user_rows["activated_at"] - user_rows["signup_at"]) / pd.Timedelta(
+        days=1
+    )
+    since = (cutoff - activated).astype("float64")
+    out["days_since_activation"] = since.where(since >= 0)
+    out["is_activated"] = (since >= 0).astype("float64")
+
+    for column in schema.numeric_extras:
+        out[column] = pd.to_numeric(user_rows[column], errors="coerce").astype(
+            "float64"
+        )
+    out = out.join(_event_features(snapshots, events, schema.events))
+    for column, levels in schema.categories.items():
+        codes = {level: float(i) for i, level in enumerate(levels)}
+        values = user_rows[column].astype("string")
+        out[column] = values.map(codes).astype("float64")
+    return out.loc[:, schema.columns].astype("float64")
+
+
+def value_until(
+    snapshots: pd.DataFrame, revenue: pd.DataFrame, days: float
+) -> pd.Series:
+    """Revenue of each snapshot's user from sign-up until ``days`` (exclusive)."""
+    totals = revenue.loc[revenue["days"] < days].groupby("user_id")["amount"].sum()
+    return (
+        snapshots["user_id"].map(totals).fillna(0.0).astype("float64").reset_index(
+            drop=True
+        )
+    )

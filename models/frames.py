@@ -1,0 +1,172 @@
+"""Checks and normalises the canonical tables the models read."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import pandas as pd
+
+from models.exceptions import InputDataError
+
+logger = logging.getLogger(__name__)
+
+USER_COLUMNS = ("user_id", "signup_at", "country", "segment", "campaign_id")
+OPTIONAL_USER_COLUMNS = ("activated_at", "gclid")
+REVENUE_COLUMNS = ("user_id", "occurred_at", "amount")
+EVENT_COLUMNS = ("user_id", "occurred_at", "event")
+
+# Revenue stamped on the sign-up day but before the sign-up instant is common
+# (payment during the sign-up flow, or sources that store dates only); only
+# rows from an earlier calendar day are refused.
+_SIGNUP_SLACK = pd.Timedelta(days=1)
+
+
+def require_columns(frame: pd.DataFrame, table: str, columns: Sequence[str]) -> None:
+    """Raise InputDataError naming the table and every missing column."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputDataError(
+            f"{table}: missing column(s) {', '.join(missing)}; "
+            f"found {', '.join(map(str, frame.columns))}"
+        )
+
+
+def to_utc(values: pd.Series, table: str, column: str) -> pd.Series:
+    """Parse a timestamp column to tz-aware UTC, naming the first bad value."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC")
+    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
+    bad = parsed.isna() & values.notna() & (values.astype("string") != "")
+    if bad.any():
+        first = values[bad].iloc[0]
+        raise InputDataError(
+            f"{table}.{column}: {int(bad.sum())} value(s) are not timestamps, "
+            f"first {first!r} at row {values[bad].index[0]!r}"
+        )
+    return parsed
+
+
+def _as_string(values: pd.Series) -> pd.Series:
+    return values.astype("string").fillna("unknown")
+
+
+def prepare_users(users: pd.DataFrame) -> pd.DataFrame:
+    """Validate the users table and return a normalised copy.
+
+    Parameters
+    ----------
+    users : pandas.DataFrame
+        Canonical users table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per user_id, timestamps in UTC, text columns as strings.
+
+    Raises
+    ------
+    InputDataError
+        A column is missing, a timestamp does not parse, a sign-up is missing or
+        a user_id is repeated.
+    """
+    require_columns(users, "users", USER_COLUMNS)
+    out = users.copy()
+    out["user_id"] = out["user_id"].astype("string")
+    out["signup_at"] = to_utc(out["signup_at"], "users", "signup_at")
+    if out["signup_at"].isna().any():
+        row = out.index[out["signup_at"].isna()][0]
+        raise InputDataError(f"users.signup_at: missing at row {row!r}")
+    if "activated_at" in out.columns:
+        out["activated_at"] = to_utc(out["activated_at"], "users", "activated_at")
+    else:
+        out["activated_at"] = pd.Series(pd.NaT, index=out.index, dtype=out["signup_at"].dtype)
+    for column in ("country", "segment", "campaign_id"):
+        out[column] = _as_string(out[column])
+    duplicated = out["user_id"].duplicated()
+    if duplicated.any():
+        raise InputDataError(
+            f"users.user_id: {int(duplicated.sum())} repeated id(s), "
+            f"first {out.loc[duplicated, 'user_id'].iloc[0]!r}"
+        )
+    return out.reset_index(drop=True)
+
+
+def prepare_revenue(revenue: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
+    """Validate the revenue table against prepared users.
+
+    Rows of users absent from ``users`` are ignored (scoring a subset of users
+    is normal). Revenue dated on a calendar day before the user's sign-up is
+    refused: it means the user table and the revenue source disagree.
+
+    Parameters
+    ----------
+    revenue : pandas.DataFrame
+        Canonical revenue table.
+    users : pandas.DataFrame
+        Output of :func:`prepare_users`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns user_id, occurred_at, amount, days (days since sign-up, float).
+
+    Raises
+    ------
+    InputDataError
+        A column is missing, a timestamp or an amount is unreadable, or revenue
+        predates the sign-up day.
+    """
+    require_columns(revenue, "revenue", REVENUE_COLUMNS)
+    out = revenue.loc[:, list(REVENUE_COLUMNS)].copy()
+    out["user_id"] = out["user_id"].astype("string")
+    out["occurred_at"] = to_utc(out["occurred_at"], "revenue", "occurred_at")
+    amount = pd.to_numeric(out["amount"], errors="coerce")
+    bad = amount.isna() | out["occurred_at"].isna()
+    if bad.any():
+        row = out.index[bad][0]
+        raise InputDataError(
+            f"revenue: {int(bad.sum())} row(s) without a numeric amount or a "
+            f"timestamp, first at row {row!r} (amount={revenue.loc[row, 'amount']!r})"
+        )
+    out["amount"] = amount.astype("float64")
+
+    signup = users.set_index("user_id")["signup_at"]
+    known = out["user_id"].isin(signup.index)
+    if not known.all():
+        logger.debug("revenue: %d row(s) of users not in the users table ignored",
+                     int((~known).sum()))
+    out = out.loc[known].reset_index(drop=True)
+    start = out["user_id"].map(signup)
+    early = out["occurred_at"] < start.dt.floor("D")
+    if early.any():
+        row = early.to_numpy().nonzero()[0][0]
+        raise InputDataError(
+            f"revenue: {int(early.sum())} row(s) predate their user's sign-up day, "
+            f"first user_id={out.loc[row, 'user_id']!r} "
+            f"occurred_at={out.loc[row, 'occurred_at']} signup_at={start.iloc[row]}"
+        )
+    out["days"] = ((out["occurred_at"] - start) / pd.Timedelta(days=1)).clip(lower=0.0)
+    return out
+
+
+def prepare_events(events: pd.DataFrame | None, users: pd.DataFrame) -> pd.DataFrame:
+    """Validate the optional events table; an absent table yields an empty one."""
+    columns = ["user_id", "event", "days", "value"]
+    if events is None:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    require_columns(events, "events", EVENT_COLUMNS)
+    out = pd.DataFrame({
+        "user_id": events["user_id"].astype("string"),
+        "event": events["event"].astype("string"),
+        "occurred_at": to_utc(events["occurred_at"], "events", "occurred_at"),
+    })
+    if "value" in events.columns:
+        out["value"] = pd.to_numeric(events["value"], errors="coerce").fillna(0.0)
+    else:
+        out["value"] = 0.0
+    signup = users.set_index("user_id")["signup_at"]
+    out = out.loc[out["user_id"].isin(signup.index) & out["occurred_at"].notna()]
+    start = out["user_id"].map(signup)
+    out["days"] = ((out["occurred_at"] - start) / pd.Timedelta(days=1)).clip(lower=0.0)
+    return out.loc[:, columns].reset_index(drop=True)
