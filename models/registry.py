@@ -1,51 +1,126 @@
-"""Versioned model artefacts and which one is current."""
+"""A directory of versioned pLTV models and the pointer to the current one.
+
+Layout under the root::
+
+    versions/<version>/metadata.json, model.pkl
+    current                   the current version id, one line
+    decisions.jsonl           one line per registration: accepted or why not
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from models.exceptions import ModelLoadError
+import pandas as pd
+
+from models.exceptions import RegistryError
 from models.pltv import PLTVModel
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """Outcome of one registration."""
+
+    version: str
+    accepted: bool
+    reasons: tuple[str, ...]
+    decided_at: str
+
+
 class ModelRegistry:
-    """Model versions under ``root``; ``root/CURRENT`` names the one in use."""
+    """Versioned model store; a model becomes current only if it passes its gate.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        Directory of the registry; created on first registration.
+    """
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = Path(root)
 
-    def current(self) -> PLTVModel | None:
-        """The model in use, or ``None`` before the first one passes its gate."""
-        pointer = self.root / "CURRENT"
-        if not pointer.exists():
-            return None
-        version = pointer.read_text(encoding="utf-8").strip()
-        return PLTVModel.load(self.root / version)
+    @property
+    def _current_file(self) -> Path:
+        return self.root / "current"
 
-    def register(self, model: PLTVModel) -> bool:
-        """Save ``model``; make it current only if it passes its gate."""
-        try:
-            current = self.current()
-        except ModelLoadError:
-            logger.warning("current model unreadable; the new one replaces it")
-            current = None
-        model.save(self.root)
-        if not model.passes_gate(current):
-            logger.info(
-                "model %s kept but not made current: gate failed", model.version
-            )
-            return False
-        (self.root / "CURRENT").write_text(model.version + "\n", encoding="utf-8")
-        logger.info("model %s is now current", model.version)
-        return True
+    @property
+    def _decisions_file(self) -> Path:
+        return self.root / "decisions.jsonl"
 
     def versions(self) -> list[str]:
-        """Every saved version, oldest first."""
-        if not self.root.exists():
+        """Every stored version id, oldest first."""
+        folder = self.root / "versions"
+        if not folder.is_dir():
             return []
-        return sorted(
-            p.name for p in self.root.iterdir() if (p / "metadata.json").exists()
+        return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+    def current(self) -> PLTVModel | None:
+        """The current model, or None before any model passed its gate.
+
+        Raises
+        ------
+        RegistryError
+            The pointer names a version that is not stored.
+        ModelLoadError
+            The current artefact no longer loads (see :meth:`PLTVModel.load`).
+        """
+        if not self._current_file.exists():
+            return None
+        version = self._current_file.read_text().strip()
+        path = self.root / "versions" / version
+        if not path.is_dir():
+            raise RegistryError(f"{self._current_file}: names missing version {version!r}")
+        return PLTVModel.load(path)
+
+    def decisions(self) -> list[Decision]:
+        """Every registration decision, oldest first."""
+        if not self._decisions_file.exists():
+            return []
+        lines = self._decisions_file.read_text().splitlines()
+        return [
+            Decision(d["version"], d["accepted"], tuple(d["reasons"]), d["decided_at"])
+            for d in map(json.loads, filter(None, lines))
+        ]
+
+    def register(self, model: PLTVModel) -> bool:
+        """Store ``model``; make it current if it passes its gate.
+
+        Parameters
+        ----------
+        model : PLTVModel
+            A fitted model.
+
+        Returns
+        -------
+        bool
+            True when the model became current. The reasons of a refusal are
+            recorded in ``decisions.jsonl`` and :meth:`decisions`.
+        """
+        if not model.version:
+            raise RegistryError("cannot register an unfitted model")
+        model.save(self.root / "versions" / model.version)
+        accepted = model.passes_gate(self.current())
+        decision = Decision(
+            version=model.version,
+            accepted=accepted,
+            reasons=tuple(model.gate_failures),
+            decided_at=pd.Timestamp.now(tz="UTC").isoformat(),
         )
+        with self._decisions_file.open("a") as log:
+            log.write(json.dumps(decision.__dict__ | {"reasons": list(decision.reasons)}))
+            log.write("\n")
+        if accepted:
+            staged = self._current_file.with_suffix(".tmp")
+            staged.write_text(model.version + "\n")
+            os.replace(staged, self._current_file)
+            logger.info("model %s is now current", model.version)
+        else:
+            logger.warning("model %s refused: %s", model.version,
+                           "; ".join(model.gate_failures))
+        return accepted
