@@ -97,26 +97,44 @@ def _rfm(features: pd.DataFrame) -> _Rfm:
     )
 
 
-def _bgnbd_loglik(params: FloatArray, x: FloatArray, t_x: FloatArray,
-                  big_t: FloatArray, weight: FloatArray) -> float:
+def _bgnbd_loglik(
+    params: FloatArray,
+    x: FloatArray,
+    t_x: FloatArray,
+    big_t: FloatArray,
+    weight: FloatArray,
+) -> float:
     r, alpha, a, b = np.exp(params)
     a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    a2 = (special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b)
-          - special.gammaln(a + b + x))
+    a2 = (
+        special.gammaln(a + b)
+        + special.gammaln(b + x)
+        - special.gammaln(b)
+        - special.gammaln(a + b + x)
+    )
     a3 = -(r + x) * np.log(alpha + big_t)
     repeat = x > 0
     a4 = np.full_like(x, -np.inf)
-    a4[repeat] = (np.log(a) - np.log(b + x[repeat] - 1.0)
-                  - (r + x[repeat]) * np.log(alpha + t_x[repeat]))
+    a4[repeat] = (
+        np.log(a)
+        - np.log(b + x[repeat] - 1.0)
+        - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+    )
     ll = a1 + a2 + np.logaddexp(a3, a4)
     return float(-(weight * ll).sum() / weight.sum())
 
 
 def _gg_loglik(params: FloatArray, n: FloatArray, m: FloatArray) -> float:
     p, q, gamma = np.exp(params)
-    ll = (special.gammaln(p * n + q) - special.gammaln(p * n) - special.gammaln(q)
-          + q * np.log(gamma) + (p * n - 1.0) * np.log(m) + p * n * np.log(n)
-          - (p * n + q) * np.log(gamma + n * m))
+    ll = (
+        special.gammaln(p * n + q)
+        - special.gammaln(p * n)
+        - special.gammaln(q)
+        + q * np.log(gamma)
+        + (p * n - 1.0) * np.log(m)
+        + p * n * np.log(n)
+        - (p * n + q) * np.log(gamma + n * m)
+    )
     return float(-ll.mean())
 
 
@@ -133,14 +151,18 @@ class BGNBDGammaGammaBaseline:
         self.gamma_gamma: tuple[float, float, float] | None = None
         self.fallback = 0.0
 
-    def fit(self, features: pd.DataFrame, future: FloatArray) -> BGNBDGammaGammaBaseline:
+    def fit(
+        self, features: pd.DataFrame, future: FloatArray
+    ) -> BGNBDGammaGammaBaseline:
         """Fit both sub-models on one age's training rows."""
         self.fallback = float(np.mean(future)) if future.size else 0.0
         rfm = _rfm(features)
         buyers = rfm.buyer
         if buyers.sum() == 0 or (rfm.x[buyers] > 0).mean() < _MIN_REPEAT_SHARE:
-            logger.warning("BG/NBD: too few repeat buyers at age %s; mean fallback",
-                           features["age_days"].iloc[0] if len(features) else "?")
+            logger.warning(
+                "BG/NBD: too few repeat buyers at age %s; mean fallback",
+                features["age_days"].iloc[0] if len(features) else "?",
+            )
             return self
         self.bgnbd = self._fit_bgnbd(rfm)
         self.gamma_gamma = self._fit_gamma_gamma(rfm)
@@ -150,13 +172,16 @@ class BGNBDGammaGammaBaseline:
     def _fit_bgnbd(rfm: _Rfm) -> tuple[float, float, float, float] | None:
         keys = pd.DataFrame({"x": rfm.x, "t_x": rfm.t_x, "T": rfm.big_t})[rfm.buyer]
         grouped = keys.value_counts().reset_index()
-        x, t_x, big_t, weight = (grouped[c].to_numpy(dtype="float64")
-                                 for c in ("x", "t_x", "T", "count"))
+        x, t_x, big_t, weight = (
+            grouped[c].to_numpy(dtype="float64") for c in ("x", "t_x", "T", "count")
+        )
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             result = optimize.minimize(
-                _bgnbd_loglik, np.log([0.5, 5.0, 0.8, 2.5]),
-                args=(x, t_x, big_t, weight), method="Nelder-Mead",
+                _bgnbd_loglik,
+                np.log([0.5, 5.0, 0.8, 2.5]),
+                args=(x, t_x, big_t, weight),
+                method="Nelder-Mead",
                 options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-9},
             )
         params = np.exp(result.x)
@@ -174,8 +199,11 @@ class BGNBDGammaGammaBaseline:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             result = optimize.minimize(
-                _gg_loglik, np.log([2.0, 3.0, float(np.mean(m))]), args=(n, m),
-                method="Nelder-Mead", options={"maxiter": 4000},
+                _gg_loglik,
+                np.log([2.0, 3.0, float(np.mean(m))]),
+                args=(n, m),
+                method="Nelder-Mead",
+                options={"maxiter": 4000},
             )
         p, q, gamma = (float(v) for v in np.exp(result.x))
         if not np.isfinite([p, q, gamma]).all() or q <= 1.0:

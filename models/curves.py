@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from models.exceptions import ScoringError
-from models.frames import prepare_revenue, prepare_users
+from models.frames import elapsed_days, prepare_revenue, prepare_users
 from models.metrics import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -147,13 +147,15 @@ def _monthly_matrix(
     amounts = np.zeros((len(users), MAX_MONTHS))
     rows = position.loc[revenue["user_id"].to_numpy()[keep]].to_numpy()
     np.add.at(amounts, (rows, month[keep]), revenue["amount"].to_numpy()[keep])
-    age = ((as_of - users["signup_at"]) / pd.Timedelta(days=1)).to_numpy()
+    age = elapsed_days(as_of - users["signup_at"]).to_numpy()
     ends = (np.arange(MAX_MONTHS) + 1) * MONTH_DAYS
     observed = (age[:, None] >= ends[None, :]).astype("float64")
     return amounts * observed, observed
 
 
-def _extrapolate(increments: FloatArray, support: FloatArray, realized: int) -> FloatArray:
+def _extrapolate(
+    increments: FloatArray, support: FloatArray, realized: int
+) -> FloatArray:
     """Fill unrealised months with a power-law decay fitted on months 2..realized."""
     out = increments.copy()
     if realized >= MAX_MONTHS:

@@ -13,7 +13,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
 
 from models.metrics import FloatArray
 
@@ -80,4 +83,5 @@ class FutureValueRegressor:
         amount = np.asarray(self._amount.predict(features), dtype="float64")
         if self._payer is not None:
             amount = amount * self._payer.predict_proba(features)[:, 1]
-        return np.clip(amount, 0.0, None)
+        clipped: FloatArray = np.clip(amount, 0.0, None)
+        return clipped

@@ -82,9 +82,7 @@ class HoldoutReport:
 
     def mean(self, who: str, metric: str, ages: Sequence[int] = GATE_AGES) -> float:
         """Mean of a metric over the given ages (absolute value for total error)."""
-        values = [
-            r.scores[who][metric] for r in self.ages if r.age_days in set(ages)
-        ]
+        values = [r.scores[who][metric] for r in self.ages if r.age_days in set(ages)]
         if metric == "total_error":
             values = [abs(v) for v in values]
         return float(np.mean(values)) if values else float("nan")
@@ -100,7 +98,9 @@ class HoldoutReport:
                 out[f"{who}.{metric}"] = self.mean(who, metric, ages)
             for result in self.ages:
                 for metric in METRIC_NAMES:
-                    out[f"{who}@{result.age_days}.{metric}"] = result.scores[who][metric]
+                    out[f"{who}@{result.age_days}.{metric}"] = result.scores[who][
+                        metric
+                    ]
         out["n_train"] = float(self.n_train)
         out["n_test"] = float(self.n_test)
         return out
@@ -137,15 +137,18 @@ class HoldoutReport:
 
     def to_json(self) -> str:
         """JSON form of every per-age score."""
-        return json.dumps({
-            "split": self.split,
-            "n_train": self.n_train,
-            "n_test": self.n_test,
-            "ages": [
-                {"age_days": r.age_days, "n_test": r.n_test, "scores": r.scores}
-                for r in self.ages
-            ],
-        }, indent=2)
+        return json.dumps(
+            {
+                "split": self.split,
+                "n_train": self.n_train,
+                "n_test": self.n_test,
+                "ages": [
+                    {"age_days": r.age_days, "n_test": r.n_test, "scores": r.scores}
+                    for r in self.ages
+                ],
+            },
+            indent=2,
+        )
 
 
 @dataclass
@@ -243,7 +246,11 @@ def evaluate_holdout(
             predictions[name] = baseline.predict(test_x)
         scores = {who: score_all(actual, pred) for who, pred in predictions.items()}
         report.ages.append(AgeResult(int(age), int(in_test.sum()), scores))
-    logger.info("holdout %s: %d train, %d test users, model gini %.3f",
-                split, report.n_train, report.n_test,
-                report.mean(MODEL, "normalized_gini", eval_ages))
+    logger.info(
+        "holdout %s: %d train, %d test users, model gini %.3f",
+        split,
+        report.n_train,
+        report.n_test,
+        report.mean(MODEL, "normalized_gini", eval_ages),
+    )
     return report

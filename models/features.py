@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.frames import USER_COLUMNS
+from models.frames import USER_COLUMNS, elapsed_days
 
 DEFAULT_AGES: tuple[int, ...] = (0, 1, 3, 7, 14, 30, 60, 90, 180, 270)
 HORIZON_DAYS = 365
@@ -131,11 +131,13 @@ class FeatureSchema:
 def training_snapshots(users: pd.DataFrame, ages: Sequence[int]) -> pd.DataFrame:
     """One row per user and age: user_id, age_days, cutoff_days."""
     frames = [
-        pd.DataFrame({
-            "user_id": users["user_id"].to_numpy(),
-            "age_days": int(age),
-            "cutoff_days": float(age),
-        })
+        pd.DataFrame(
+            {
+                "user_id": users["user_id"].to_numpy(),
+                "age_days": int(age),
+                "cutoff_days": float(age),
+            }
+        )
         for age in ages
     ]
     return pd.concat(frames, ignore_index=True)
@@ -143,13 +145,15 @@ def training_snapshots(users: pd.DataFrame, ages: Sequence[int]) -> pd.DataFrame
 
 def scoring_snapshots(users: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per user signed up by ``as_of``: user_id, age_days, cutoff_days."""
-    cutoff = (as_of - users["signup_at"]) / pd.Timedelta(days=1)
+    cutoff = elapsed_days(as_of - users["signup_at"])
     kept = cutoff >= 0
-    return pd.DataFrame({
-        "user_id": users.loc[kept, "user_id"].to_numpy(),
-        "age_days": np.floor(cutoff[kept].to_numpy()).astype("int64"),
-        "cutoff_days": cutoff[kept].to_numpy(dtype="float64"),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": users.loc[kept, "user_id"].to_numpy(),
+            "age_days": np.floor(cutoff[kept].to_numpy()).astype("int64"),
+            "cutoff_days": cutoff[kept].to_numpy(dtype="float64"),
+        }
+    )
 
 
 def _revenue_features(snapshots: pd.DataFrame, revenue: pd.DataFrame) -> pd.DataFrame:
@@ -163,15 +167,17 @@ def _revenue_features(snapshots: pd.DataFrame, revenue: pd.DataFrame) -> pd.Data
         recent=rows["days"] > rows["cutoff_days"] - 30.0,
     )
     grouped = rows.groupby("row")
-    out = pd.DataFrame({
-        "revenue_to_date": grouped["amount"].sum(),
-        "orders_to_date": grouped["amount"].size(),
-        "purchase_days_to_date": grouped["day"].nunique(),
-        "max_order": grouped["amount"].max(),
-        "mean_order": grouped["amount"].mean(),
-        "first_purchase_day": grouped["day"].min(),
-        "last_purchase_day": grouped["day"].max(),
-    })
+    out = pd.DataFrame(
+        {
+            "revenue_to_date": grouped["amount"].sum(),
+            "orders_to_date": grouped["amount"].size(),
+            "purchase_days_to_date": grouped["day"].nunique(),
+            "max_order": grouped["amount"].max(),
+            "mean_order": grouped["amount"].mean(),
+            "first_purchase_day": grouped["day"].min(),
+            "last_purchase_day": grouped["day"].max(),
+        }
+    )
     first = rows.loc[rows["first_day"]].groupby("row")["amount"]
     out["first_day_revenue"] = first.sum()
     out["first_day_orders"] = first.size()
@@ -231,9 +237,15 @@ def build_features(
     user_rows = users.set_index("user_id").loc[snapshots["user_id"]]
     user_rows.index = snapshots.index
     out = _revenue_features(snapshots, revenue)
-    for column in ("revenue_to_date", "orders_to_date", "purchase_days_to_date",
-                   "first_day_revenue", "first_day_orders", "revenue_last_30d",
-                   "orders_last_30d"):
+    for column in (
+        "revenue_to_date",
+        "orders_to_date",
+        "purchase_days_to_date",
+        "first_day_revenue",
+        "first_day_orders",
+        "revenue_last_30d",
+        "orders_last_30d",
+    ):
         out[column] = out[column].fillna(0.0)
 
     cutoff = snapshots["cutoff_days"]
@@ -243,9 +255,7 @@ def build_features(
     span = out["last_purchase_day"] - out["first_purchase_day"]
     out["mean_gap_days"] = (span / repeat).where(repeat > 0)
 
-    activated = (user_rows["activated_at"] - user_rows["signup_at"]) / pd.Timedelta(
-        days=1
-    )
+    activated = elapsed_days(user_rows["activated_at"] - user_rows["signup_at"])
     since = (cutoff - activated).astype("float64")
     out["days_since_activation"] = since.where(since >= 0)
     out["is_activated"] = (since >= 0).astype("float64")
@@ -268,7 +278,9 @@ def value_until(
     """Revenue of each snapshot's user from sign-up until ``days`` (exclusive)."""
     totals = revenue.loc[revenue["days"] < days].groupby("user_id")["amount"].sum()
     return (
-        snapshots["user_id"].map(totals).fillna(0.0).astype("float64").reset_index(
-            drop=True
-        )
+        snapshots["user_id"]
+        .map(totals)
+        .fillna(0.0)
+        .astype("float64")
+        .reset_index(drop=True)
     )

@@ -16,10 +16,13 @@ OPTIONAL_USER_COLUMNS = ("activated_at", "gclid")
 REVENUE_COLUMNS = ("user_id", "occurred_at", "amount")
 EVENT_COLUMNS = ("user_id", "occurred_at", "event")
 
-# Revenue stamped on the sign-up day but before the sign-up instant is common
-# (payment during the sign-up flow, or sources that store dates only); only
-# rows from an earlier calendar day are refused.
-_SIGNUP_SLACK = pd.Timedelta(days=1)
+_SECONDS_PER_DAY = 86400.0
+
+
+def elapsed_days(delta: pd.Series) -> pd.Series:
+    """Timedeltas as float days."""
+    days: pd.Series = delta.dt.total_seconds() / _SECONDS_PER_DAY
+    return days
 
 
 def require_columns(frame: pd.DataFrame, table: str, columns: Sequence[str]) -> None:
@@ -35,7 +38,8 @@ def require_columns(frame: pd.DataFrame, table: str, columns: Sequence[str]) -> 
 def to_utc(values: pd.Series, table: str, column: str) -> pd.Series:
     """Parse a timestamp column to tz-aware UTC, naming the first bad value."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC")
+        converted: pd.Series = values.dt.tz_convert("UTC")
+        return converted
     parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
     bad = parsed.isna() & values.notna() & (values.astype("string") != "")
     if bad.any():
@@ -80,7 +84,9 @@ def prepare_users(users: pd.DataFrame) -> pd.DataFrame:
     if "activated_at" in out.columns:
         out["activated_at"] = to_utc(out["activated_at"], "users", "activated_at")
     else:
-        out["activated_at"] = pd.Series(pd.NaT, index=out.index, dtype=out["signup_at"].dtype)
+        out["activated_at"] = pd.Series(
+            pd.NaT, index=out.index, dtype=out["signup_at"].dtype
+        )
     for column in ("country", "segment", "campaign_id"):
         out[column] = _as_string(out[column])
     duplicated = out["user_id"].duplicated()
@@ -134,10 +140,15 @@ def prepare_revenue(revenue: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     signup = users.set_index("user_id")["signup_at"]
     known = out["user_id"].isin(signup.index)
     if not known.all():
-        logger.debug("revenue: %d row(s) of users not in the users table ignored",
-                     int((~known).sum()))
+        logger.debug(
+            "revenue: %d row(s) of users not in the users table ignored",
+            int((~known).sum()),
+        )
     out = out.loc[known].reset_index(drop=True)
     start = out["user_id"].map(signup)
+    # Revenue stamped on the sign-up day but before the sign-up instant is
+    # common (payment inside the sign-up flow, sources that store dates only);
+    # only rows from an earlier calendar day are refused.
     early = out["occurred_at"] < start.dt.floor("D")
     if early.any():
         row = early.to_numpy().nonzero()[0][0]
@@ -146,7 +157,7 @@ def prepare_revenue(revenue: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
             f"first user_id={out.loc[row, 'user_id']!r} "
             f"occurred_at={out.loc[row, 'occurred_at']} signup_at={start.iloc[row]}"
         )
-    out["days"] = ((out["occurred_at"] - start) / pd.Timedelta(days=1)).clip(lower=0.0)
+    out["days"] = elapsed_days(out["occurred_at"] - start).clip(lower=0.0)
     return out
 
 
@@ -156,11 +167,13 @@ def prepare_events(events: pd.DataFrame | None, users: pd.DataFrame) -> pd.DataF
     if events is None:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
     require_columns(events, "events", EVENT_COLUMNS)
-    out = pd.DataFrame({
-        "user_id": events["user_id"].astype("string"),
-        "event": events["event"].astype("string"),
-        "occurred_at": to_utc(events["occurred_at"], "events", "occurred_at"),
-    })
+    out = pd.DataFrame(
+        {
+            "user_id": events["user_id"].astype("string"),
+            "event": events["event"].astype("string"),
+            "occurred_at": to_utc(events["occurred_at"], "events", "occurred_at"),
+        }
+    )
     if "value" in events.columns:
         out["value"] = pd.to_numeric(events["value"], errors="coerce").fillna(0.0)
     else:
@@ -168,5 +181,5 @@ def prepare_events(events: pd.DataFrame | None, users: pd.DataFrame) -> pd.DataF
     signup = users.set_index("user_id")["signup_at"]
     out = out.loc[out["user_id"].isin(signup.index) & out["occurred_at"].notna()]
     start = out["user_id"].map(signup)
-    out["days"] = ((out["occurred_at"] - start) / pd.Timedelta(days=1)).clip(lower=0.0)
+    out["days"] = elapsed_days(out["occurred_at"] - start).clip(lower=0.0)
     return out.loc[:, columns].reset_index(drop=True)

@@ -35,7 +35,9 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 FloatArray = npt.NDArray[np.float64]
 
 
-def _ordered(actual: FloatArray, predicted: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _ordered(
+    actual: FloatArray, predicted: FloatArray
+) -> tuple[FloatArray, FloatArray]:
     """Actual and predicted sorted by prediction, descending, ties averaged."""
     order = np.argsort(-predicted, kind="stable")
     pred = predicted[order]

@@ -40,7 +40,12 @@ from models.features import (
     scoring_snapshots,
     value_until,
 )
-from models.frames import prepare_events, prepare_revenue, prepare_users
+from models.frames import (
+    elapsed_days,
+    prepare_events,
+    prepare_revenue,
+    prepare_users,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,21 +80,26 @@ def _prepare(
     money = money.loc[money["occurred_at"] <= as_of].reset_index(drop=True)
     acts = prepare_events(events, prepared)
     if not acts.empty:
-        cutoff = (as_of - acts["user_id"].map(
-            prepared.set_index("user_id")["signup_at"]
-        )) / pd.Timedelta(days=1)
+        signup = acts["user_id"].map(prepared.set_index("user_id")["signup_at"])
+        cutoff = elapsed_days(as_of - signup)
         acts = acts.loc[acts["days"] <= cutoff].reset_index(drop=True)
     return prepared, money, acts
 
 
-def _fingerprint(users: pd.DataFrame, revenue: pd.DataFrame, as_of: pd.Timestamp) -> str:
+def _fingerprint(
+    users: pd.DataFrame, revenue: pd.DataFrame, as_of: pd.Timestamp
+) -> str:
     digest = hashlib.sha256()
     digest.update(str(as_of).encode())
-    digest.update(pd.util.hash_pandas_object(users["user_id"], index=False).to_numpy())
+    digest.update(
+        pd.util.hash_pandas_object(users["user_id"], index=False).to_numpy().tobytes()
+    )
     digest.update(
         pd.util.hash_pandas_object(
             revenue.loc[:, ["user_id", "days", "amount"]], index=False
-        ).to_numpy()
+        )
+        .to_numpy()
+        .tobytes()
     )
     return digest.hexdigest()
 
@@ -213,8 +223,15 @@ class PLTVModel:
 
         train_users, test_users = split_users(labelled, "time", self.holdout_share)
         self.holdout = evaluate_holdout(
-            train_users, test_users, money, acts, split="time", ages=self.ages,
-            eval_ages=self.gate_ages, loss=self.loss, random_state=self.random_state,
+            train_users,
+            test_users,
+            money,
+            acts,
+            split="time",
+            ages=self.ages,
+            eval_ages=self.gate_ages,
+            loss=self.loss,
+            random_state=self.random_state,
         )
         self.metrics = self.holdout.flat(self.gate_ages)
         self.gate_failures = self.holdout.beats_baselines(self.gate_ages)
@@ -233,8 +250,10 @@ class PLTVModel:
 
         fingerprint = _fingerprint(prepared, money, as_of)
         params = {
-            "ages": list(self.ages), "loss": self.loss,
-            "holdout_share": self.holdout_share, "gate_ages": list(self.gate_ages),
+            "ages": list(self.ages),
+            "loss": self.loss,
+            "holdout_share": self.holdout_share,
+            "gate_ages": list(self.gate_ages),
             "random_state": self.random_state,
         }
         content = hashlib.sha256(
@@ -260,8 +279,11 @@ class PLTVModel:
         }
         logger.info(
             "trained pLTV model %s on %d labelled users: gini %.3f spearman %.3f "
-            "total error %.1f%%", self.version, len(labelled),
-            self.metrics["normalized_gini"], self.metrics["spearman"],
+            "total error %.1f%%",
+            self.version,
+            len(labelled),
+            self.metrics["normalized_gini"],
+            self.metrics["spearman"],
             100 * self.metrics["total_error"],
         )
         return self
@@ -305,13 +327,13 @@ class PLTVModel:
         if self._regressor is None or self._schema is None or self._curves is None:
             raise ScoringError("the model is not fitted")
         as_of = _utc(as_of)
+        earliest = prepare_users(users)["signup_at"].min()
+        if not earliest <= as_of:
+            raise ScoringError(
+                f"no user signed up by {as_of}; the earliest sign-up is {earliest}"
+            )
         prepared, money, acts = _prepare(users, revenue, events, as_of)
         snapshots = scoring_snapshots(prepared, as_of)
-        if snapshots.empty:
-            raise ScoringError(
-                f"no user signed up by {as_of}; the earliest sign-up is "
-                f"{prepare_users(users)['signup_at'].min()}"
-            )
 
         features = build_features(snapshots, prepared, money, acts, self._schema)
         young = (snapshots["age_days"] < HORIZON_DAYS).to_numpy()
@@ -337,13 +359,15 @@ class PLTVModel:
         pltv_1825 = np.maximum(
             pltv_365 * segments.map(ratios[1825]).to_numpy(dtype="float64"), pltv_1095
         )
-        return pd.DataFrame({
-            "user_id": snapshots["user_id"].to_numpy(),
-            "age_days": snapshots["age_days"].to_numpy(),
-            "pltv_365": pltv_365,
-            "pltv_1095": pltv_1095,
-            "pltv_1825": pltv_1825,
-        })
+        return pd.DataFrame(
+            {
+                "user_id": snapshots["user_id"].to_numpy(),
+                "age_days": snapshots["age_days"].to_numpy(),
+                "pltv_365": pltv_365,
+                "pltv_1095": pltv_1095,
+                "pltv_1825": pltv_1825,
+            }
+        )
 
     def passes_gate(self, current: PLTVModel | None) -> bool:
         """Whether this model may replace ``current``.
@@ -395,9 +419,7 @@ class PLTVModel:
             "schema": self._schema,
         }
         (directory / "model.pkl").write_bytes(pickle.dumps(state))
-        (directory / "metadata.json").write_text(
-            json.dumps(self.metadata, indent=2)
-        )
+        (directory / "metadata.json").write_text(json.dumps(self.metadata, indent=2))
         return directory
 
     @classmethod
@@ -438,12 +460,16 @@ class PLTVModel:
             raise ModelLoadError(f"{directory}: unreadable model.pkl") from error
         schema = FeatureSchema.from_dict(meta["feature_schema"])
         if schema.columns != meta.get("feature_columns") or schema != state["schema"]:
-            raise ModelLoadError(f"{meta_path}: feature schema does not match model.pkl")
+            raise ModelLoadError(
+                f"{meta_path}: feature schema does not match model.pkl"
+            )
 
         params = meta["params"]
         model = cls(
-            ages=params["ages"], loss=params["loss"],
-            holdout_share=params["holdout_share"], gate_ages=params["gate_ages"],
+            ages=params["ages"],
+            loss=params["loss"],
+            holdout_share=params["holdout_share"],
+            gate_ages=params["gate_ages"],
             random_state=params["random_state"],
         )
         model.version = str(meta["version"])

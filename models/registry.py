@@ -75,7 +75,9 @@ class ModelRegistry:
         version = self._current_file.read_text().strip()
         path = self.root / "versions" / version
         if not path.is_dir():
-            raise RegistryError(f"{self._current_file}: names missing version {version!r}")
+            raise RegistryError(
+                f"{self._current_file}: names missing version {version!r}"
+            )
         return PLTVModel.load(path)
 
     def decisions(self) -> list[Decision]:
@@ -113,7 +115,9 @@ class ModelRegistry:
             decided_at=pd.Timestamp.now(tz="UTC").isoformat(),
         )
         with self._decisions_file.open("a") as log:
-            log.write(json.dumps(decision.__dict__ | {"reasons": list(decision.reasons)}))
+            log.write(
+                json.dumps(decision.__dict__ | {"reasons": list(decision.reasons)})
+            )
             log.write("\n")
         if accepted:
             staged = self._current_file.with_suffix(".tmp")
@@ -121,6 +125,7 @@ class ModelRegistry:
             os.replace(staged, self._current_file)
             logger.info("model %s is now current", model.version)
         else:
-            logger.warning("model %s refused: %s", model.version,
-                           "; ".join(model.gate_failures))
+            logger.warning(
+                "model %s refused: %s", model.version, "; ".join(model.gate_failures)
+            )
         return accepted

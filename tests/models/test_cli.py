@@ -1,0 +1,108 @@
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from models.cli import model_app
+
+runner = CliRunner()
+
+
+def _files(tables, tmp_path):  # type: ignore[no-untyped-def]
+    users, revenue, _events = tables
+    users.to_csv(tmp_path / "users.csv", index=False)
+    revenue.to_parquet(tmp_path / "revenue.parquet", index=False)
+    return tmp_path / "users.csv", tmp_path / "revenue.parquet"
+
+
+def test_train_then_score(tables, as_of, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    users, revenue = _files(tables, tmp_path)
+    common = ["--users", str(users), "--revenue", str(revenue)]
+    result = runner.invoke(
+        model_app,
+        ["train", *common, "--out", str(tmp_path / "m"), "--as-of", str(as_of.date())],
+    )
+    assert result.exit_code == 0, result.output
+    assert "holdout normalized_gini" in result.output
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(
+        model_app,
+        [
+            "score",
+            "--model",
+            str(tmp_path / "m"),
+            *common,
+            "--as-of",
+            "2024-09-01",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == [
+        "user_id",
+        "age_days",
+        "pltv_365",
+        "pltv_1095",
+        "pltv_1825",
+    ]
+
+
+def test_evaluate_json(tables, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    users, revenue = _files(tables, tmp_path)
+    result = runner.invoke(
+        model_app,
+        [
+            "evaluate",
+            "--users",
+            str(users),
+            "--revenue",
+            str(revenue),
+            "--ages",
+            "7,30",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert [a["age_days"] for a in report["ages"]] == [7, 30]
+    assert set(report["ages"][0]["scores"]) == {
+        "model",
+        "observed_x_factor",
+        "bgnbd_gamma_gamma",
+    }
+
+
+def test_bad_timestamp_names_file_column_and_value(tables, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    users, revenue = _files(tables, tmp_path)
+    frame = pd.read_csv(users)
+    frame.loc[3, "signup_at"] = "not-a-date"
+    frame.to_csv(users, index=False)
+    result = runner.invoke(
+        model_app, ["evaluate", "--users", str(users), "--revenue", str(revenue)]
+    )
+    assert result.exit_code != 0
+    assert "signup_at" in result.output and "not-a-date" in result.output
+
+
+def test_score_with_a_missing_model(tables, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    users, revenue = _files(tables, tmp_path)
+    result = runner.invoke(
+        model_app,
+        [
+            "score",
+            "--model",
+            str(tmp_path / "none"),
+            "--users",
+            str(users),
+            "--revenue",
+            str(revenue),
+            "--as-of",
+            "2024-09-01",
+            "--out",
+            str(tmp_path / "s.csv"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "unreadable model metadata" in result.output

@@ -1,0 +1,55 @@
+import pandas as pd
+
+from models.features import (
+    FeatureSchema,
+    build_features,
+    scoring_snapshots,
+    training_snapshots,
+)
+from models.frames import prepare_events, prepare_revenue, prepare_users
+
+
+def _prepared(tables):  # type: ignore[no-untyped-def]
+    users, revenue, events = tables
+    prepared = prepare_users(users)
+    return (
+        prepared,
+        prepare_revenue(revenue, prepared),
+        prepare_events(events, prepared),
+    )
+
+
+def test_no_revenue_after_the_cutoff_leaks_in(tables) -> None:  # type: ignore[no-untyped-def]
+    users, money, acts = _prepared(tables)
+    schema = FeatureSchema.learn(users, acts)
+    snaps = training_snapshots(users, [30])
+    full = build_features(snaps, users, money, acts, schema)
+    early = money.loc[money["days"] <= 30]
+    cut = build_features(snaps, users, early, acts, schema)
+    pd.testing.assert_frame_equal(full, cut)
+
+
+def test_schema_picks_up_extras_and_events(tables) -> None:  # type: ignore[no-untyped-def]
+    users, _, acts = _prepared(tables)
+    schema = FeatureSchema.learn(users, acts)
+    assert schema.numeric_extras == ["seats"]
+    assert schema.events == ["invite"]
+    assert set(schema.categories) == {"country", "segment", "campaign_id"}
+    assert FeatureSchema.from_dict(schema.to_dict()) == schema
+
+
+def test_user_without_revenue_gets_zeros(tables) -> None:  # type: ignore[no-untyped-def]
+    users, money, acts = _prepared(tables)
+    schema = FeatureSchema.learn(users, acts)
+    snaps = training_snapshots(users.iloc[:1], [7])
+    row = build_features(snaps, users, money.iloc[:0], acts, schema).iloc[0]
+    assert row["revenue_to_date"] == 0.0
+    assert pd.isna(row["days_since_last_purchase"])
+
+
+def test_scoring_snapshots_skip_later_signups(tables) -> None:  # type: ignore[no-untyped-def]
+    users, _, _ = _prepared(tables)
+    first = users["signup_at"].min()
+    snaps = scoring_snapshots(users, first + pd.Timedelta(days=1))
+    assert len(snaps) == int((users["signup_at"] <= first + pd.Timedelta(days=1)).sum())
+    assert snaps["age_days"].min() == 0

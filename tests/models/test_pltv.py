@@ -1,0 +1,107 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.exceptions import ModelLoadError, ScoringError, TrainingError
+from models.pltv import OUTPUT_COLUMNS, PLTVModel
+
+
+def test_fit_reports_model_and_baseline_metrics(fitted) -> None:  # type: ignore[no-untyped-def]
+    for who in ("", "observed_x_factor.", "bgnbd_gamma_gamma."):
+        assert np.isfinite(fitted.metrics[f"{who}normalized_gini"])
+    assert fitted.metrics["model@30.spearman"] == fitted.metrics["model@30.spearman"]
+    assert fitted.version
+
+
+def test_predictions_are_ordered_and_include_observed_value(  # type: ignore[no-untyped-def]
+    fitted, tables, as_of
+) -> None:
+    users, revenue, events = tables
+    when = as_of - pd.Timedelta(days=300)
+    scores = fitted.predict(users, revenue, when, events)
+    assert tuple(scores.columns) == OUTPUT_COLUMNS
+    assert len(scores) == int((users["signup_at"] <= when).sum())
+    assert (scores["pltv_365"] <= scores["pltv_1095"]).all()
+    assert (scores["pltv_1095"] <= scores["pltv_1825"]).all()
+    observed = (
+        revenue.loc[revenue["occurred_at"] <= when].groupby("user_id")["amount"].sum()
+    )
+    floor = scores["user_id"].map(observed).fillna(0.0)
+    assert (scores["pltv_365"] >= floor - 1e-9).all()
+
+
+def test_later_revenue_does_not_change_scores(fitted, tables, as_of) -> None:  # type: ignore[no-untyped-def]
+    users, revenue, events = tables
+    when = as_of - pd.Timedelta(days=300)
+    full = fitted.predict(users, revenue, when, events)
+    cut = fitted.predict(
+        users, revenue.loc[revenue["occurred_at"] <= when], when, events
+    )
+    pd.testing.assert_frame_equal(full, cut)
+
+
+def test_user_without_revenue_is_scored(fitted, tables, as_of) -> None:  # type: ignore[no-untyped-def]
+    users, revenue, _events = tables
+    newcomer = users.iloc[:1].assign(user_id="new", signup_at=as_of)
+    scores = fitted.predict(newcomer, revenue, as_of)
+    assert scores["age_days"].tolist() == [0]
+    assert scores["pltv_365"].iloc[0] >= 0
+
+
+def test_as_of_before_any_signup_is_refused(fitted, tables) -> None:  # type: ignore[no-untyped-def]
+    users, revenue, _ = tables
+    with pytest.raises(ScoringError, match="no user signed up"):
+        fitted.predict(users, revenue, users["signup_at"].min() - pd.Timedelta(days=1))
+
+
+def test_too_few_labelled_users(tables) -> None:  # type: ignore[no-untyped-def]
+    users, revenue, _ = tables
+    with pytest.raises(TrainingError, match="at least 200"):
+        PLTVModel().fit(
+            users, revenue, users["signup_at"].min() + pd.Timedelta(days=370)
+        )
+
+
+def test_save_and_load_round_trip(fitted, tables, as_of, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    users, revenue, events = tables
+    loaded = PLTVModel.load(fitted.save(tmp_path / "m"))
+    assert loaded.version == fitted.version
+    assert loaded.metrics == fitted.metrics
+    pd.testing.assert_frame_equal(
+        loaded.predict(users, revenue, as_of, events),
+        fitted.predict(users, revenue, as_of, events),
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("schema_version", 999, "schema version 999"),
+        ("format", "other", "not a pLTV model"),
+        ("libraries", {"scikit-learn": "0.1"}, "scikit-learn 0.1"),
+    ],
+)
+def test_load_refuses_other_artefacts(fitted, tmp_path, key, value, message) -> None:  # type: ignore[no-untyped-def]
+    path = fitted.save(tmp_path / "m")
+    meta = json.loads((path / "metadata.json").read_text())
+    meta[key] = value
+    (path / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match=message):
+        PLTVModel.load(path)
+
+
+def test_load_of_an_empty_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ModelLoadError, match="unreadable"):
+        PLTVModel.load(tmp_path)
+
+
+def test_gate_against_a_much_better_current_model(fitted) -> None:  # type: ignore[no-untyped-def]
+    better = PLTVModel()
+    better.version = "best"
+    better.metrics = {"normalized_gini": 2.0, "spearman": 2.0}
+    failures_before = list(fitted.gate_failures)
+    assert not fitted.passes_gate(better)
+    assert any("current model best" in r for r in fitted.gate_failures)
+    fitted.gate_failures = failures_before
