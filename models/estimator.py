@@ -5,6 +5,14 @@ that is zero for most users and heavy-tailed for the rest. Two shapes suit
 it: a single gradient-boosted model with a Poisson loss (log link, so the
 fitted total matches the training total), and a hurdle model (probability of
 any further revenue times a Gamma-loss amount for those who pay).
+
+A third shape, ``"relative"``, keeps the Poisson loss but makes the revenue
+observed so far an exposure: the trees learn the multiplier of
+``revenue_to_date + prior`` (a Poisson model with a log offset is the same as
+one fitted on ``future / exposure`` with ``exposure`` as sample weight). Trees
+alone give piecewise-constant predictions; the exposure keeps the ranking
+continuous in observed spend, which dominates early value (Fader, Hardie and
+Lee 2005b, the monetary part of RFM).
 """
 
 from __future__ import annotations
@@ -20,8 +28,8 @@ from sklearn.ensemble import (
 
 from models.metrics import FloatArray
 
-Loss = Literal["poisson", "hurdle"]
-LOSSES: tuple[Loss, ...] = ("poisson", "hurdle")
+Loss = Literal["poisson", "hurdle", "relative"]
+LOSSES: tuple[Loss, ...] = ("poisson", "hurdle", "relative")
 
 
 def _booster_args(random_state: int, categorical_mask: list[bool]) -> dict[str, object]:
@@ -44,7 +52,7 @@ class FutureValueRegressor:
 
     Parameters
     ----------
-    loss : {"poisson", "hurdle"}
+    loss : {"poisson", "hurdle", "relative"}
         Shape of the model (see the module docstring).
     random_state : int
         Seed of the boosters.
@@ -57,6 +65,7 @@ class FutureValueRegressor:
         self.random_state = random_state
         self._amount: HistGradientBoostingRegressor | None = None
         self._payer: HistGradientBoostingClassifier | None = None
+        self.prior = 0.0
 
     def fit(
         self, features: pd.DataFrame, future: FloatArray, categorical_mask: list[bool]
@@ -68,6 +77,14 @@ class FutureValueRegressor:
             self._amount = HistGradientBoostingRegressor(loss="poisson", **args)
             self._amount.fit(features, target)
             return self
+        if self.loss == "relative":
+            observed = features["revenue_to_date"].to_numpy(dtype="float64")
+            paid = observed[observed > 0]
+            self.prior = float(np.median(paid)) if paid.size else 1.0
+            exposure = self._exposure(features)
+            self._amount = HistGradientBoostingRegressor(loss="poisson", **args)
+            self._amount.fit(features, target / exposure, sample_weight=exposure)
+            return self
 
         paying = target > 0
         self._payer = HistGradientBoostingClassifier(**args)
@@ -76,11 +93,18 @@ class FutureValueRegressor:
         self._amount.fit(features.loc[paying], target[paying])
         return self
 
+    def _exposure(self, features: pd.DataFrame) -> FloatArray:
+        observed = features["revenue_to_date"].to_numpy(dtype="float64")
+        exposure: FloatArray = np.clip(observed, 0.0, None) + self.prior
+        return exposure
+
     def predict(self, features: pd.DataFrame) -> FloatArray:
         """Expected value still to come (never negative)."""
         if self._amount is None:
             raise RuntimeError("FutureValueRegressor is not fitted")
         amount = np.asarray(self._amount.predict(features), dtype="float64")
+        if self.loss == "relative":
+            amount = amount * self._exposure(features)
         if self._payer is not None:
             amount = amount * self._payer.predict_proba(features)[:, 1]
         clipped: FloatArray = np.clip(amount, 0.0, None)

@@ -24,6 +24,7 @@ from models.features import (
     HORIZON_DAYS,
     FeatureSchema,
     build_features,
+    learn_schema,
     training_snapshots,
     value_until,
 )
@@ -221,7 +222,7 @@ def evaluate_holdout(
             f"{len(test_users)} test"
         )
     eval_ages = list(ages if eval_ages is None else eval_ages)
-    schema = FeatureSchema.learn(train_users, events)
+    schema = learn_schema(train_users, revenue, events, ages)
     train = training_set(
         train_users, revenue, events, schema, sorted({*ages, *eval_ages})
     )

@@ -9,12 +9,22 @@ the as-of date).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from models.bgnbd import (
+    BGNBDParams,
+    GammaGammaParams,
+    expected_purchases,
+    expected_spend,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    probability_alive,
+    rfm_from_features,
+)
 from models.frames import USER_COLUMNS, elapsed_days
 
 DEFAULT_AGES: tuple[int, ...] = (0, 1, 3, 7, 14, 30, 60, 90, 180, 270)
@@ -38,6 +48,14 @@ BASE_FEATURES: tuple[str, ...] = (
     "revenue_last_30d",
     "orders_last_30d",
 )
+# Smooth purchase-model summaries of the history: trees alone cut recency and
+# frequency into coarse steps, the BG/NBD posterior ranks within the steps.
+PURCHASE_MODEL_FEATURES: tuple[str, ...] = (
+    "bgnbd_purchases",
+    "bgnbd_alive",
+    "gg_spend",
+    "bgnbd_value",
+)
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("segment", "country", "campaign_id")
 _RESERVED = frozenset(USER_COLUMNS) | {"activated_at", "gclid"}
 
@@ -60,11 +78,21 @@ class FeatureSchema:
         Extra numeric columns of the users table.
     events : list of str
         Product events counted, most frequent first.
+    bgnbd, gamma_gamma : tuple of float, optional
+        Purchase-model parameters fitted on the training users; when both are
+        set, :data:`PURCHASE_MODEL_FEATURES` are added.
     """
 
     categories: dict[str, list[str]] = field(default_factory=dict)
     numeric_extras: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    bgnbd: BGNBDParams | None = None
+    gamma_gamma: GammaGammaParams | None = None
+
+    @property
+    def has_purchase_model(self) -> bool:
+        """Whether the purchase-model features are part of the matrix."""
+        return self.bgnbd is not None and self.gamma_gamma is not None
 
     @property
     def columns(self) -> list[str]:
@@ -72,8 +100,10 @@ class FeatureSchema:
         event_columns = [
             f"{kind}:{name}" for name in self.events for kind in ("count", "first_day")
         ]
+        purchase = PURCHASE_MODEL_FEATURES if self.has_purchase_model else ()
         return [
             *BASE_FEATURES,
+            *purchase,
             *self.numeric_extras,
             *event_columns,
             *self.categories,
@@ -90,6 +120,8 @@ class FeatureSchema:
             "categories": self.categories,
             "numeric_extras": self.numeric_extras,
             "events": self.events,
+            "bgnbd": list(self.bgnbd) if self.bgnbd else None,
+            "gamma_gamma": list(self.gamma_gamma) if self.gamma_gamma else None,
         }
 
     @classmethod
@@ -99,6 +131,8 @@ class FeatureSchema:
             categories={str(k): list(v) for k, v in data["categories"].items()},
             numeric_extras=list(data["numeric_extras"]),
             events=list(data["events"]),
+            bgnbd=_bgnbd_params(data.get("bgnbd")),
+            gamma_gamma=_gamma_gamma_params(data.get("gamma_gamma")),
         )
 
     @classmethod
@@ -126,6 +160,40 @@ class FeatureSchema:
             numeric_extras=numeric_extras,
             events=[str(e) for e in event_counts.index[:_MAX_EVENTS]],
         )
+
+
+def _bgnbd_params(values: list[float] | None) -> BGNBDParams | None:
+    if values is None:
+        return None
+    r, alpha, a, b = (float(v) for v in values)
+    return r, alpha, a, b
+
+
+def _gamma_gamma_params(values: list[float] | None) -> GammaGammaParams | None:
+    if values is None:
+        return None
+    p, q, gamma = (float(v) for v in values)
+    return p, q, gamma
+
+
+def learn_schema(
+    users: pd.DataFrame,
+    revenue: pd.DataFrame,
+    events: pd.DataFrame,
+    ages: Sequence[int],
+) -> FeatureSchema:
+    """Schema of training users, purchase model fitted at their oldest age.
+
+    The BG/NBD and Gamma-Gamma parameters are population-level (seven numbers)
+    and are fitted on the training users only, at the oldest training age
+    below 365 days, where repeat purchases are most informative.
+    """
+    schema = FeatureSchema.learn(users, events)
+    age = max((a for a in ages if a < HORIZON_DAYS), default=0)
+    snapshots = training_snapshots(users, [age])
+    features = build_features(snapshots, users, revenue, events, schema)
+    rfm = rfm_from_features(features, HORIZON_DAYS)
+    return replace(schema, bgnbd=fit_bgnbd(rfm), gamma_gamma=fit_gamma_gamma(rfm))
 
 
 def training_snapshots(users: pd.DataFrame, ages: Sequence[int]) -> pd.DataFrame:
@@ -259,6 +327,15 @@ def build_features(
     since = (cutoff - activated).astype("float64")
     out["days_since_activation"] = since.where(since >= 0)
     out["is_activated"] = (since >= 0).astype("float64")
+
+    if schema.bgnbd is not None and schema.gamma_gamma is not None:
+        rfm = rfm_from_features(out, HORIZON_DAYS)
+        purchases = expected_purchases(schema.bgnbd, rfm)
+        spend = expected_spend(schema.gamma_gamma, rfm)
+        out["bgnbd_purchases"] = purchases
+        out["bgnbd_alive"] = probability_alive(schema.bgnbd, rfm)
+        out["gg_spend"] = spend
+        out["bgnbd_value"] = purchases * spend
 
     for column in schema.numeric_extras:
         out[column] = pd.to_numeric(user_rows[column], errors="coerce").astype(

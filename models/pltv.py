@@ -37,6 +37,7 @@ from models.features import (
     HORIZON_DAYS,
     FeatureSchema,
     build_features,
+    learn_schema,
     scoring_snapshots,
     value_until,
 )
@@ -241,7 +242,7 @@ class PLTVModel:
                 f"{MAX_TOTAL_ERROR:.0%}"
             )
 
-        self._schema = FeatureSchema.learn(labelled, acts)
+        self._schema = learn_schema(labelled, money, acts, self.ages)
         data = training_set(labelled, money, acts, self._schema, self.ages)
         self._regressor = FutureValueRegressor(self.loss, self.random_state).fit(
             data.features, data.future, self._schema.categorical_mask

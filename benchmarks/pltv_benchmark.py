@@ -1,0 +1,177 @@
+"""pLTV model against its baselines on the real CDNOW purchase histories.
+
+Sign-up is each customer's first purchase; the whole file is one acquisition
+cohort (first quarter of 1997) followed to the end of June 1998, so every
+customer has a full 365-day value. Two holdouts:
+
+- time: the latest 30 % of sign-ups (by sign-up day) are held out;
+- random: 30 % of customers drawn at random, one run per seed.
+
+Metrics are on the value between the snapshot age and day 365.
+
+Usage::
+
+    python benchmarks/pltv_benchmark.py [--data PATH] [--seeds 3] [--loss poisson]
+        [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.estimator import LOSSES
+from models.evaluation import (
+    GATE_AGES,
+    HoldoutReport,
+    evaluate_holdout,
+    labelled_users,
+    split_users,
+)
+from models.features import DEFAULT_AGES
+from models.frames import prepare_events, prepare_revenue, prepare_users
+from models.metrics import METRIC_NAMES
+
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "cdnow"
+    / "CDNOW_master.txt"
+)
+AS_OF = pd.Timestamp("1998-06-30", tz="UTC")
+
+logger = logging.getLogger("pltv_benchmark")
+
+
+def load_cdnow(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CDNOW master file as canonical users and revenue tables."""
+    raw = pd.read_csv(
+        path, sep=r"\s+", dtype={"customer_id": "string", "date": "string"}
+    )
+    occurred = pd.to_datetime(raw["date"], format="%Y%m%d", utc=True)
+    first = occurred.groupby(raw["customer_id"]).min()
+    users = pd.DataFrame(
+        {
+            "user_id": first.index.astype("string"),
+            "signup_at": first.to_numpy(),
+            "activated_at": first.to_numpy(),
+            "country": "US",
+            "segment": "all",
+            "campaign_id": "unknown",
+        }
+    )
+    revenue = pd.DataFrame(
+        {
+            "user_id": raw["customer_id"],
+            "occurred_at": occurred,
+            "amount": raw["dollar_value"].astype("float64"),
+            "currency": "USD",
+        }
+    )
+    return users, revenue
+
+
+def _mean_table(reports: list[HoldoutReport]) -> str:
+    """Per-age means (and sd over runs when there are several)."""
+    head = f"{'age':>4} {'who':<18}" + "".join(f"{m:>17}" for m in METRIC_NAMES)
+    lines = [head]
+    for index, result in enumerate(reports[0].ages):
+        for who in result.scores:
+            cells = ""
+            for metric in METRIC_NAMES:
+                values = np.array([r.ages[index].scores[who][metric] for r in reports])
+                cell = f"{values.mean():.3f}"
+                if len(values) > 1:
+                    cell += f"±{values.std(ddof=1):.3f}"
+                cells += f"{cell:>17}"
+            lines.append(f"{result.age_days:>4} {who:<18}{cells}")
+    return "\n".join(lines)
+
+
+def _verdicts(reports: list[HoldoutReport]) -> list[str]:
+    """Goal check on the mean over runs: ranking, calibration and total error."""
+    out = []
+    for index, result in enumerate(reports[0].ages):
+
+        def mean(who: str, metric: str, i: int = index) -> float:
+            return float(np.mean([r.ages[i].scores[who][metric] for r in reports]))
+
+        misses = []
+        for who in result.scores:
+            if who == "model":
+                continue
+            for metric in ("normalized_gini", "spearman"):
+                if mean("model", metric) <= mean(who, metric):
+                    misses.append(f"{metric} vs {who}")
+            if mean("model", "decile_mape") >= mean(who, "decile_mape"):
+                misses.append(f"decile_mape vs {who}")
+        if abs(mean("model", "total_error")) > 0.05:
+            misses.append("total error outside ±5 %")
+        verdict = "meets the goal" if not misses else "misses: " + ", ".join(misses)
+        out.append(f"age {result.age_days}: {verdict}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both holdouts and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--loss", choices=LOSSES, default="poisson")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+
+    started = time.perf_counter()
+    users, revenue = load_cdnow(args.data)
+    prepared = prepare_users(users)
+    money = prepare_revenue(revenue, prepared)
+    events = prepare_events(None, prepared)
+    labelled = labelled_users(prepared, AS_OF)
+
+    runs: dict[str, list[HoldoutReport]] = {"time": [], "random": []}
+    splits = [("time", 0)] + [("random", seed) for seed in range(args.seeds)]
+    for split, seed in splits:
+        train, test = split_users(labelled, split, 0.3, seed)  # type: ignore[arg-type]
+        runs[split].append(
+            evaluate_holdout(
+                train,
+                test,
+                money,
+                events,
+                split=split,
+                ages=DEFAULT_AGES,
+                eval_ages=GATE_AGES,
+                loss=args.loss,
+                random_state=seed,
+            )
+        )
+    elapsed = time.perf_counter() - started
+
+    if args.json:
+        payload = {k: [json.loads(r.to_json()) for r in v] for k, v in runs.items()}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return 0
+    for split, reports in runs.items():
+        first = reports[0]
+        sys.stdout.write(
+            f"\n{split} holdout: {first.n_train} train / {first.n_test} test users, "
+            f"{len(reports)} run(s), loss={args.loss}\n"
+        )
+        sys.stdout.write(_mean_table(reports) + "\n")
+        for line in _verdicts(reports):
+            sys.stdout.write(f"  {line}\n")
+    sys.stdout.write(f"\n{elapsed:.0f} s in all\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
