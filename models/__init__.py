@@ -1,0 +1,1 @@
+"""pLTV: features, model, baselines, evaluation, LTV curves and registry."""

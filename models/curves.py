@@ -169,6 +169,9 @@ def _extrapolate(
     slope, intercept = np.polyfit(
         np.log(months[fit]), np.log(increments[fit]), 1, w=np.sqrt(support[fit])
     )
+    # Increments that grow with age (expansion revenue) are held flat rather
+    # than extrapolated upward: five years of compounding on a year of data
+    # would promise value no cohort has shown.
     slope = min(slope, 0.0)
     out[realized:] = np.exp(intercept) * months[realized:] ** slope
     return out
@@ -183,6 +186,9 @@ def _segment_curve(
         increments = np.where(support > 0, amounts.sum(axis=0) / support, 0.0)
     cumulative = np.cumsum(_extrapolate(increments, support, realized))
 
+    # TODO: the band only covers sampling noise; on extrapolated months the
+    # choice of decay law (power vs exponential) moves the 5-year ratio more
+    # than resampling does, so the band understates the real uncertainty there.
     rng = np.random.default_rng(seed)
     n = amounts.shape[0]
     weights = rng.multinomial(n, np.full(n, 1.0 / n), size=_BOOTSTRAP).astype("float64")

@@ -133,7 +133,8 @@ class PLTVModel:
     Attributes
     ----------
     version : str
-        ``<UTC timestamp>-<hash>`` of the training data and parameters.
+        ``pltv-<as-of date>-<hash>``; the hash covers the training data
+        fingerprint and the parameters.
     metrics : dict of str to float
         Holdout metrics: model means over ``gate_ages`` unprefixed
         (normalized_gini, spearman, top10_capture, decile_mape, total_error as
@@ -261,7 +262,9 @@ class PLTVModel:
             (fingerprint + json.dumps(params, sort_keys=True)).encode()
         ).hexdigest()[:12]
         now = pd.Timestamp.now(tz="UTC")
-        self.version = f"{now:%Y%m%dT%H%M%SZ}-{content}"
+        # The same data and parameters give the same version: a rerun of the
+        # same day overwrites its artefact instead of piling up copies.
+        self.version = f"pltv-{as_of:%Y%m%d}-{content}"
         self.metadata = {
             "format": ARTEFACT_FORMAT,
             "schema_version": SCHEMA_VERSION,

@@ -2,8 +2,8 @@
 
 Layout under the root::
 
-    versions/<version>/metadata.json, model.pkl
-    current                   the current version id, one line
+    <version>/metadata.json, model.pkl
+    CURRENT                   the current version id, one line
     decisions.jsonl           one line per registration: accepted or why not
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.exceptions import RegistryError
+from models.exceptions import ModelLoadError, RegistryError
 from models.pltv import PLTVModel
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class ModelRegistry:
 
     @property
     def _current_file(self) -> Path:
-        return self.root / "current"
+        return self.root / "CURRENT"
 
     @property
     def _decisions_file(self) -> Path:
@@ -55,10 +55,11 @@ class ModelRegistry:
 
     def versions(self) -> list[str]:
         """Every stored version id, oldest first."""
-        folder = self.root / "versions"
-        if not folder.is_dir():
+        if not self.root.is_dir():
             return []
-        return sorted(p.name for p in folder.iterdir() if p.is_dir())
+        return sorted(
+            p.name for p in self.root.iterdir() if (p / "metadata.json").is_file()
+        )
 
     def current(self) -> PLTVModel | None:
         """The current model, or None before any model passed its gate.
@@ -73,7 +74,7 @@ class ModelRegistry:
         if not self._current_file.exists():
             return None
         version = self._current_file.read_text().strip()
-        path = self.root / "versions" / version
+        path = self.root / version
         if not path.is_dir():
             raise RegistryError(
                 f"{self._current_file}: names missing version {version!r}"
@@ -106,8 +107,15 @@ class ModelRegistry:
         """
         if not model.version:
             raise RegistryError("cannot register an unfitted model")
-        model.save(self.root / "versions" / model.version)
-        accepted = model.passes_gate(self.current())
+        try:
+            current = self.current()
+        except (ModelLoadError, RegistryError) as error:
+            # A current artefact that no longer loads (older schema, other
+            # scikit-learn) must not block its replacement.
+            logger.warning("current model unreadable (%s); judged without it", error)
+            current = None
+        model.save(self.root / model.version)
+        accepted = model.passes_gate(current)
         decision = Decision(
             version=model.version,
             accepted=accepted,

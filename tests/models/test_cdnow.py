@@ -17,14 +17,16 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def cdnow_model() -> tuple[PLTVModel, float]:
     users, revenue = load_cdnow()
-    started = time.perf_counter()
+    started = time.process_time()
     model = PLTVModel().fit(users, revenue, CDNOW_AS_OF)
-    return model, time.perf_counter() - started
+    return model, time.process_time() - started
 
 
 def test_full_fit_is_fast_enough_for_the_demo(cdnow_model) -> None:  # type: ignore[no-untyped-def]
-    _, seconds = cdnow_model
-    assert seconds < 60
+    # CPU seconds of this process (all its threads), so a busy CI machine
+    # does not fail it: under a minute of wall time on two cores.
+    _, cpu_seconds = cdnow_model
+    assert cpu_seconds < 120
 
 
 def test_holdout_ranks_far_better_than_chance(cdnow_model) -> None:  # type: ignore[no-untyped-def]
