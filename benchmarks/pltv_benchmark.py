@@ -31,6 +31,7 @@ from models.estimator import LOSSES
 from models.evaluation import (
     GATE_AGES,
     HoldoutReport,
+    Split,
     evaluate_holdout,
     labelled_users,
     split_users,
@@ -138,9 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     labelled = labelled_users(prepared, AS_OF)
 
     runs: dict[str, list[HoldoutReport]] = {"time": [], "random": []}
-    splits = [("time", 0)] + [("random", seed) for seed in range(args.seeds)]
+    splits: list[tuple[Split, int]] = [("time", 0)]
+    splits += [("random", seed) for seed in range(args.seeds)]
     for split, seed in splits:
-        train, test = split_users(labelled, split, 0.3, seed)  # type: ignore[arg-type]
+        train, test = split_users(labelled, split, 0.3, seed)
         runs[split].append(
             evaluate_holdout(
                 train,
@@ -160,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         payload = {k: [json.loads(r.to_json()) for r in v] for k, v in runs.items()}
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return 0
-    for split, reports in runs.items():
+    for name, reports in runs.items():
         first = reports[0]
         sys.stdout.write(
-            f"\n{split} holdout: {first.n_train} train / {first.n_test} test users, "
+            f"\n{name} holdout: {first.n_train} train / {first.n_test} test users, "
             f"{len(reports)} run(s), loss={args.loss}\n"
         )
         sys.stdout.write(_mean_table(reports) + "\n")
