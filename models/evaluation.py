@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 MODEL = "model"
 BASELINES: tuple[str, ...] = ("observed_x_factor", "bgnbd_gamma_gamma")
 GATE_AGES: tuple[int, ...] = (7, 30, 90)
+# Normalized Gini moves by 0.006-0.02 between random 70/30 draws of CDNOW
+# (sd over three seeds, benchmarks/pltv_benchmark.py); closer than this to a
+# baseline is a tie, not a loss.
+RANKING_TOLERANCE = 0.01
 Split = Literal["time", "random"]
 
 
@@ -107,7 +111,11 @@ class HoldoutReport:
         return out
 
     def beats_baselines(self, ages: Sequence[int] = GATE_AGES) -> list[str]:
-        """Reasons the model does not beat every baseline; empty when it does."""
+        """Per-age shortfalls against any baseline; empty when it beats them all.
+
+        Strict: every age, normalized Gini, Spearman and decile MAPE. This is
+        the goal the benchmark reports; the quality gate uses :meth:`gate`.
+        """
         reasons = []
         for result in self.ages:
             if result.age_days not in set(ages):
@@ -124,6 +132,35 @@ class HoldoutReport:
                             f"age {result.age_days}: {metric} {model[metric]:.3f} "
                             f"not better than {who} {other[metric]:.3f}"
                         )
+        return reasons
+
+    def gate(
+        self, ages: Sequence[int] = GATE_AGES, tolerance: float = RANKING_TOLERANCE
+    ) -> list[str]:
+        """Reasons the model fails its quality gate against the baselines.
+
+        Averaged over ``ages``: normalized Gini and Spearman at least each
+        baseline's minus ``tolerance``, and a lower decile MAPE. Ranking ties
+        within holdout noise pass; a worse calibration never does.
+        """
+        reasons = []
+        for who in BASELINES:
+            for metric in ("normalized_gini", "spearman"):
+                ours, theirs = (
+                    self.mean(MODEL, metric, ages),
+                    self.mean(who, metric, ages),
+                )
+                if ours < theirs - tolerance:
+                    reasons.append(
+                        f"mean {metric} {ours:.3f} below {who} {theirs:.3f} "
+                        f"by more than {tolerance}"
+                    )
+            ours = self.mean(MODEL, "decile_mape", ages)
+            theirs = self.mean(who, "decile_mape", ages)
+            if not ours < theirs:
+                reasons.append(
+                    f"mean decile_mape {ours:.3f} not below {who} {theirs:.3f}"
+                )
         return reasons
 
     def table(self) -> str:
