@@ -17,6 +17,7 @@ from rich.table import Table
 from config import ConfigError, load_settings
 from config.schema import Settings
 from connectors.exceptions import ConnectorError
+from models.cli import model_app
 from models.exceptions import ModelError
 from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
@@ -86,6 +87,7 @@ def run(
 
 app.command("economics")(economics_command)
 app.add_typer(case_app, name="case")
+app.add_typer(model_app, name="model")
 
 
 @app.command()

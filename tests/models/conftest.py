@@ -8,8 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-CDNOW = Path(__file__).resolve().parents[3] / "shared" / "data" / "cdnow"
-CDNOW_FILE = CDNOW / "CDNOW_master.txt"
+# The copy bundled for the demo: byte-identical to the published file, gzipped.
+CDNOW_FILE = (
+    Path(__file__).resolve().parents[2]
+    / "optimizer"
+    / "demo_data"
+    / "cdnow_master.txt.gz"
+)
 CDNOW_AS_OF = pd.Timestamp("1998-06-30", tz="UTC")
 START = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -72,7 +77,7 @@ def as_of() -> pd.Timestamp:
 
 
 @pytest.fixture(scope="session")
-def fitted(tables, as_of):  # type: ignore[no-untyped-def]
+def fitted(tables, as_of):
     from models.pltv import PLTVModel
 
     users, revenue, events = tables

@@ -8,14 +8,14 @@ from models.cli import model_app
 runner = CliRunner()
 
 
-def _files(tables, tmp_path):  # type: ignore[no-untyped-def]
+def _files(tables, tmp_path):
     users, revenue, _events = tables
     users.to_csv(tmp_path / "users.csv", index=False)
     revenue.to_parquet(tmp_path / "revenue.parquet", index=False)
     return tmp_path / "users.csv", tmp_path / "revenue.parquet"
 
 
-def test_train_then_score(tables, as_of, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_train_then_score(tables, as_of, tmp_path) -> None:
     users, revenue = _files(tables, tmp_path)
     common = ["--users", str(users), "--revenue", str(revenue)]
     result = runner.invoke(
@@ -49,7 +49,7 @@ def test_train_then_score(tables, as_of, tmp_path) -> None:  # type: ignore[no-u
     ]
 
 
-def test_evaluate_json(tables, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_evaluate_json(tables, tmp_path) -> None:
     users, revenue = _files(tables, tmp_path)
     result = runner.invoke(
         model_app,
@@ -74,7 +74,7 @@ def test_evaluate_json(tables, tmp_path) -> None:  # type: ignore[no-untyped-def
     }
 
 
-def test_bad_timestamp_names_file_column_and_value(tables, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_timestamp_names_file_column_and_value(tables, tmp_path) -> None:
     users, revenue = _files(tables, tmp_path)
     frame = pd.read_csv(users)
     frame.loc[3, "signup_at"] = "not-a-date"
@@ -86,7 +86,7 @@ def test_bad_timestamp_names_file_column_and_value(tables, tmp_path) -> None:  #
     assert "signup_at" in result.output and "not-a-date" in result.output
 
 
-def test_score_with_a_missing_model(tables, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_score_with_a_missing_model(tables, tmp_path) -> None:
     users, revenue = _files(tables, tmp_path)
     result = runner.invoke(
         model_app,

@@ -4,7 +4,7 @@ import pytest
 from models.curves import ALL_SEGMENTS, ltv_curve
 
 
-def test_ratios_grow_with_the_horizon_and_flag_extrapolation(tables, as_of) -> None:  # type: ignore[no-untyped-def]
+def test_ratios_grow_with_the_horizon_and_flag_extrapolation(tables, as_of) -> None:
     users, revenue, _ = tables
     curves = ltv_curve(users, revenue, as_of)
     assert set(curves.curves) == {ALL_SEGMENTS, "smb", "freelancer"}
@@ -18,13 +18,13 @@ def test_ratios_grow_with_the_horizon_and_flag_extrapolation(tables, as_of) -> N
     assert 0 < curves.share_by_month("smb", 3) < 1
 
 
-def test_unknown_segment_uses_the_pooled_curve(tables, as_of) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_segment_uses_the_pooled_curve(tables, as_of) -> None:
     users, revenue, _ = tables
     curves = ltv_curve(users, revenue, as_of)
     assert curves.horizon_ratio("enterprise", 1095).segment == ALL_SEGMENTS
 
 
-def test_as_of_before_any_signup(tables) -> None:  # type: ignore[no-untyped-def]
+def test_as_of_before_any_signup(tables) -> None:
     from models.exceptions import ScoringError
 
     users, revenue, _ = tables

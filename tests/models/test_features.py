@@ -9,7 +9,7 @@ from models.features import (
 from models.frames import prepare_events, prepare_revenue, prepare_users
 
 
-def _prepared(tables):  # type: ignore[no-untyped-def]
+def _prepared(tables):
     users, revenue, events = tables
     prepared = prepare_users(users)
     return (
@@ -19,7 +19,7 @@ def _prepared(tables):  # type: ignore[no-untyped-def]
     )
 
 
-def test_no_revenue_after_the_cutoff_leaks_in(tables) -> None:  # type: ignore[no-untyped-def]
+def test_no_revenue_after_the_cutoff_leaks_in(tables) -> None:
     users, money, acts = _prepared(tables)
     schema = FeatureSchema.learn(users, acts)
     snaps = training_snapshots(users, [30])
@@ -29,7 +29,7 @@ def test_no_revenue_after_the_cutoff_leaks_in(tables) -> None:  # type: ignore[n
     pd.testing.assert_frame_equal(full, cut)
 
 
-def test_schema_picks_up_extras_and_events(tables) -> None:  # type: ignore[no-untyped-def]
+def test_schema_picks_up_extras_and_events(tables) -> None:
     users, _, acts = _prepared(tables)
     schema = FeatureSchema.learn(users, acts)
     assert schema.numeric_extras == ["seats"]
@@ -38,7 +38,7 @@ def test_schema_picks_up_extras_and_events(tables) -> None:  # type: ignore[no-u
     assert FeatureSchema.from_dict(schema.to_dict()) == schema
 
 
-def test_user_without_revenue_gets_zeros(tables) -> None:  # type: ignore[no-untyped-def]
+def test_user_without_revenue_gets_zeros(tables) -> None:
     users, money, acts = _prepared(tables)
     schema = FeatureSchema.learn(users, acts)
     snaps = training_snapshots(users.iloc[:1], [7])
@@ -47,7 +47,7 @@ def test_user_without_revenue_gets_zeros(tables) -> None:  # type: ignore[no-unt
     assert pd.isna(row["days_since_last_purchase"])
 
 
-def test_scoring_snapshots_skip_later_signups(tables) -> None:  # type: ignore[no-untyped-def]
+def test_scoring_snapshots_skip_later_signups(tables) -> None:
     users, _, _ = _prepared(tables)
     first = users["signup_at"].min()
     snaps = scoring_snapshots(users, first + pd.Timedelta(days=1))

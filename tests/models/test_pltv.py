@@ -8,14 +8,14 @@ from models.exceptions import ModelLoadError, ScoringError, TrainingError
 from models.pltv import OUTPUT_COLUMNS, PLTVModel
 
 
-def test_fit_reports_model_and_baseline_metrics(fitted) -> None:  # type: ignore[no-untyped-def]
+def test_fit_reports_model_and_baseline_metrics(fitted) -> None:
     for who in ("", "observed_x_factor.", "bgnbd_gamma_gamma."):
         assert np.isfinite(fitted.metrics[f"{who}normalized_gini"])
     assert fitted.metrics["model@30.spearman"] == fitted.metrics["model@30.spearman"]
     assert fitted.version
 
 
-def test_predictions_are_ordered_and_include_observed_value(  # type: ignore[no-untyped-def]
+def test_predictions_are_ordered_and_include_observed_value(
     fitted, tables, as_of
 ) -> None:
     users, revenue, events = tables
@@ -32,7 +32,7 @@ def test_predictions_are_ordered_and_include_observed_value(  # type: ignore[no-
     assert (scores["pltv_365"] >= floor - 1e-9).all()
 
 
-def test_later_revenue_does_not_change_scores(fitted, tables, as_of) -> None:  # type: ignore[no-untyped-def]
+def test_later_revenue_does_not_change_scores(fitted, tables, as_of) -> None:
     users, revenue, events = tables
     when = as_of - pd.Timedelta(days=300)
     full = fitted.predict(users, revenue, when, events)
@@ -42,7 +42,7 @@ def test_later_revenue_does_not_change_scores(fitted, tables, as_of) -> None:  #
     pd.testing.assert_frame_equal(full, cut)
 
 
-def test_user_without_revenue_is_scored(fitted, tables, as_of) -> None:  # type: ignore[no-untyped-def]
+def test_user_without_revenue_is_scored(fitted, tables, as_of) -> None:
     users, revenue, _events = tables
     newcomer = users.iloc[:1].assign(user_id="new", signup_at=as_of)
     scores = fitted.predict(newcomer, revenue, as_of)
@@ -50,13 +50,13 @@ def test_user_without_revenue_is_scored(fitted, tables, as_of) -> None:  # type:
     assert scores["pltv_365"].iloc[0] >= 0
 
 
-def test_as_of_before_any_signup_is_refused(fitted, tables) -> None:  # type: ignore[no-untyped-def]
+def test_as_of_before_any_signup_is_refused(fitted, tables) -> None:
     users, revenue, _ = tables
     with pytest.raises(ScoringError, match="no user signed up"):
         fitted.predict(users, revenue, users["signup_at"].min() - pd.Timedelta(days=1))
 
 
-def test_too_few_labelled_users(tables) -> None:  # type: ignore[no-untyped-def]
+def test_too_few_labelled_users(tables) -> None:
     users, revenue, _ = tables
     with pytest.raises(TrainingError, match="at least 200"):
         PLTVModel().fit(
@@ -64,7 +64,7 @@ def test_too_few_labelled_users(tables) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def test_save_and_load_round_trip(fitted, tables, as_of, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_save_and_load_round_trip(fitted, tables, as_of, tmp_path) -> None:
     users, revenue, events = tables
     loaded = PLTVModel.load(fitted.save(tmp_path / "m"))
     assert loaded.version == fitted.version
@@ -83,7 +83,7 @@ def test_save_and_load_round_trip(fitted, tables, as_of, tmp_path) -> None:  # t
         ("libraries", {"scikit-learn": "0.1"}, "scikit-learn 0.1"),
     ],
 )
-def test_load_refuses_other_artefacts(fitted, tmp_path, key, value, message) -> None:  # type: ignore[no-untyped-def]
+def test_load_refuses_other_artefacts(fitted, tmp_path, key, value, message) -> None:
     path = fitted.save(tmp_path / "m")
     meta = json.loads((path / "metadata.json").read_text())
     meta[key] = value
@@ -92,12 +92,12 @@ def test_load_refuses_other_artefacts(fitted, tmp_path, key, value, message) -> 
         PLTVModel.load(path)
 
 
-def test_load_of_an_empty_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_load_of_an_empty_directory(tmp_path) -> None:
     with pytest.raises(ModelLoadError, match="unreadable"):
         PLTVModel.load(tmp_path)
 
 
-def test_gate_against_a_much_better_current_model(fitted) -> None:  # type: ignore[no-untyped-def]
+def test_gate_against_a_much_better_current_model(fitted) -> None:
     better = PLTVModel()
     better.version = "best"
     better.metrics = {"normalized_gini": 2.0, "spearman": 2.0}

@@ -1,7 +1,7 @@
 from models.registry import ModelRegistry
 
 
-def test_register_records_the_decision(fitted, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_register_records_the_decision(fitted, tmp_path) -> None:
     registry = ModelRegistry(tmp_path)
     assert registry.current() is None
     accepted = registry.register(fitted)
@@ -16,7 +16,7 @@ def test_register_records_the_decision(fitted, tmp_path) -> None:  # type: ignor
         assert current is None
 
 
-def test_a_model_that_fails_its_gate_never_becomes_current(fitted, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_model_that_fails_its_gate_never_becomes_current(fitted, tmp_path) -> None:
     registry = ModelRegistry(tmp_path)
     saved = list(fitted.gate_failures)
     fitted.gate_failures = ["age 7: worse than baseline"]
