@@ -147,7 +147,48 @@ def demo(
     )
     if scenario == "plg":
         console.print(f"Unit economics: valuebid economics --config {files.config}")
+
+    if result.report is not None:
+        console.print(f"Report: {result.report}")
     console.print(f"Config to rerun it: valuebid run --config {files.config}")
+
+
+@app.command()
+def report(
+    config: ConfigOption,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the HTML report.")
+    ] = Path("report.html"),
+    period: Annotated[
+        str,
+        typer.Option(
+            "--period", help="day, or week to add what moved since last week."
+        ),
+    ] = "day",
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Run id; the newest run by default.")
+    ] = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Write the unit-economics report of a run as one self-contained HTML file."""
+    from optimizer.report import report_for_run, summary_lines, write_report
+
+    _logging(verbose)
+    if period not in ("day", "week"):
+        errors.print(f"[red]error:[/red] --period {period!r}: use day or week")
+        raise typer.Exit(code=2)
+    with _fail_cleanly():
+        settings = load_settings(config)
+        with console.status("Gathering the figures of the run"):
+            data = report_for_run(
+                settings,
+                run_id=run_id,
+                period="week" if period == "week" else "day",
+            )
+        path = write_report(data, out, period="week" if period == "week" else "day")
+    for line in summary_lines(data):
+        console.print(line, highlight=False)
+    console.print(f"Report written to {path}")
 
 
 @app.command()
@@ -368,6 +409,8 @@ def _show_plan(result: CycleResult) -> None:
         if row.binding_reason:
             console.print(f"  [dim]{row.binding_reason}[/dim]", highlight=False)
     console.print(f"Plan written to {result.plan_dir}/plan.json and plan.csv")
+    if result.report_error:
+        errors.print(f"[yellow]report not written:[/yellow] {result.report_error}")
 
 
 def _current(row: PlanRow) -> str:

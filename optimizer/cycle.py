@@ -25,6 +25,7 @@ from optimizer.apply import (
     ensure_writer,
     registry_gate,
 )
+from optimizer.exceptions import OptimizerError
 from optimizer.google_ads_writer import connect_writer, read_api_stats
 from optimizer.plan import PlanRow, write_plan
 from optimizer.planner import plan_campaigns
@@ -47,6 +48,8 @@ class CycleResult:
     model_version: str
     scores: pd.DataFrame
     applied: ApplyReport | None = None
+    report: Path | None = None
+    report_error: str | None = None
 
 
 def run_cycle(
@@ -207,12 +210,44 @@ def run_cycle(
         sum(row.action != HOLD for row in rows),
         model.version,
     )
-    return CycleResult(record, rows, plan_dir, model.version, scores, report)
+    say("Writing the report")
+    page, page_error = _write_report(settings, record, rows, inputs, scores, model)
+    return CycleResult(
+        record,
+        rows,
+        plan_dir,
+        model.version,
+        scores,
+        report,
+        report=page,
+        report_error=page_error,
+    )
 
 
 def _data_through(inputs: Inputs) -> str:
     """The last day of campaign stats, which the apply's stale-data stop checks."""
     return pd.Timestamp(inputs.campaign_stats["date"].max()).date().isoformat()
+
+
+def _write_report(
+    settings: Settings,
+    record: RunRecord,
+    rows: list[PlanRow],
+    inputs: Inputs,
+    scores: pd.DataFrame,
+    model: PLTVModel,
+) -> tuple[Path | None, str | None]:
+    """The run's report; a failure is reported, the recorded plan stands."""
+    from optimizer.report.build import report_after_run
+
+    try:
+        path = report_after_run(
+            settings, record, rows, inputs, scores, dict(model.metrics)
+        )
+    except (OSError, OptimizerError) as exc:
+        logger.warning("run %s: report not written: %s", record.run_id, exc)
+        return None, str(exc)
+    return path, None
 
 
 def current_model(settings: Settings, inputs: Inputs, as_of: pd.Timestamp) -> PLTVModel:

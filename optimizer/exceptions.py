@@ -6,8 +6,9 @@ Hierarchy::
     ├── PlanningError       the plan cannot be made from these inputs
     ├── StateError          the state store is unreadable or in use
     │   └── LockBusyError   another process is applying the same account
-    └── ApplyStopped        a stop (kill switch, stale data, model gate)
-                            held the apply back; nothing was pushed
+    ├── ApplyStopped        a stop (kill switch, stale data, model gate)
+    │                       held the apply back; nothing was pushed
+    └── ReportError         the report of a run cannot be made
 """
 
 from __future__ import annotations
@@ -44,3 +45,6 @@ class ApplyStopped(OptimizerError):
         super().__init__(f"apply stopped ({stop}): {reason}")
         self.stop = stop
         self.reason = reason
+
+class ReportError(OptimizerError):
+    """The report cannot be made: no run recorded, or its plan is missing."""

@@ -1,0 +1,285 @@
+"""Assemble a :class:`ReportData` from a run and its inputs, and write it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from config.schema import Settings
+from connectors.files import Inputs, load_inputs
+from models.registry import ModelRegistry
+from optimizer.exceptions import ReportError
+from optimizer.plan import PlanRow, read_plan
+from optimizer.report import data as d
+from optimizer.report.html import render_html
+from optimizer.state import RunRecord, StateStore, state_url
+
+logger = logging.getLogger(__name__)
+
+Period = Literal["day", "week"]
+REPORT_FILE = "report.html"
+HEADLINE_FILE = "report.json"
+
+
+def assemble(
+    settings: Settings,
+    run: RunRecord,
+    plan: list[PlanRow],
+    inputs: Inputs,
+    scores: pd.DataFrame,
+    *,
+    history: list[tuple[dt.date, list[dict[str, Any]]]],
+    metrics: dict[str, float],
+) -> d.ReportData:
+    """Compute every section of the report of one run.
+
+    Parameters
+    ----------
+    settings
+        The validated config the run used.
+    run
+        The run record; its ``plan_dir`` holds the plan files.
+    plan
+        The run's plan rows.
+    inputs
+        The canonical tables the run read.
+    scores
+        Per-user ``pltv_365``, ``pltv_1095`` and ``pltv_1825`` at the run's date.
+    history
+        Every recorded run's date and plan rows, for the target history.
+    metrics
+        The model's flat holdout metrics (may be empty).
+
+    Returns
+    -------
+    ReportData
+    """
+    zone = ZoneInfo(settings.account.time_zone)
+    as_of = pd.Timestamp(dt.datetime.combine(run.run_date, dt.time(), zone)).tz_convert(
+        "UTC"
+    )
+    margin = settings.economics.gross_margin or 1.0
+    economics = settings.economics
+    market_of = {row.campaign_id: row.market for row in plan}
+    window = _window(settings, plan, as_of)
+
+    stats = inputs.campaign_stats
+    first, last = window.days()
+    inside = stats[(stats["date"] >= first) & (stats["date"] < last)]
+    cost = inside.groupby(inside["campaign_id"].astype("string"))["cost"].sum()
+    segments = d.segment_curves(inputs.users, inputs.revenue, scores, as_of, margin)
+    acquired = d.window_users(
+        inputs.users, scores, window, market_of, cost.astype(float).to_dict()
+    )
+    channel_of = {row.campaign_id: row.campaign_name for row in plan}
+
+    return d.ReportData(
+        account=settings.account.name,
+        run_id=run.run_id,
+        run_date=run.run_date,
+        currency=settings.account.currency,
+        mode=run.mode,
+        model_version=run.model_version or "",
+        horizon_days=economics.ltv_horizon_days,
+        target_ltv_to_cac=economics.target_ltv_to_cac,
+        min_ltv365_to_cac=economics.min_ltv365_to_cac,
+        payback_limit_months=float(economics.payback_months),
+        plan=tuple(plan),
+        plan_file=str(Path(run.plan_dir or "") / "plan.json"),
+        segments=segments,
+        markets=d.market_cac(
+            stats,
+            plan,
+            window,
+            {code: m.cac_max for code, m in settings.markets.items()},
+        ),
+        ratios=d.unit_ratios(
+            acquired, segments, economics.ltv_horizon_days,
+            economics.target_ltv_to_cac, margin,
+        ),
+        business=d.business_ratios(
+            stats, inputs.users, inputs.revenue, scores, as_of,
+            settings.report.ebitda_margin,
+        ),
+        history=d.target_history(history),
+        quality=d.model_quality(run.model_version or "", metrics),
+        risks=d.risk_flags(inputs.users, inputs.revenue, as_of, channel_of),
+        # TODO: read the value feed's counts from its ledger once the state
+        # store records sent values; until then the section says none is
+        # recorded.
+        feed=None,
+    )
+
+
+def _window(settings: Settings, plan: list[PlanRow], as_of: pd.Timestamp) -> d.Window:
+    """The observation window the planner used (the widest of the markets)."""
+    markets = sorted({row.market for row in plan} & set(settings.markets)) or [
+        next(iter(settings.markets))
+    ]
+    guards = [settings.guardrails_for(m) for m in markets]
+    lag = min(g.conversion_lag_days for g in guards)
+    span = max(g.observation_window_days for g in guards)
+    end = as_of - pd.Timedelta(days=lag)
+    return d.Window(start=end - pd.Timedelta(days=span), end=end)
+
+
+def write_report(report: d.ReportData, path: Path, *, period: Period = "day") -> Path:
+    """Write the report page to ``path`` (its folder is created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(report, period=period), encoding="utf-8")
+    logger.info("report of run %s written to %s", report.run_id, path)
+    return path
+
+
+def write_run_report(report: d.ReportData, directory: Path) -> Path:
+    """Write a run's report and its headline figures into its plan folder.
+
+    The headline (``report.json``) is what the weekly view of a later run
+    compares against.
+    """
+    path = write_report(report, directory / REPORT_FILE)
+    (directory / HEADLINE_FILE).write_text(
+        json.dumps(report.headline(), indent=2, allow_nan=False) + "\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def report_for_run(
+    settings: Settings,
+    *,
+    run_id: str | None = None,
+    period: Period = "day",
+    inputs: Inputs | None = None,
+    scores: pd.DataFrame | None = None,
+    metrics: dict[str, float] | None = None,
+) -> d.ReportData:
+    """The report of a recorded run (the newest when ``run_id`` is ``None``).
+
+    Inputs are read from the config and users are scored with the current
+    model when not given.
+
+    Raises
+    ------
+    ReportError
+        No run is recorded, the run is unknown, or its plan file is missing.
+    """
+    store = StateStore(state_url(settings.state.directory, settings.state.url))
+    try:
+        runs = store.list_runs()
+        run = _pick(runs, run_id, settings)
+        history = [(r.run_date, store.plan_of(r.run_id)) for r in runs]
+    finally:
+        store.dispose()
+    plan_dir = Path(run.plan_dir or "")
+    if not (plan_dir / "plan.json").exists():
+        raise ReportError(
+            f"run {run.run_id}: its plan file {plan_dir / 'plan.json'} is missing"
+        )
+    plan = read_plan(plan_dir)
+
+    if inputs is None:
+        inputs = load_inputs(
+            settings.data.users,
+            settings.data.revenue,
+            settings.data.campaign_stats,
+            events=settings.data.events,
+            currency=settings.account.currency,
+            naive_time_zone=settings.data.naive_time_zone,
+        )
+    if scores is None or metrics is None:
+        scores, metrics = _score(settings, run, inputs)
+    report = assemble(
+        settings, run, plan, inputs, scores, history=history, metrics=metrics
+    )
+    if period == "week":
+        previous = _week_before(runs, run)
+        zone = ZoneInfo(settings.account.time_zone)
+        as_of = pd.Timestamp(
+            dt.datetime.combine(run.run_date, dt.time(), zone)
+        ).tz_convert("UTC")
+        report = replace(
+            report,
+            week=d.week_change(report, previous, inputs.campaign_stats, as_of),
+        )
+    return report
+
+
+def _pick(runs: list[RunRecord], run_id: str | None, settings: Settings) -> RunRecord:
+    if not runs:
+        raise ReportError(
+            f"no run recorded in the state store of {settings.state.directory}: "
+            "run `valuebid run` first"
+        )
+    if run_id is None:
+        return runs[0]
+    for run in runs:
+        if run.run_id == run_id:
+            return run
+    known = ", ".join(r.run_id for r in runs[:5])
+    raise ReportError(f"--run {run_id!r} is not a recorded run (newest: {known})")
+
+
+def _week_before(runs: list[RunRecord], run: RunRecord) -> dict[str, Any] | None:
+    """Headline of the newest run at least seven days before ``run``."""
+    cutoff = run.run_date - dt.timedelta(days=7)
+    for earlier in runs:
+        if earlier.run_date <= cutoff and earlier.plan_dir:
+            path = Path(earlier.plan_dir) / HEADLINE_FILE
+            if path.exists():
+                loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+                return loaded
+            return {"run_id": earlier.run_id, "run_date": earlier.run_date.isoformat()}
+    return None
+
+
+def _score(
+    settings: Settings, run: RunRecord, inputs: Inputs
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    registry = ModelRegistry(settings.model.directory)
+    model = registry.current()
+    if model is None:
+        raise ReportError(
+            f"no current model in {settings.model.directory}: run `valuebid run` "
+            "first"
+        )
+    if run.model_version and model.version != run.model_version:
+        logger.warning(
+            "run %s used model %s; scoring the report with the current %s",
+            run.run_id,
+            run.model_version,
+            model.version,
+        )
+    zone = ZoneInfo(settings.account.time_zone)
+    as_of = pd.Timestamp(dt.datetime.combine(run.run_date, dt.time(), zone)).tz_convert(
+        "UTC"
+    )
+    scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
+    return scores, dict(model.metrics)
+
+
+def report_after_run(
+    settings: Settings,
+    run: RunRecord,
+    plan: list[PlanRow],
+    inputs: Inputs,
+    scores: pd.DataFrame,
+    metrics: dict[str, float],
+) -> Path:
+    """Write the report of a run that was just recorded into its plan folder."""
+    store = StateStore(state_url(settings.state.directory, settings.state.url))
+    try:
+        history = [(r.run_date, store.plan_of(r.run_id)) for r in store.list_runs()]
+    finally:
+        store.dispose()
+    report = assemble(
+        settings, run, plan, inputs, scores, history=history, metrics=metrics
+    )
+    return write_run_report(report, Path(run.plan_dir or "."))
