@@ -276,14 +276,14 @@ def _series(s: Series, sx: _Linear, sy: _Linear) -> list[str]:
         upper = [(sx(x), sy(high)) for x, _, high in s.band]
         lower = [(sx(x), sy(low)) for x, low, _ in reversed(s.band)]
         out.append(
-            f'<path d="{_path(upper + lower)}Z" fill="{s.color}" '
+            f'<path class="mark band" d="{_path(upper + lower)}Z" fill="{s.color}" '
             'fill-opacity="0.16" stroke="none"/>'
         )
     if s.whiskers:
         for x, low, high in s.band:
             cx = sx(x)
             out.append(
-                f'<path d="M{cx:.1f},{sy(low):.1f}V{sy(high):.1f}'
+                f'<path class="mark" d="M{cx:.1f},{sy(low):.1f}V{sy(high):.1f}'
                 f"M{cx - 4:.1f},{sy(low):.1f}h8M{cx - 4:.1f},{sy(high):.1f}h8"
                 f'" stroke="{s.color}" stroke-width="1.4" fill="none"/>'
             )
@@ -291,13 +291,15 @@ def _series(s: Series, sx: _Linear, sy: _Linear) -> list[str]:
     dash = ' stroke-dasharray="6 4"' if s.dashed else ""
     if len(points) > 1:
         out.append(
-            f'<path d="{_path(points, step=s.step)}" fill="none" stroke="{s.color}" '
+            f'<path class="mark" d="{_path(points, step=s.step)}" fill="none" '
+            f'stroke="{s.color}" '
             f'stroke-width="2.2"{dash}/>'
         )
     if s.markers or len(points) == 1:
         for x, y in points:
             out.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.6" fill="{s.color}" '
+                f'<circle class="mark" cx="{x:.1f}" cy="{y:.1f}" r="3.6" '
+                f'fill="{s.color}" '
                 'stroke="#fff" stroke-width="1"/>'
             )
     return out
@@ -437,7 +439,7 @@ def bar_chart(
         y = top + 8 + index * row
         x0, x1 = sx(0.0), sx(bar.value)
         body.append(
-            f'<rect class="bar" x="{min(x0, x1):.1f}" y="{y:.1f}" '
+            f'<rect class="mark bar" x="{min(x0, x1):.1f}" y="{y:.1f}" '
             f'width="{max(abs(x1 - x0), 1.0):.1f}" height="{row - 10:.1f}" '
             f'fill="{bar.color}"><title>{escape(bar.label)}: '
             f"{escape(value_format.format(bar.value))}</title></rect>"

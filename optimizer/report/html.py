@@ -453,14 +453,11 @@ def _history(report: ReportData) -> str:
     for campaign in report.history:
         dates = sorted({p.run_date for p in campaign.points})
         first = dates[0]
-
-        def day(value: object, first: object = first) -> float:
-            return float((value - first).days)  # type: ignore[operator]
-
+        day = {p.run_date: float((p.run_date - first).days) for p in campaign.points}
         series = [
             c.Series(
                 "target in force",
-                [(day(p.run_date), p.current) for p in campaign.points
+                [(day[p.run_date], p.current) for p in campaign.points
                  if p.current is not None],
                 c.PALETTE[7],
                 step=True,
@@ -468,21 +465,21 @@ def _history(report: ReportData) -> str:
             ),
             c.Series(
                 "proposed",
-                [(day(p.run_date), p.proposed) for p in campaign.points
+                [(day[p.run_date], p.proposed) for p in campaign.points
                  if p.proposed is not None],
                 c.PALETTE[0],
                 markers=True,
             ),
             c.Series(
                 "economic",
-                [(day(p.run_date), p.economic) for p in campaign.points
+                [(day[p.run_date], p.economic) for p in campaign.points
                  if p.economic is not None],
                 c.PALETTE[5],
                 dashed=True,
                 markers=True,
             ),
         ]
-        span = max(day(dates[-1]), 1.0)
+        span = max(day[dates[-1]], 1.0)
         svg = c.line_chart(
             f"history-{campaign.campaign_id}",
             f"Target history of campaign {campaign.campaign_id}",
