@@ -10,7 +10,7 @@ stays distinguishable for the common forms of colour blindness.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -169,10 +169,14 @@ def _text(
     size: float = 12,
     color: str = INK,
     weight: str = "normal",
+    halo: bool = False,
 ) -> str:
+    # A white outline painted under the glyphs keeps a label legible where it
+    # crosses a grid or reference line.
+    outline = ' stroke="#fff" stroke-width="3" paint-order="stroke"' if halo else ""
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" '
-        f'font-size="{size:g}" fill="{color}" font-weight="{weight}">'
+        f'font-size="{size:g}" fill="{color}" font-weight="{weight}"{outline}>'
         f"{escape(text)}</text>"
     )
 
@@ -208,7 +212,7 @@ def line_chart(
     y_label: str,
     references: Sequence[Reference] = (),
     x_ticks: Sequence[float] | None = None,
-    x_format: str = "{:g}",
+    x_format: Callable[[float], str] = "{:g}".format,
     frame: Frame | None = None,
 ) -> str:
     """A line chart with optional uncertainty bands, error bars and references.
@@ -228,7 +232,7 @@ def line_chart(
     x_ticks
         Where to put x ticks; round values over the data range when ``None``.
     x_format
-        Format of the x tick labels.
+        Turns an x tick value into its label.
     frame
         Size and margins.
 
@@ -313,7 +317,7 @@ def _axes(
     y_ticks: Sequence[float],
     x_label: str,
     y_label: str,
-    x_format: str,
+    x_format: Callable[[float], str],
 ) -> list[str]:
     right = frame.left + frame.plot_width
     bottom = frame.top + frame.plot_height
@@ -334,7 +338,7 @@ def _axes(
             f'stroke="{MUTED}"/>'
         )
         out.append(
-            _text(x, bottom + 17, x_format.format(tick), anchor="middle", color=MUTED)
+            _text(x, bottom + 17, x_format(tick), anchor="middle", color=MUTED)
         )
     out.append(
         f'<line x1="{frame.left:.1f}" y1="{bottom:.1f}" x2="{right:.1f}" '
@@ -361,8 +365,8 @@ def bar_chart(
     references: Sequence[Reference] = (),
     bands: Sequence[Band] = (),
     value_format: str = "{:,.2f}",
-    label_width: float = 190.0,
-    width: float = 640.0,
+    label_width: float = 170.0,
+    width: float = 540.0,
 ) -> str:
     """Horizontal bars with optional intervals, reference lines and bands.
 
@@ -392,14 +396,15 @@ def bar_chart(
     str
         One ``<svg>`` element.
     """
-    row = 26.0
+    row = 32.0
+    above = (18.0 if references else 0.0) + (16.0 if bands else 0.0)
     frame = Frame(
         width=width,
-        height=62.0 + row * max(len(bars), 1) + (16.0 if references else 0.0),
+        height=56.0 + above + row * max(len(bars), 1),
         left=label_width,
-        right=70.0,
-        top=24.0 + (16.0 if references else 0.0),
-        bottom=38.0,
+        right=96.0,
+        top=12.0 + above,
+        bottom=40.0,
     )
     if not bars:
         return _empty(name, title, frame)
@@ -419,8 +424,7 @@ def bar_chart(
             f'height="{bottom - top:.1f}" fill="{band.color}" fill-opacity="0.13"/>'
         )
         body.append(
-            _text((x0 + x1) / 2, bottom - 4, band.label, anchor="middle", size=10.5,
-                  color=MUTED)
+            _text(x0 + 4, top - 5, band.label, size=11, color=MUTED)
         )
     for tick in ticks:
         x = sx(tick)
@@ -452,20 +456,26 @@ def bar_chart(
                 f'v10" stroke="{INK}" stroke-width="1.3" fill="none"/>'
             )
         body.append(
-            _text(frame.left - 8, y + row / 2, _clip(bar.label, label_width), anchor="end")
+            _text(frame.left - 8, y + row / 2 - 1, _clip(bar.label, label_width),
+                  anchor="end", size=13)
         )
-        end = max(x1, sx(bar.high) if bar.high is not None else x1)
-        label = value_format.format(bar.value) + (f" {bar.note}" if bar.note else "")
-        body.append(_text(end + 5, y + row / 2, label, size=11, color=MUTED))
     for ref in references:
         x = sx(ref.value)
         body.append(
-            f'<line x1="{x:.1f}" y1="{top - 4:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" '
-            f'stroke="{ref.color}" stroke-width="1.6" stroke-dasharray="4 3"/>'
+            f'<line x1="{x:.1f}" y1="{frame.top - above + 14:.1f}" x2="{x:.1f}" '
+            f'y2="{bottom:.1f}" stroke="{ref.color}" stroke-width="1.6" '
+            'stroke-dasharray="4 3"/>'
         )
         body.append(
-            _text(x, top - 8, ref.label, anchor="middle", size=11, color=ref.color)
+            _text(x, frame.top - above + 10, ref.label, anchor="middle", size=12,
+                  color=ref.color, weight="600")
         )
+    for index, bar in enumerate(bars):
+        y = top + 8 + index * row
+        x1 = sx(bar.value)
+        end = max(x1, sx(bar.high) if bar.high is not None else x1)
+        label = value_format.format(bar.value) + (f" {bar.note}" if bar.note else "")
+        body.append(_text(end + 6, y + row / 2 - 1, label, size=12.5, halo=True))
     body.append(
         f'<line x1="{sx(0):.1f}" y1="{top:.1f}" x2="{sx(0):.1f}" y2="{bottom:.1f}" '
         f'stroke="{MUTED}"/>'

@@ -190,14 +190,31 @@ def _payback(report: ReportData) -> str:
         bands=bands,
         references=[c.Reference(target, f"target {target:g}")],
     )
+    floor = report.min_ltv365_to_cac
+    year_bars = [
+        c.Bar(
+            f"{r.market} · {r.segment}",
+            r.ratio_365 or 0.0,
+            c.GOOD if (r.ratio_365 or 0.0) >= floor else c.BAD,
+        )
+        for r in report.ratios
+    ]
+    year_svg = c.bar_chart(
+        "ltv-cac-1y",
+        "1-year LTV/CAC against break-even",
+        year_bars,
+        x_label="LTV at 1 year / CAC",
+        references=[c.Reference(floor, f"break-even {floor:g}", c.BAD)],
+    )
     cac_bars = [
         c.Bar(
             f"{m.market} ({m.activations:,.0f} activations)",
-            m.cac or 0.0,
+            m.cac,
             c.BAD if m.over_cap else c.GOOD,
-            note=f"cap {m.cac_max:,.0f}",
+            note=f"(cap {m.cac_max:,.0f})",
         )
         for m in report.markets
+        if m.cac is not None
     ]
     cap = max((m.cac_max for m in report.markets), default=0.0)
     cac_svg = c.bar_chart(
@@ -262,8 +279,18 @@ def _payback(report: ReportData) -> str:
             "Users acquired in the observation window; each carries an equal "
             "share of its campaign's cost.",
         )
+        + _figure(
+            "1-year LTV/CAC against break-even",
+            year_svg,
+            "The first rule: a year of value must at least pay for the user.",
+        )
         + _figure("CAC against its cap", cac_svg, cac_note)
-        + _figure("Payback", pay_svg)
+        + _figure(
+            "Payback",
+            pay_svg,
+            "Months until the cumulative value of a user covers its share of "
+            "the cost: the segment's realized curve, scaled to its predicted year.",
+        )
         + "</div><h3>The figures</h3>"
         + table
         + "</section>"
@@ -479,15 +506,16 @@ def _history(report: ReportData) -> str:
                 markers=True,
             ),
         ]
-        span = max(day[dates[-1]], 1.0)
+        labels = {day[d]: f"{d:%d %b}" for d in dates}
         svg = c.line_chart(
             f"history-{campaign.campaign_id}",
             f"Target history of campaign {campaign.campaign_id}",
             [s for s in series if s.points],
-            x_label=f"days since {first:%Y-%m-%d} ({len(dates)} runs)",
+            x_label=f"run date ({len(dates)} runs)",
             y_label="tROAS",
-            x_ticks=c.nice_ticks(0.0, span),
-            frame=c.Frame(width=520, height=220),
+            x_ticks=sorted(labels) if len(labels) <= 8 else None,
+            x_format=lambda x, labels=labels: labels.get(x, ""),
+            frame=c.Frame(width=560, height=230, right=28),
         )
         figures.append(
             _figure(f"{campaign.campaign_id} {campaign.campaign_name}", svg)
