@@ -16,7 +16,11 @@ from optimizer.report.build import (
 from optimizer.report.data import ReportData
 from optimizer.report.summary import summary_lines
 
-__all__ = ["ReportData", "assemble", "report_for_run", "summary_lines",
+__all__ = [
+    "ReportData",
+    "assemble",
+    "report_for_run",
+    "summary_lines",
     "write_report",
     "write_run_report",
 ]

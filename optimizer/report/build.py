@@ -75,9 +75,8 @@ def assemble(
     inside = stats[(stats["date"] >= first) & (stats["date"] < last)]
     cost = inside.groupby(inside["campaign_id"].astype("string"))["cost"].sum()
     segments = d.segment_curves(inputs.users, inputs.revenue, scores, as_of, margin)
-    acquired = d.window_users(
-        inputs.users, scores, window, market_of, cost.astype(float).to_dict()
-    )
+    campaign_cost = {str(cid): float(v) for cid, v in cost.items()}
+    acquired = d.window_users(inputs.users, scores, window, market_of, campaign_cost)
     channel_of = {row.campaign_id: row.campaign_name for row in plan}
 
     return d.ReportData(
@@ -101,11 +100,18 @@ def assemble(
             {code: m.cac_max for code, m in settings.markets.items()},
         ),
         ratios=d.unit_ratios(
-            acquired, segments, economics.ltv_horizon_days,
-            economics.target_ltv_to_cac, margin,
+            acquired,
+            segments,
+            economics.ltv_horizon_days,
+            economics.target_ltv_to_cac,
+            margin,
         ),
         business=d.business_ratios(
-            stats, inputs.users, inputs.revenue, scores, as_of,
+            stats,
+            inputs.users,
+            inputs.revenue,
+            scores,
+            as_of,
             settings.report.ebitda_margin,
         ),
         history=d.target_history(history),
@@ -247,8 +253,7 @@ def _score(
     model = registry.current()
     if model is None:
         raise ReportError(
-            f"no current model in {settings.model.directory}: run `valuebid run` "
-            "first"
+            f"no current model in {settings.model.directory}: run `valuebid run` first"
         )
     if run.model_version and model.version != run.model_version:
         logger.warning(

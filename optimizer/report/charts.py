@@ -242,7 +242,9 @@ def line_chart(
         One ``<svg>`` element.
     """
     frame = frame or Frame()
-    xs = [x for s in series for x, _ in s.points] + [b[0] for s in series for b in s.band]
+    xs = [x for s in series for x, _ in s.points] + [
+        b[0] for s in series for b in s.band
+    ]
     ys = [y for s in series for _, y in s.points]
     ys += [v for s in series for b in s.band for v in b[1:]]
     ys += [r.value for r in references]
@@ -265,8 +267,14 @@ def line_chart(
             f'stroke="{ref.color}" stroke-dasharray="2 3" stroke-width="1.2"/>'
         )
         body.append(
-            _text(frame.left + frame.plot_width - 2, y - 4, ref.label, anchor="end",
-                  size=11, color=ref.color)
+            _text(
+                frame.left + frame.plot_width - 2,
+                y - 4,
+                ref.label,
+                anchor="end",
+                size=11,
+                color=ref.color,
+            )
         )
     for s in series:
         body.extend(_series(s, sx, sy))
@@ -337,16 +345,19 @@ def _axes(
             f'<line x1="{x:.1f}" y1="{bottom:.1f}" x2="{x:.1f}" y2="{bottom + 4:.1f}" '
             f'stroke="{MUTED}"/>'
         )
-        out.append(
-            _text(x, bottom + 17, x_format(tick), anchor="middle", color=MUTED)
-        )
+        out.append(_text(x, bottom + 17, x_format(tick), anchor="middle", color=MUTED))
     out.append(
         f'<line x1="{frame.left:.1f}" y1="{bottom:.1f}" x2="{right:.1f}" '
         f'y2="{bottom:.1f}" stroke="{MUTED}"/>'
     )
     out.append(
-        _text((frame.left + right) / 2, frame.height - 6, x_label, anchor="middle",
-              color=MUTED)
+        _text(
+            (frame.left + right) / 2,
+            frame.height - 6,
+            x_label,
+            anchor="middle",
+            color=MUTED,
+        )
     )
     mid = (frame.top + bottom) / 2
     out.append(
@@ -423,9 +434,7 @@ def bar_chart(
             f'<rect x="{x0:.1f}" y="{top:.1f}" width="{max(x1 - x0, 0):.1f}" '
             f'height="{bottom - top:.1f}" fill="{band.color}" fill-opacity="0.13"/>'
         )
-        body.append(
-            _text(x0 + 4, top - 5, band.label, size=11, color=MUTED)
-        )
+        body.append(_text(x0 + 4, top - 5, band.label, size=11, color=MUTED))
     for tick in ticks:
         x = sx(tick)
         body.append(
@@ -436,8 +445,13 @@ def bar_chart(
             _text(x, bottom + 16, tick_label(tick), anchor="middle", color=MUTED)
         )
     body.append(
-        _text(frame.left + frame.plot_width / 2, frame.height - 6, x_label,
-              anchor="middle", color=MUTED)
+        _text(
+            frame.left + frame.plot_width / 2,
+            frame.height - 6,
+            x_label,
+            anchor="middle",
+            color=MUTED,
+        )
     )
     for index, bar in enumerate(bars):
         y = top + 8 + index * row
@@ -456,8 +470,13 @@ def bar_chart(
                 f'v10" stroke="{INK}" stroke-width="1.3" fill="none"/>'
             )
         body.append(
-            _text(frame.left - 8, y + row / 2 - 1, _clip(bar.label, label_width),
-                  anchor="end", size=13)
+            _text(
+                frame.left - 8,
+                y + row / 2 - 1,
+                _clip(bar.label, label_width),
+                anchor="end",
+                size=13,
+            )
         )
     for ref in references:
         x = sx(ref.value)
@@ -467,8 +486,15 @@ def bar_chart(
             'stroke-dasharray="4 3"/>'
         )
         body.append(
-            _text(x, frame.top - above + 10, ref.label, anchor="middle", size=12,
-                  color=ref.color, weight="600")
+            _text(
+                x,
+                frame.top - above + 10,
+                ref.label,
+                anchor="middle",
+                size=12,
+                color=ref.color,
+                weight="600",
+            )
         )
     for index, bar in enumerate(bars):
         y = top + 8 + index * row
@@ -490,7 +516,8 @@ def _clip(label: str, width: float) -> str:
 
 def _empty(name: str, title: str, frame: Frame) -> str:
     body = [
-        _text(frame.width / 2, frame.height / 2, "no data", anchor="middle",
-              color=MUTED)
+        _text(
+            frame.width / 2, frame.height / 2, "no data", anchor="middle", color=MUTED
+        )
     ]
     return _svg(name, title, frame, body)

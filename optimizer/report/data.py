@@ -222,9 +222,7 @@ class ReportData:
         return {
             "run_id": self.run_id,
             "run_date": self.run_date.isoformat(),
-            "ratios": {
-                f"{r.market}/{r.segment}": r.ratio for r in self.ratios
-            },
+            "ratios": {f"{r.market}/{r.segment}": r.ratio for r in self.ratios},
             "targets": {
                 row.campaign_id: row.new_troas or row.current_roas_equivalent
                 for row in self.plan
@@ -295,7 +293,11 @@ def segment_curves(
 
 def _mean_point(months: float, values: np.ndarray) -> CurvePoint:
     mean = float(values.mean())
-    half = Z90 * float(values.std(ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    half = (
+        Z90 * float(values.std(ddof=1)) / math.sqrt(len(values))
+        if len(values) > 1
+        else 0.0
+    )
     return CurvePoint(months, mean, max(mean - half, 0.0), mean + half)
 
 
@@ -358,12 +360,13 @@ def market_cac(
     ].sum()
     out = []
     for market in sorted(set(market_of.values())):
-        ids = [c for c, m in market_of.items() if m == market and c in by_campaign.index]
+        ids = [
+            c for c, m in market_of.items() if m == market and c in by_campaign.index
+        ]
         cost = float(by_campaign.loc[ids, "cost"].sum()) if ids else 0.0
         conversions = float(by_campaign.loc[ids, "conversions"].sum()) if ids else 0.0
-        payers = sum(
-            float(by_campaign.loc[c, "conversions"]) * (paying[c] or 0.0) for c in ids
-        )
+        conversions_of = by_campaign["conversions"].astype(float).to_dict()
+        payers = sum(float(conversions_of[c]) * (paying[c] or 0.0) for c in ids)
         share = payers / conversions if conversions > 0 else None
         out.append(
             MarketCAC(
@@ -455,10 +458,10 @@ def payback_months(
         values.append(ltv_365)
     predicted = {p.months: p.value for p in curve.predicted}
     base = predicted.get(12.0)
-    for m in (36.0, 60.0):
-        if base and m in predicted:
-            months.append(m)
-            values.append(predicted[m] / base * ltv_365)
+    for later in (36.0, 60.0):
+        if base and later in predicted:
+            months.append(later)
+            values.append(predicted[later] / base * ltv_365)
     for index in range(1, len(months)):
         if values[index] >= cost_per_user:
             v0, v1 = values[index - 1], values[index]
@@ -517,8 +520,10 @@ def business_ratios(
 
 def _growth(revenue: pd.DataFrame, as_of: pd.Timestamp) -> tuple[float | None, str]:
     first = revenue["occurred_at"].min()
-    for span, label in ((365, "last 12 months vs the 12 before"),
-                        (91, "last quarter vs the same quarter a year before")):
+    for span, label in (
+        (365, "last 12 months vs the 12 before"),
+        (91, "last quarter vs the same quarter a year before"),
+    ):
         if pd.isna(first) or first > as_of - pd.Timedelta(days=365 + span):
             continue
         now = _revenue_between(revenue, as_of - pd.Timedelta(days=span), as_of)
@@ -532,7 +537,9 @@ def _growth(revenue: pd.DataFrame, as_of: pd.Timestamp) -> tuple[float | None, s
     return None, "less than 15 months of revenue"
 
 
-def _revenue_between(revenue: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> float:
+def _revenue_between(
+    revenue: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> float:
     inside = (revenue["occurred_at"] >= start) & (revenue["occurred_at"] < end)
     return float(revenue.loc[inside, "amount"].sum())
 
@@ -634,20 +641,41 @@ def risk_flags(
                 churn = _churn(old)
                 if churn >= account_churn + CHURN_MARGIN_POINTS:
                     flags.append(
-                        RiskFlag(kind, str(group), "high churn", churn,
-                                 account_churn, "%", len(old))
+                        RiskFlag(
+                            kind,
+                            str(group),
+                            "high churn",
+                            churn,
+                            account_churn,
+                            "%",
+                            len(old),
+                        )
                     )
                 repeat = _repeat(old)
                 if repeat == 0 or repeat <= account_repeat - REPEAT_MARGIN_POINTS:
                     flags.append(
-                        RiskFlag(kind, str(group), "no repeat purchase", repeat,
-                                 account_repeat, "%", len(old))
+                        RiskFlag(
+                            kind,
+                            str(group),
+                            "no repeat purchase",
+                            repeat,
+                            account_repeat,
+                            "%",
+                            len(old),
+                        )
                     )
             basket = _basket(rows)
             if len(rows) >= MIN_FLAG_USERS and basket <= BASKET_SHARE * account_basket:
                 flags.append(
-                    RiskFlag(kind, str(group), "low basket", basket, account_basket,
-                             "currency", len(rows))
+                    RiskFlag(
+                        kind,
+                        str(group),
+                        "low basket",
+                        basket,
+                        account_basket,
+                        "currency",
+                        len(rows),
+                    )
                 )
     return tuple(flags)
 
@@ -672,7 +700,11 @@ def _user_facts(
 
 
 def _churn(rows: pd.DataFrame) -> float:
-    return float((rows["silent_days"] >= CHURN_SILENCE_DAYS).mean() * 100) if len(rows) else 0.0
+    return (
+        float((rows["silent_days"] >= CHURN_SILENCE_DAYS).mean() * 100)
+        if len(rows)
+        else 0.0
+    )
 
 
 def _repeat(rows: pd.DataFrame) -> float:

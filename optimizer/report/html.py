@@ -109,7 +109,7 @@ def render_html(report: ReportData, *, period: Period = "day") -> str:
     ]
     title = f"valuebid report: {report.account}, {report.run_date:%Y-%m-%d}"
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" '
         f'content="{content_security_policy()}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -216,14 +216,16 @@ def _payback(report: ReportData) -> str:
         for m in report.markets
         if m.cac is not None
     ]
-    cap = max((m.cac_max for m in report.markets), default=0.0)
     cac_svg = c.bar_chart(
         "cac-cap",
         "CAC against its cap by market",
         cac_bars,
         x_label=f"cost per paying customer, {report.currency}",
-        references=[c.Reference(m.cac_max, f"{m.market} cap", c.BAD)
-                    for m in report.markets] if len(report.markets) <= 3 else [],
+        references=[
+            c.Reference(m.cac_max, f"{m.market} cap", c.BAD) for m in report.markets
+        ]
+        if len(report.markets) <= 3
+        else [],
         value_format="{:,.2f}",
     )
     limit = report.payback_limit_months
@@ -271,7 +273,7 @@ def _payback(report: ReportData) -> str:
         "(paying share from the plan)."
     )
     return (
-        "<section id=\"payback\"><h2>Does each market and segment pay back?</h2>"
+        '<section id="payback"><h2>Does each market and segment pay back?</h2>'
         '<div class="grid">'
         + _figure(
             "LTV/CAC by market and segment",
@@ -321,7 +323,7 @@ def _curves(report: ReportData) -> str:
         frame=c.Frame(width=1100, height=340),
     )
     rows = "".join(
-        f"<tr><td>{escape(s.segment)}</td><td class=\"num\">{s.users:,}</td>"
+        f'<tr><td>{escape(s.segment)}</td><td class="num">{s.users:,}</td>'
         f'<td class="num">{len(s.realized) - 1}</td>'
         f'<td class="num">{s.predicted_users:,}</td>'
         + "".join(
@@ -380,17 +382,21 @@ def _business(report: ReportData) -> str:
             "Marketing budget / expected new revenue",
             _num(b.marketing_share, "{:.1%}"),
             f"{low:.0%}-{high:.0%}",
-            _verdict(b.marketing_share is not None and b.marketing_share <= high,
-                     b.marketing_share),
+            _verdict(
+                b.marketing_share is not None and b.marketing_share <= high,
+                b.marketing_share,
+            ),
             f"spend {_money(report, b.spend)} over the last 30 days; predicted "
-            f"1-year revenue of the users acquired {_money(report, b.expected_new_revenue)}",
+            "1-year revenue of the users acquired "
+            + _money(report, b.expected_new_revenue),
         ),
         (
             "Sales + marketing in months of the revenue it brings",
             _num(b.sm_months, "{:.1f}"),
             f"< {MAX_SM_MONTHS:g}",
-            _verdict(b.sm_months is not None and b.sm_months < MAX_SM_MONTHS,
-                     b.sm_months),
+            _verdict(
+                b.sm_months is not None and b.sm_months < MAX_SM_MONTHS, b.sm_months
+            ),
             "spend over a twelfth of that expected revenue",
         ),
         (
@@ -404,15 +410,19 @@ def _business(report: ReportData) -> str:
             "Rule of 40 (growth % + EBITDA margin %)",
             _num(b.rule_of_40, "{:.1f}"),
             f">= {RULE_OF_40:g}",
-            _verdict(b.rule_of_40 is not None and b.rule_of_40 >= RULE_OF_40,
-                     b.rule_of_40),
+            _verdict(
+                b.rule_of_40 is not None and b.rule_of_40 >= RULE_OF_40, b.rule_of_40
+            ),
             "EBITDA margin "
-            + (_num(b.ebitda_margin_pct, "{:.1f} %") if b.ebitda_margin_pct is not
-               None else "not configured"),
+            + (
+                _num(b.ebitda_margin_pct, "{:.1f} %")
+                if b.ebitda_margin_pct is not None
+                else "not configured"
+            ),
         ),
     ]
     body = "".join(
-        f"<tr><td>{escape(name)}</td><td class=\"num\">{escape(value)}</td>"
+        f'<tr><td>{escape(name)}</td><td class="num">{escape(value)}</td>'
         f'<td class="num">{escape(rule)}</td><td>{verdict}</td>'
         f'<td class="note">{escape(basis)}</td></tr>'
         for name, value, rule, verdict, basis in rows
@@ -429,7 +439,9 @@ def _business(report: ReportData) -> str:
 def _verdict(ok: bool, value: float | None) -> str:
     if value is None:
         return '<span class="note">unknown</span>'
-    return '<span class="ok">within</span>' if ok else '<span class="bad">outside</span>'
+    return (
+        '<span class="ok">within</span>' if ok else '<span class="bad">outside</span>'
+    )
 
 
 def _plan(report: ReportData) -> str:
@@ -484,29 +496,42 @@ def _history(report: ReportData) -> str:
         series = [
             c.Series(
                 "target in force",
-                [(day[p.run_date], p.current) for p in campaign.points
-                 if p.current is not None],
+                [
+                    (day[p.run_date], p.current)
+                    for p in campaign.points
+                    if p.current is not None
+                ],
                 c.PALETTE[7],
                 step=True,
                 markers=True,
             ),
             c.Series(
                 "proposed",
-                [(day[p.run_date], p.proposed) for p in campaign.points
-                 if p.proposed is not None],
+                [
+                    (day[p.run_date], p.proposed)
+                    for p in campaign.points
+                    if p.proposed is not None
+                ],
                 c.PALETTE[0],
                 markers=True,
             ),
             c.Series(
                 "economic",
-                [(day[p.run_date], p.economic) for p in campaign.points
-                 if p.economic is not None],
+                [
+                    (day[p.run_date], p.economic)
+                    for p in campaign.points
+                    if p.economic is not None
+                ],
                 c.PALETTE[5],
                 dashed=True,
                 markers=True,
             ),
         ]
         labels = {day[d]: f"{d:%d %b}" for d in dates}
+
+        def label(x: float, labels: dict[float, str] = labels) -> str:
+            return labels.get(x, "")
+
         svg = c.line_chart(
             f"history-{campaign.campaign_id}",
             f"Target history of campaign {campaign.campaign_id}",
@@ -514,12 +539,10 @@ def _history(report: ReportData) -> str:
             x_label=f"run date ({len(dates)} runs)",
             y_label="tROAS",
             x_ticks=sorted(labels) if len(labels) <= 8 else None,
-            x_format=lambda x, labels=labels: labels.get(x, ""),
+            x_format=label,
             frame=c.Frame(width=560, height=230, right=28),
         )
-        figures.append(
-            _figure(f"{campaign.campaign_id} {campaign.campaign_name}", svg)
-        )
+        figures.append(_figure(f"{campaign.campaign_id} {campaign.campaign_name}", svg))
     return (
         '<section id="history"><h2>Target history per campaign</h2>'
         '<p class="note">From the runs in the state store: the target in force '
@@ -557,8 +580,7 @@ def _quality(report: ReportData) -> str:
     table = _table(
         "quality-table",
         ["", *metrics],
-        [[w, *(_num(quality.table[w].get(m), "{:.3f}") for m in metrics)]
-         for w in who],
+        [[w, *(_num(quality.table[w].get(m), "{:.3f}") for m in metrics)] for w in who],
     )
     parts = []
     ginis = [(w, quality.table[w].get("normalized_gini")) for w in who]
@@ -571,27 +593,41 @@ def _quality(report: ReportData) -> str:
         parts.append(
             _figure(
                 "Normalized Gini: model against the baselines",
-                c.bar_chart("gini", "Normalized Gini", bars,
-                            x_label="normalized Gini (1 = perfect ranking)",
-                            value_format="{:.3f}"),
+                c.bar_chart(
+                    "gini",
+                    "Normalized Gini",
+                    bars,
+                    x_label="normalized Gini (1 = perfect ranking)",
+                    value_format="{:.3f}",
+                ),
             )
         )
     if quality.deciles:
         series = [
-            c.Series("predicted", [(i + 1.0, p) for i, (p, _) in
-                                   enumerate(quality.deciles)], c.PALETTE[0],
-                     markers=True),
-            c.Series("actual", [(i + 1.0, a) for i, (_, a) in
-                                enumerate(quality.deciles)], c.PALETTE[1],
-                     markers=True),
+            c.Series(
+                "predicted",
+                [(i + 1.0, p) for i, (p, _) in enumerate(quality.deciles)],
+                c.PALETTE[0],
+                markers=True,
+            ),
+            c.Series(
+                "actual",
+                [(i + 1.0, a) for i, (_, a) in enumerate(quality.deciles)],
+                c.PALETTE[1],
+                markers=True,
+            ),
         ]
         parts.append(
             _figure(
                 "Decile calibration",
-                c.line_chart("calibration", "Decile calibration", series,
-                             x_label="decile of predicted value",
-                             y_label="value per user",
-                             x_ticks=[float(i) for i in range(1, 11)]),
+                c.line_chart(
+                    "calibration",
+                    "Decile calibration",
+                    series,
+                    x_label="decile of predicted value",
+                    y_label="value per user",
+                    x_ticks=[float(i) for i in range(1, 11)],
+                ),
             )
         )
     return (
@@ -602,7 +638,10 @@ def _quality(report: ReportData) -> str:
 
 def _risks(report: ReportData) -> str:
     if not report.risks:
-        body = '<p class="note">No segment or channel is clearly worse than the account.</p>'
+        body = (
+            '<p class="note">No segment or channel is clearly worse than the '
+            "account.</p>"
+        )
     else:
         rows = [
             [
@@ -645,20 +684,31 @@ def _week(week: WeekChange, report: ReportData) -> str:
     targets = _table(
         "week-targets",
         ["campaign", "last week", "now", "change"],
-        [[f"{cid} {names.get(cid, '')}", _num(a), _num(b), _delta(a, b)]
-         for cid, a, b in week.targets],
+        [
+            [f"{cid} {names.get(cid, '')}", _num(a), _num(b), _delta(a, b)]
+            for cid, a, b in week.targets
+        ],
     )
     ratios = _table(
         "week-ratios",
         ["market · segment", "last week", "now", "change"],
-        [[key.replace("/", " · "), _num(a), _num(b), _delta(a, b)]
-         for key, a, b in week.ratios],
+        [
+            [key.replace("/", " · "), _num(a), _num(b), _delta(a, b)]
+            for key, a, b in week.ratios
+        ],
     )
     spend = _table(
         "week-spend",
         ["campaign", "previous 7 days", "last 7 days", "change"],
-        [[f"{cid} {names.get(cid, '')}", _money(report, a), _money(report, b),
-          _delta(a, b)] for cid, a, b in week.spend],
+        [
+            [
+                f"{cid} {names.get(cid, '')}",
+                _money(report, a),
+                _money(report, b),
+                _delta(a, b),
+            ]
+            for cid, a, b in week.spend
+        ],
     )
     return (
         f'<section id="week"><h2>What moved this week</h2><p class="note">Against '

@@ -32,5 +32,7 @@ def summary_lines(report: ReportData) -> list[str]:
     if report.risks:
         flags = ", ".join(f"{r.group}: {r.flag}" for r in report.risks[:4])
         more = len(report.risks) - 4
-        lines.append(f"  Risk flags: {flags}" + (f" (+{more} more)" if more > 0 else ""))
+        lines.append(
+            f"  Risk flags: {flags}" + (f" (+{more} more)" if more > 0 else "")
+        )
     return lines

@@ -172,12 +172,18 @@ class Page:
         """Save the whole page, not only the viewport, as a PNG."""
         self.call(
             "Emulation.setDeviceMetricsOverride",
-            width=width, height=900, deviceScaleFactor=1, mobile=False,
+            width=width,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
         )
         height = int(self.evaluate("document.documentElement.scrollHeight"))
         self.call(
             "Emulation.setDeviceMetricsOverride",
-            width=width, height=height, deviceScaleFactor=1, mobile=False,
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
         )
         shot = self.call("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))

@@ -8,7 +8,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -91,8 +91,7 @@ def test_no_request_leaves_the_file(rendered: tuple[Page, Path]) -> None:
     assert not [m for m in page.console_messages() if "Content Security" in m]
     assert page.evaluate(URLS_JS) == []
     policy = page.evaluate(
-        "document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]')"
-        ".content"
+        "document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]').content"
     )
     assert "default-src 'none'" in policy
 
@@ -125,7 +124,7 @@ def _two_places(value: Any) -> str:
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         type(self).hits.append(self.path)

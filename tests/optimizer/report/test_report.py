@@ -1,0 +1,165 @@
+"""The report of the real CDNOW demo: what the run writes and the command prints."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from optimizer.cli import app
+from optimizer.report import report_for_run, write_report
+from optimizer.report.charts import nice_ticks
+from optimizer.report.html import CSS, content_security_policy, render_html
+from tests.optimizer.report.conftest import DemoRuns
+
+
+def test_each_run_writes_its_report_and_headline(demo_runs: DemoRuns) -> None:
+    for result in demo_runs.results:
+        assert result.report_error is None
+        assert result.report == result.plan_dir / "report.html"
+        headline = json.loads((result.plan_dir / "report.json").read_text())
+        assert headline["run_id"] == result.run.run_id
+        assert set(headline["targets"]) == {r.campaign_id for r in result.rows}
+
+
+def test_demo_figures_are_consistent(demo_runs: DemoRuns) -> None:
+    report = report_for_run(demo_runs.settings, inputs=demo_runs.inputs)
+
+    assert report.run_id == demo_runs.last.run.run_id
+    assert {s.segment for s in report.segments} == {"multi-item", "single-item"}
+    for segment in report.segments:
+        one, three, five = (p.value for p in segment.predicted)
+        assert 0 < one <= three <= five
+        assert len(segment.realized) > 12
+        values = [p.value for p in segment.realized]
+        assert values == sorted(values), "cumulative value never falls"
+    (us,) = report.markets
+    assert us.market == "US" and us.cac_max == 60.0
+    assert us.cac is not None and us.activations > 0
+    for ratio in report.ratios:
+        assert ratio.low is not None and ratio.high is not None
+        assert ratio.low <= (ratio.ratio or 0) <= ratio.high
+    assert [len(h.points) for h in report.history] == [3] * len(report.plan)
+
+
+def test_page_is_self_contained(demo_runs: DemoRuns) -> None:
+    report = demo_runs.last.report
+    assert report is not None
+    page = report.read_text(encoding="utf-8")
+
+    assert not re.search(r"(src|href)\s*=", page)
+    assert "<script" not in page
+    assert "url(" not in page
+    assert content_security_policy() in page
+    assert page.count("<style>") == 1 and f"<style>{CSS}</style>" in page
+    assert len(page) < 200_000
+
+
+def test_names_are_escaped(demo_runs: DemoRuns) -> None:
+    data = report_for_run(demo_runs.settings, inputs=demo_runs.inputs)
+    row = replace(data.plan[0], campaign_name='<script>alert("x")</script>')
+
+    page = render_html(replace(data, plan=(row, *data.plan[1:])))
+
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+
+
+def test_week_view_compares_with_last_week(demo_runs: DemoRuns, tmp_path: Path) -> None:
+    data = report_for_run(demo_runs.settings, period="week", inputs=demo_runs.inputs)
+
+    assert data.week is not None
+    assert data.week.previous_run == demo_runs.results[1].run.run_id
+    last_week = {r.campaign_id: r for r in demo_runs.results[1].rows}
+    for cid, before, _ in data.week.targets:
+        row = last_week[cid]
+        assert before == (row.new_troas or row.current_roas_equivalent)
+    assert any(this > 0 for _, _, this in data.week.spend)
+    page = write_report(data, tmp_path / "week.html", period="week").read_text()
+    assert 'id="week"' in page and "What moved this week" in page
+
+
+def test_report_command_writes_page_and_summary(
+    demo_runs: DemoRuns, tmp_path: Path
+) -> None:
+    out = tmp_path / "out" / "report.html"
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--config",
+            str(demo_runs.config),
+            "--out",
+            str(out),
+            "--period",
+            "week",
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert out.exists() and 'id="week"' in out.read_text()
+    assert "US: CAC" in result.output
+    assert "LTV/CAC 3y" in result.output
+    assert f"Report written to {out}" in result.output.replace("\n", "")
+
+
+def test_report_command_names_an_unknown_run(
+    demo_runs: DemoRuns, tmp_path: Path
+) -> None:
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--config",
+            str(demo_runs.config),
+            "--out",
+            str(tmp_path / "r.html"),
+            "--run",
+            "19990101-nope",
+        ],
+    )
+
+    assert result.exit_code == 1
+    assert "'19990101-nope' is not a recorded run" in result.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_command_reports_an_older_run(
+    demo_runs: DemoRuns, tmp_path: Path
+) -> None:
+    first = demo_runs.results[0].run.run_id
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--config",
+            str(demo_runs.config),
+            "--out",
+            str(tmp_path / "r.html"),
+            "--run",
+            first,
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"Report of run {first}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("low", "high"), [(0.0, 1.0), (0.0, 7.3), (0.3, 0.31), (-4.0, 250.0), (0, 61)]
+)
+def test_ticks_cover_the_range_with_round_steps(low: float, high: float) -> None:
+    ticks = nice_ticks(low, high)
+
+    assert ticks[0] <= low and ticks[-1] >= high
+    steps = {round(b - a, 9) for a, b in itertools.pairwise(ticks)}
+    assert len(steps) == 1
+    assert 2 <= len(ticks) <= 12
