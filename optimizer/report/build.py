@@ -91,7 +91,9 @@ def assemble(
         min_ltv365_to_cac=economics.min_ltv365_to_cac,
         payback_limit_months=float(economics.payback_months),
         plan=tuple(plan),
-        plan_file=str(Path(run.plan_dir or "") / "plan.json"),
+        plan_file=_shown_path(
+            Path(run.plan_dir or "") / "plan.json", settings.state.directory
+        ),
         segments=segments,
         markets=d.market_cac(
             stats,
@@ -122,6 +124,14 @@ def assemble(
         # recorded.
         feed=None,
     )
+
+
+def _shown_path(path: Path, state_directory: Path) -> str:
+    """``path`` from the folder holding the state directory, when inside it."""
+    try:
+        return str(path.relative_to(state_directory.parent))
+    except ValueError:
+        return str(path)
 
 
 def _window(settings: Settings, plan: list[PlanRow], as_of: pd.Timestamp) -> d.Window:

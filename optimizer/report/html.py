@@ -141,8 +141,10 @@ def _header(report: ReportData) -> str:
         ),
         (str(len(report.risks)), "risk flags (segments and channels)"),
         (
-            _num(report.quality.gini if report.quality else None),
-            "model normalized Gini (holdout)",
+            _num(report.quality.gini if report.quality else None).replace(
+                "-", "not recorded"
+            ),
+            "model normalized Gini on its holdout",
         ),
     ]
     tile_html = "".join(

@@ -188,6 +188,17 @@ class Page:
         shot = self.call("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))
 
+    def screenshot_of(self, selector: str, path: Path, width: int = 1280) -> None:
+        """Save the part of the page from the top to the end of ``selector``."""
+        self.screenshot(path, width)
+        bottom = self.evaluate(
+            f"document.querySelector({json.dumps(selector)})"
+            ".getBoundingClientRect().bottom"
+        )
+        clip = {"x": 0, "y": 0, "width": width, "height": int(bottom) + 16, "scale": 1}
+        shot = self.call("Page.captureScreenshot", format="png", clip=clip)
+        path.write_bytes(base64.b64decode(shot["data"]))
+
     def requests(self) -> list[str]:
         """URL of every request the page started, blocked ones included."""
         return [
