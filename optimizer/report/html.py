@@ -132,6 +132,7 @@ def _header(report: ReportData) -> str:
     changes = sum(row.action != "hold" for row in report.plan)
     over = [m.market for m in report.markets if m.over_cap]
     weak = [r for r in report.ratios if r.band == "insufficient"]
+    gini = report.quality.gini if report.quality else None
     tiles = [
         (f"{changes} of {len(report.plan)}", "campaigns with a target change"),
         (", ".join(over) or "none", "markets whose CAC is over its cap"),
@@ -141,9 +142,7 @@ def _header(report: ReportData) -> str:
         ),
         (str(len(report.risks)), "risk flags (segments and channels)"),
         (
-            _num(report.quality.gini if report.quality else None).replace(
-                "-", "not recorded"
-            ),
+            "not recorded" if gini is None else f"{gini:.2f}",
             "model normalized Gini on its holdout",
         ),
     ]
