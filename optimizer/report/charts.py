@@ -75,7 +75,11 @@ class Series:
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar of a horizontal bar chart, with an optional interval."""
+    """One bar of a horizontal bar chart, with an optional interval.
+
+    ``marker`` draws a short dark tick across the bar's row at that value,
+    e.g. the bar's own cap.
+    """
 
     label: str
     value: float
@@ -83,6 +87,7 @@ class Bar:
     low: float | None = None
     high: float | None = None
     note: str = ""
+    marker: float | None = None
 
 
 @dataclass(frozen=True)
@@ -378,6 +383,7 @@ def bar_chart(
     value_format: str = "{:,.2f}",
     label_width: float = 170.0,
     width: float = 540.0,
+    x_max: float | None = None,
 ) -> str:
     """Horizontal bars with optional intervals, reference lines and bands.
 
@@ -401,6 +407,9 @@ def bar_chart(
         Room on the left for the row labels.
     width
         Width of the chart.
+    x_max
+        Largest value on the axis; longer bars and intervals stop at the
+        edge with an arrow, and their label still gives the true value.
 
     Returns
     -------
@@ -420,10 +429,20 @@ def bar_chart(
     if not bars:
         return _empty(name, title, frame)
     values = [b.value for b in bars] + [b.high for b in bars if b.high is not None]
+    values += [b.marker for b in bars if b.marker is not None]
     values += [r.value for r in references] + [band.low for band in bands]
     values += [band.high for band in bands if math.isfinite(band.high)]
-    ticks = nice_ticks(min(0.0, *values), max(values) * 1.08 if max(values) > 0 else 1)
-    sx = _Linear((ticks[0], ticks[-1]), (frame.left, frame.left + frame.plot_width))
+    top_value = max(values) * 1.08 if max(values) > 0 else 1.0
+    if x_max is not None:
+        top_value = min(top_value, x_max)
+    ticks = nice_ticks(min(0.0, *values), top_value)
+    if x_max is not None:
+        ticks = [t for t in ticks if t <= x_max] or ticks
+    linear = _Linear((ticks[0], ticks[-1]), (frame.left, frame.left + frame.plot_width))
+
+    def sx(value: float) -> float:
+        return min(linear(value), frame.left + frame.plot_width)
+
     top, bottom = frame.top, frame.top + frame.plot_height
     body = []
 
@@ -434,7 +453,8 @@ def bar_chart(
             f'<rect x="{x0:.1f}" y="{top:.1f}" width="{max(x1 - x0, 0):.1f}" '
             f'height="{bottom - top:.1f}" fill="{band.color}" fill-opacity="0.13"/>'
         )
-        body.append(_text(x0 + 4, top - 5, band.label, size=11, color=MUTED))
+        if x1 - x0 >= 6.5 * len(band.label) + 8:
+            body.append(_text(x0 + 4, top - 5, band.label, size=11, color=MUTED))
     for tick in ticks:
         x = sx(tick)
         body.append(
@@ -462,6 +482,19 @@ def bar_chart(
             f'fill="{bar.color}"><title>{escape(bar.label)}: '
             f"{escape(value_format.format(bar.value))}</title></rect>"
         )
+        edge = frame.left + frame.plot_width
+        if bar.value > ticks[-1]:
+            cy = y + (row - 10) / 2
+            body.append(
+                f'<path d="M{edge:.1f},{y - 2:.1f}l8,{cy - y + 2:.1f}'
+                f'l-8,{cy - y + 2:.1f}Z" fill="{bar.color}"/>'
+            )
+        if bar.marker is not None:
+            mx = sx(bar.marker)
+            body.append(
+                f'<line x1="{mx:.1f}" y1="{y - 3:.1f}" x2="{mx:.1f}" '
+                f'y2="{y + row - 7:.1f}" stroke="{INK}" stroke-width="2.5"/>'
+            )
         if bar.low is not None and bar.high is not None:
             cy = y + (row - 10) / 2
             body.append(
@@ -500,7 +533,23 @@ def bar_chart(
         y = top + 8 + index * row
         x1 = sx(bar.value)
         end = max(x1, sx(bar.high) if bar.high is not None else x1)
+        if bar.marker is not None:
+            end = max(end, sx(bar.marker))
         label = value_format.format(bar.value) + (f" {bar.note}" if bar.note else "")
+        if bar.value > ticks[-1]:
+            # Past the axis: the label goes inside the bar, against its arrow.
+            body.append(
+                _text(
+                    frame.left + frame.plot_width - 6,
+                    y + row / 2 - 1,
+                    label,
+                    anchor="end",
+                    size=12.5,
+                    color="#fff",
+                    weight="600",
+                )
+            )
+            continue
         body.append(_text(end + 6, y + row / 2 - 1, label, size=12.5, halo=True))
     body.append(
         f'<line x1="{sx(0):.1f}" y1="{top:.1f}" x2="{sx(0):.1f}" y2="{bottom:.1f}" '
@@ -510,7 +559,8 @@ def bar_chart(
 
 
 def _clip(label: str, width: float) -> str:
-    limit = max(int(width / 6.8), 8)
+    # About 7.6 user units per character at 13 px in a system sans-serif.
+    limit = max(int(width / 7.6), 8)
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 

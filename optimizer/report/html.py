@@ -169,7 +169,7 @@ def _payback(report: ReportData) -> str:
     target = report.target_ltv_to_cac
     ratio_bars = [
         c.Bar(
-            f"{r.market} · {r.segment} ({r.users:,})",
+            f"{r.market} · {r.segment}",
             r.ratio or 0.0,
             _band_colour(r.band),
             r.low,
@@ -190,6 +190,7 @@ def _payback(report: ReportData) -> str:
         x_label=f"LTV at {report.horizon_days // 365} years / CAC (90 % interval)",
         bands=bands,
         references=[c.Reference(target, f"target {target:g}")],
+        x_max=2 * EXCELLENT_LTV_TO_CAC,
     )
     floor = report.min_ltv365_to_cac
     year_bars = [
@@ -213,6 +214,7 @@ def _payback(report: ReportData) -> str:
             m.cac,
             c.BAD if m.over_cap else c.GOOD,
             note=f"(cap {m.cac_max:,.0f})",
+            marker=m.cac_max,
         )
         for m in report.markets
         if m.cac is not None
@@ -222,11 +224,6 @@ def _payback(report: ReportData) -> str:
         "CAC against its cap by market",
         cac_bars,
         x_label=f"cost per paying customer, {report.currency}",
-        references=[
-            c.Reference(m.cac_max, f"{m.market} cap", c.BAD) for m in report.markets
-        ]
-        if len(report.markets) <= 3
-        else [],
         value_format="{:,.2f}",
     )
     limit = report.payback_limit_months
@@ -271,7 +268,7 @@ def _payback(report: ReportData) -> str:
     )
     cac_note = (
         "Cost in the plan's observation window over the activations that pay "
-        "(paying share from the plan)."
+        "(paying share from the plan); the dark tick is the market's cap."
     )
     return (
         '<section id="payback"><h2>Does each market and segment pay back?</h2>'
@@ -280,7 +277,8 @@ def _payback(report: ReportData) -> str:
             "LTV/CAC by market and segment",
             ratio_svg,
             "Users acquired in the observation window; each carries an equal "
-            "share of its campaign's cost.",
+            "share of its campaign's cost. The axis stops at "
+            f"{2 * EXCELLENT_LTV_TO_CAC:g}; longer bars end in an arrow.",
         )
         + _figure(
             "1-year LTV/CAC against break-even",
