@@ -119,11 +119,17 @@ def assemble(
         history=d.target_history(history),
         quality=d.model_quality(run.model_version or "", metrics),
         risks=d.risk_flags(inputs.users, inputs.revenue, as_of, channel_of),
-        # TODO: read the value feed's counts from its ledger once the state
-        # store records sent values; until then the section says none is
-        # recorded.
-        feed=None,
+        feed=d.feed_counts(_plan_document(run)),
     )
+
+
+def _plan_document(run: RunRecord) -> dict[str, Any]:
+    path = Path(run.plan_dir or "") / "plan.json"
+    try:
+        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"run {run.run_id}: cannot read {path}: {exc}") from exc
+    return document
 
 
 def _shown_path(path: Path, state_directory: Path) -> str:

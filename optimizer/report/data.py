@@ -233,6 +233,24 @@ class ReportData:
 # Builders ---------------------------------------------------------------
 
 
+def feed_counts(plan_document: Mapping[str, Any]) -> FeedCounts | None:
+    """The value feed's counts a run recorded in its plan file, if it ran one.
+
+    The cycle records them under the plan's ``feed`` key as a mapping of
+    count name (sent, skipped, failed...) to number.
+    """
+    recorded = plan_document.get("feed")
+    if not isinstance(recorded, Mapping) or not recorded:
+        return None
+    return FeedCounts(
+        counts={
+            str(name): int(value)
+            for name, value in recorded.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+    )
+
+
 def segment_curves(
     users: pd.DataFrame,
     revenue: pd.DataFrame,

@@ -44,6 +44,7 @@ gap:10px;margin:16px 0 4px}
 .tile b{display:block;font-size:22px}
 .tile span{color:var(--muted);font-size:12px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:14px}
+.grid.small{grid-template-columns:repeat(auto-fill,minmax(340px,1fr))}
 figure{margin:0;background:#fff;border:1px solid var(--line);border-radius:8px;
 padding:10px 12px}
 figcaption{font-weight:600;margin-bottom:4px}
@@ -535,11 +536,11 @@ def _history(report: ReportData) -> str:
             f"history-{campaign.campaign_id}",
             f"Target history of campaign {campaign.campaign_id}",
             [s for s in series if s.points],
-            x_label=f"run date ({len(dates)} runs)",
+            x_label=f"run date ({len(dates)} run{'s' if len(dates) > 1 else ''})",
             y_label="tROAS",
             x_ticks=sorted(labels) if len(labels) <= 8 else None,
             x_format=label,
-            frame=c.Frame(width=560, height=230, right=28),
+            frame=c.Frame(width=420, height=230, right=28),
         )
         figures.append(_figure(f"{campaign.campaign_id} {campaign.campaign_name}", svg))
     return (
@@ -547,15 +548,15 @@ def _history(report: ReportData) -> str:
         '<p class="note">From the runs in the state store: the target in force '
         "(tCPA shown as its tROAS equivalent), what each run proposed and the "
         "economic target it walked toward.</p>"
-        f'<div class="grid">{"".join(figures)}</div></section>'
+        f'<div class="grid small">{"".join(figures)}</div></section>'
     )
 
 
 def _feed(report: ReportData) -> str:
     if report.feed is None:
         body = (
-            '<p class="note">No value feed is recorded in the state store for '
-            "this account: no conversion values have been sent.</p>"
+            '<p class="note">This run recorded no value feed: no conversion '
+            "values were planned or sent.</p>"
         )
     else:
         body = _table(

@@ -264,3 +264,13 @@ def test_business_ratios_without_ebitda_leave_rule_of_40_unknown() -> None:
     assert ratios.growth_pct == pytest.approx(50.0)
     assert ratios.rule_of_40 is None
     assert with_margin.rule_of_40 == pytest.approx(60.0)
+
+
+def test_feed_counts_come_from_the_plan_file() -> None:
+    document = {"run_id": "r", "feed": {"sent": 120, "skipped_duplicate": 3}}
+
+    counts = d.feed_counts(document)
+
+    assert counts is not None and counts.counts == {"sent": 120, "skipped_duplicate": 3}
+    assert d.feed_counts({"run_id": "r", "feed": None}) is None
+    assert d.feed_counts({"run_id": "r"}) is None

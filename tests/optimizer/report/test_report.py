@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from optimizer.cli import app
 from optimizer.report import report_for_run, write_report
 from optimizer.report.charts import nice_ticks
+from optimizer.report.data import FeedCounts
 from optimizer.report.html import CSS, content_security_policy, render_html
 from tests.optimizer.report.conftest import DemoRuns
 
@@ -163,3 +164,15 @@ def test_ticks_cover_the_range_with_round_steps(low: float, high: float) -> None
     steps = {round(b - a, 9) for a, b in itertools.pairwise(ticks)}
     assert len(steps) == 1
     assert 2 <= len(ticks) <= 12
+
+
+def test_feed_section_shows_recorded_counts(demo_runs: DemoRuns) -> None:
+    data = report_for_run(demo_runs.settings, inputs=demo_runs.inputs)
+    assert data.feed is None
+    assert "recorded no value feed" in render_html(data)
+
+    page = render_html(replace(data, feed=FeedCounts({"sent": 1234, "failed": 2})))
+
+    table = page[page.index('id="feed-counts"') :]
+    assert "<td>sent</td><td>1,234</td>" in table
+    assert "<td>failed</td><td>2</td>" in table
