@@ -147,9 +147,6 @@ def demo(
     )
     if scenario == "plg":
         console.print(f"Unit economics: valuebid economics --config {files.config}")
-
-    if result.report is not None:
-        console.print(f"Report: {result.report}")
     console.print(f"Config to rerun it: valuebid run --config {files.config}")
 
 
@@ -188,7 +185,7 @@ def report(
         path = write_report(data, out, period="week" if period == "week" else "day")
     for line in summary_lines(data):
         console.print(line, highlight=False)
-    console.print(f"Report written to {path}")
+    console.print(f"Report written to {path}", soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -409,6 +406,10 @@ def _show_plan(result: CycleResult) -> None:
         if row.binding_reason:
             console.print(f"  [dim]{row.binding_reason}[/dim]", highlight=False)
     console.print(f"Plan written to {result.plan_dir}/plan.json and plan.csv")
+    if result.report is not None:
+        console.print(
+            f"Report written to {result.report}", soft_wrap=True, highlight=False
+        )
     if result.report_error:
         errors.print(f"[yellow]report not written:[/yellow] {result.report_error}")
 

@@ -107,7 +107,7 @@ def test_report_command_writes_page_and_summary(
     assert out.exists() and 'id="week"' in out.read_text()
     assert "US: CAC" in result.output
     assert "LTV/CAC 3y" in result.output
-    assert f"Report written to {out}" in result.output.replace("\n", "")
+    assert f"Report written to {out}" in result.output
 
 
 def test_report_command_names_an_unknown_run(
@@ -176,3 +176,14 @@ def test_feed_section_shows_recorded_counts(demo_runs: DemoRuns) -> None:
     table = page[page.index('id="feed-counts"') :]
     assert "<td>sent</td><td>1,234</td>" in table
     assert "<td>failed</td><td>2</td>" in table
+
+
+def test_demo_prints_where_its_report_is(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["demo", "--dir", str(tmp_path / "demo"), "--run-date", "2026-12-04"]
+    )
+
+    assert result.exit_code == 0, result.output
+    written = re.search(r"Report written to (\S+report\.html)", result.output)
+    assert written is not None, result.output
+    assert Path(written.group(1)).read_text(encoding="utf-8").startswith("<!DOCTYPE")
