@@ -164,7 +164,8 @@ class Page:
         return result["result"].get("value")
 
     def open(self, url: str) -> None:
-        """Load ``url`` and wait for its load event."""
+        """Load ``url`` and wait for its load event; earlier events are dropped."""
+        self.events.clear()
         self.call("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
 
