@@ -324,6 +324,7 @@ class OperationsSettings(_Strict):
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()
 
+
 class ReportSettings(_Strict):
     """Business figures the report needs that the inputs do not hold."""
 

@@ -46,5 +46,6 @@ class ApplyStopped(OptimizerError):
         self.stop = stop
         self.reason = reason
 
+
 class ReportError(OptimizerError):
     """The report cannot be made: no run recorded, or its plan is missing."""

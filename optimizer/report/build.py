@@ -19,7 +19,7 @@ from optimizer.exceptions import ReportError
 from optimizer.plan import PlanRow, read_plan
 from optimizer.report import data as d
 from optimizer.report.html import render_html
-from optimizer.state import RunRecord, StateStore, state_url
+from optimizer.state import CYCLE, RunRecord, StateStore, state_url
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def report_for_run(
     """
     store = StateStore(state_url(settings.state.directory, settings.state.url))
     try:
-        runs = store.list_runs()
+        runs = _cycle_runs(store)
         run = _pick(runs, run_id, settings)
         history = [(r.run_date, store.plan_of(r.run_id)) for r in runs]
     finally:
@@ -208,14 +208,9 @@ def report_for_run(
     plan = read_plan(plan_dir)
 
     if inputs is None:
-        inputs = load_inputs(
-            settings.data.users,
-            settings.data.revenue,
-            settings.data.campaign_stats,
-            events=settings.data.events,
-            currency=settings.account.currency,
-            naive_time_zone=settings.data.naive_time_zone,
-        )
+        # No state folder: a report reads without writing quarantine files
+        # or moving the incremental caches the next run starts from.
+        inputs = load_inputs(settings.data, currency=settings.account.currency)
     if scores is None or metrics is None:
         scores, metrics = _score(settings, run, inputs)
     report = assemble(
@@ -232,6 +227,17 @@ def report_for_run(
             week=d.week_change(report, previous, inputs.campaign_stats, as_of),
         )
     return report
+
+
+def _cycle_runs(store: StateStore) -> list[RunRecord]:
+    """Daily cycle runs that wrote a plan, newest first (rollbacks left out)."""
+    return [
+        run
+        for run in store.list_runs()
+        if run.kind == CYCLE
+        and run.plan_dir
+        and (Path(run.plan_dir) / "plan.json").exists()
+    ]
 
 
 def _pick(runs: list[RunRecord], run_id: str | None, settings: Settings) -> RunRecord:
@@ -297,7 +303,7 @@ def report_after_run(
     """Write the report of a run that was just recorded into its plan folder."""
     store = StateStore(state_url(settings.state.directory, settings.state.url))
     try:
-        history = [(r.run_date, store.plan_of(r.run_id)) for r in store.list_runs()]
+        history = [(r.run_date, store.plan_of(r.run_id)) for r in _cycle_runs(store)]
     finally:
         store.dispose()
     report = assemble(

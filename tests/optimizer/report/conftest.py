@@ -41,12 +41,7 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> DemoRuns:
     directory = tmp_path_factory.mktemp("report-demo")
     files = build_demo(directory, DEMO_DAY)
     settings = load_settings(files.config)
-    inputs = load_inputs(
-        settings.data.users,
-        settings.data.revenue,
-        settings.data.campaign_stats,
-        currency=settings.account.currency,
-    )
+    inputs = load_inputs(settings.data, currency=settings.account.currency)
     results = tuple(
         run_cycle(settings, run_date=day, inputs=inputs) for day in RUN_DAYS
     )

@@ -33,12 +33,7 @@ def cdnow_report(directory: Path) -> Path:
     """The weekly report of the demo's last run, written under ``directory``."""
     files = build_demo(directory, DEMO_DAY)
     settings = load_settings(files.config)
-    inputs = load_inputs(
-        settings.data.users,
-        settings.data.revenue,
-        settings.data.campaign_stats,
-        currency=settings.account.currency,
-    )
+    inputs = load_inputs(settings.data, currency=settings.account.currency)
     for day in RUN_DAYS:
         run_cycle(settings, run_date=day, inputs=inputs)
     report = report_for_run(settings, period="week", inputs=inputs)
