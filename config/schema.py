@@ -325,15 +325,6 @@ class OperationsSettings(_Strict):
     alerts: AlertSettings = AlertSettings()
 
 
-class ReportSettings(_Strict):
-    """Business figures the report needs that the inputs do not hold."""
-
-    ebitda_margin: Annotated[float, Field(ge=-1, le=1)] | None = Field(
-        default=None,
-        description="EBITDA over revenue, e.g. 0.12; needed for the Rule of 40.",
-    )
-
-
 class Settings(_Strict):
     """The whole config file."""
 
@@ -351,7 +342,6 @@ class Settings(_Strict):
     feed: FeedSettings | None = Field(
         default=None, description="Send activation values to Google; unset: off."
     )
-    report: ReportSettings = ReportSettings()
     kill_switch: bool = Field(
         default=False, description="When true, no target is changed anywhere."
     )

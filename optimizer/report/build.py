@@ -20,6 +20,7 @@ from optimizer.plan import PlanRow, read_plan
 from optimizer.report import data as d
 from optimizer.report.html import render_html
 from optimizer.state import CYCLE, RunRecord, StateStore, state_url
+from optimizer.unit_economics import compute_unit_economics
 
 logger = logging.getLogger(__name__)
 
@@ -67,16 +68,8 @@ def assemble(
     )
     margin = settings.economics.gross_margin or 1.0
     economics = settings.economics
-    market_of = {row.campaign_id: row.market for row in plan}
-    window = _window(settings, plan, as_of)
-
-    stats = inputs.campaign_stats
-    first, last = window.days()
-    inside = stats[(stats["date"] >= first) & (stats["date"] < last)]
-    cost = inside.groupby(inside["campaign_id"].astype("string"))["cost"].sum()
+    unit = compute_unit_economics(settings, inputs, scores, as_of)
     segments = d.segment_curves(inputs.users, inputs.revenue, scores, as_of, margin)
-    campaign_cost = {str(cid): float(v) for cid, v in cost.items()}
-    acquired = d.window_users(inputs.users, scores, window, market_of, campaign_cost)
     channel_of = {row.campaign_id: row.campaign_name for row in plan}
 
     return d.ReportData(
@@ -96,26 +89,10 @@ def assemble(
         ),
         segments=segments,
         markets=d.market_cac(
-            stats,
-            plan,
-            window,
-            {code: m.cac_max for code, m in settings.markets.items()},
+            unit, {code: m.cac_max for code, m in settings.markets.items()}
         ),
-        ratios=d.unit_ratios(
-            acquired,
-            segments,
-            economics.ltv_horizon_days,
-            economics.target_ltv_to_cac,
-            margin,
-        ),
-        business=d.business_ratios(
-            stats,
-            inputs.users,
-            inputs.revenue,
-            scores,
-            as_of,
-            settings.report.ebitda_margin,
-        ),
+        ratios=d.unit_ratios(unit),
+        business=d.business_ratios(unit, settings.finance),
         history=d.target_history(history),
         quality=d.model_quality(run.model_version or "", metrics),
         risks=d.risk_flags(inputs.users, inputs.revenue, as_of, channel_of),
@@ -138,18 +115,6 @@ def _shown_path(path: Path, state_directory: Path) -> str:
         return str(path.relative_to(state_directory.parent))
     except ValueError:
         return str(path)
-
-
-def _window(settings: Settings, plan: list[PlanRow], as_of: pd.Timestamp) -> d.Window:
-    """The observation window the planner used (the widest of the markets)."""
-    markets = sorted({row.market for row in plan} & set(settings.markets)) or [
-        next(iter(settings.markets))
-    ]
-    guards = [settings.guardrails_for(m) for m in markets]
-    lag = min(g.conversion_lag_days for g in guards)
-    span = max(g.observation_window_days for g in guards)
-    end = as_of - pd.Timedelta(days=lag)
-    return d.Window(start=end - pd.Timedelta(days=span), end=end)
 
 
 def write_report(report: d.ReportData, path: Path, *, period: Period = "day") -> Path:

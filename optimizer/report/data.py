@@ -23,19 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from config.schema import FinanceSettings
 from optimizer.plan import PlanRow
+from optimizer.unit_economics import UnitEconomics
 
 #: Days per month used for every month count of the report.
 MONTH_DAYS = 365.25 / 12
-#: The design brief's LTV/CAC bands: below the target is insufficient,
-#: target to 5 satisfactory, above 5 excellent.
+#: Above this LTV/CAC is excellent (design brief; the unit economics use it).
 EXCELLENT_LTV_TO_CAC = 5.0
-#: Marketing budget as a share of expected new revenue (design brief).
-MARKETING_SHARE_RANGE = (0.15, 0.20)
-#: Sales and marketing should cost less than this many months of the revenue
-#: it brings (design brief).
-MAX_SM_MONTHS = 12.0
-RULE_OF_40 = 40.0
 #: A month of the realized curve is drawn once this many users have lived it.
 MIN_MONTH_SUPPORT = 50
 #: z of a two-sided 90 % normal interval.
@@ -89,34 +84,38 @@ class MarketCAC:
 
 @dataclass(frozen=True)
 class UnitRatio:
-    """LTV/CAC and payback of the users one market acquired in one segment."""
+    """LTV/CAC and payback of one market or segment (``scope``), per paying user."""
 
-    market: str
-    segment: str
-    users: int
-    cost: float
-    ltv_365: float
-    ltv_horizon: float
+    scope: str
+    key: str
+    cac: float | None
+    ltv_365: float | None
+    ltv_horizon: float | None
     ratio_365: float | None
     ratio: float | None
-    low: float | None
-    high: float | None
     band: str
     payback_months: float | None
+
+    @property
+    def label(self) -> str:
+        """``market FR`` or ``segment SMB``, for tables and charts."""
+        return f"{self.scope} {self.key}"
 
 
 @dataclass(frozen=True)
 class BusinessRatios:
     """Rule of 40 and the budget ratios; ``None`` with a note when unknown."""
 
-    spend: float
-    expected_new_revenue: float
     marketing_share: float | None
+    marketing_share_range: tuple[float, float]
+    marketing_basis: str
     sm_months: float | None
+    max_sm_months: float
+    sm_basis: str
     growth_pct: float | None
-    growth_basis: str
     ebitda_margin_pct: float | None
     rule_of_40: float | None
+    rule_of_40_threshold: float
     notes: tuple[str, ...]
 
 
@@ -222,7 +221,7 @@ class ReportData:
         return {
             "run_id": self.run_id,
             "run_date": self.run_date.isoformat(),
-            "ratios": {f"{r.market}/{r.segment}": r.ratio for r in self.ratios},
+            "ratios": {r.label: r.ratio for r in self.ratios},
             "targets": {
                 row.campaign_id: row.new_troas or row.current_roas_equivalent
                 for row in self.plan
@@ -231,6 +230,81 @@ class ReportData:
 
 
 # Builders ---------------------------------------------------------------
+
+
+def market_cac(
+    economics: UnitEconomics, cac_max: Mapping[str, float]
+) -> tuple[MarketCAC, ...]:
+    """Each market's CAC per new paying user, from the unit economics, with its cap."""
+    out = []
+    for figure in economics.cac:
+        if figure.scope != "market" or figure.key not in cac_max:
+            continue
+        out.append(
+            MarketCAC(
+                market=figure.key,
+                cost=round(figure.cost, 2),
+                activations=float(figure.activations),
+                paying_share=figure.new_paying / figure.activations
+                if figure.activations
+                else None,
+                cac=figure.cac,
+                cac_max=float(cac_max[figure.key]),
+            )
+        )
+    return tuple(out)
+
+
+def unit_ratios(economics: UnitEconomics) -> tuple[UnitRatio, ...]:
+    """LTV/CAC, its band and payback of every market and segment."""
+    return tuple(
+        UnitRatio(
+            scope=f.scope,
+            key=f.key,
+            cac=f.cac,
+            ltv_365=f.ltv_365,
+            ltv_horizon=f.ltv_horizon,
+            ratio_365=f.ltv365_to_cac,
+            ratio=f.ltv_to_cac,
+            band=f.band or "no figure",
+            payback_months=f.payback_months,
+        )
+        for f in sorted(economics.ltv_cac, key=lambda f: (f.scope, f.key))
+    )
+
+
+def business_ratios(
+    economics: UnitEconomics, finance: FinanceSettings
+) -> BusinessRatios:
+    """Rule of 40 and the budget rules, as the unit economics measured them."""
+    notes = []
+    rule, budget, sm = economics.rule_of_40, economics.budget, economics.sales_marketing
+    if rule is None:
+        notes.append(
+            "Rule of 40 needs the company's growth and EBITDA margin: set "
+            "finance.revenue_growth_pct and finance.ebitda_margin_pct (or "
+            "finance.file) in the config."
+        )
+    if budget is None:
+        notes.append("The budget share needs finance.marketing_budget in the config.")
+    if sm is None:
+        notes.append(
+            "Sales and marketing in months of revenue needs "
+            "finance.sales_marketing_cost in the config."
+        )
+    return BusinessRatios(
+        marketing_share=budget.share if budget else None,
+        marketing_share_range=(finance.budget_share_min, finance.budget_share_max),
+        marketing_basis=budget.basis if budget else "",
+        sm_months=sm.months_of_revenue if sm else None,
+        max_sm_months=finance.max_sales_marketing_months,
+        sm_basis=sm.basis if sm else "",
+        growth_pct=rule.growth_pct if rule else finance.revenue_growth_pct,
+        ebitda_margin_pct=rule.ebitda_margin_pct if rule else finance.ebitda_margin_pct,
+        rule_of_40=rule.score if rule else None,
+        rule_of_40_threshold=finance.rule_of_40_threshold,
+        notes=tuple(notes),
+    )
 
 
 def feed_counts(plan_document: Mapping[str, Any]) -> FeedCounts | None:
@@ -317,249 +391,6 @@ def _mean_point(months: float, values: np.ndarray) -> CurvePoint:
         else 0.0
     )
     return CurvePoint(months, mean, max(mean - half, 0.0), mean + half)
-
-
-@dataclass(frozen=True)
-class Window:
-    """The plan's observation window: ``[start, end)`` in UTC."""
-
-    start: pd.Timestamp
-    end: pd.Timestamp
-
-    def days(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        """The window as naive calendar days, the unit of campaign stats."""
-        return (
-            self.start.tz_localize(None).normalize(),
-            self.end.tz_localize(None).normalize(),
-        )
-
-
-def window_users(
-    users: pd.DataFrame,
-    scores: pd.DataFrame,
-    window: Window,
-    market_of: Mapping[str, str],
-    campaign_cost: Mapping[str, float],
-) -> pd.DataFrame:
-    """Users acquired in the window, with their market and share of its cost.
-
-    Each user carries an equal share of its campaign's cost in the window
-    (``cost``), so LTV/CAC of any group is ``sum(ltv) / sum(cost)``.
-    """
-    acquired = users["activated_at"].fillna(users["signup_at"])
-    inside = users[(acquired >= window.start) & (acquired < window.end)].copy()
-    inside["campaign_id"] = inside["campaign_id"].astype("string")
-    inside = inside[inside["campaign_id"].isin(list(market_of))]
-    inside = inside.merge(scores, on="user_id", how="inner")
-    inside["market"] = inside["campaign_id"].map(dict(market_of))
-    per_campaign = inside.groupby("campaign_id")["user_id"].transform("size")
-    inside["cost"] = inside["campaign_id"].map(dict(campaign_cost)) / per_campaign
-    inside["segment"] = inside["segment"].astype("string").fillna("(none)")
-    return inside
-
-
-def market_cac(
-    stats: pd.DataFrame,
-    plan: Sequence[PlanRow],
-    window: Window,
-    cac_max: Mapping[str, float],
-) -> tuple[MarketCAC, ...]:
-    """Cost per paying customer of each market over the window, against its cap.
-
-    Activations come from the campaign stats; the share of them that pay is
-    each campaign's ``paying_share`` from the plan, weighted by activations.
-    """
-    first, last = window.days()
-    inside = stats[(stats["date"] >= first) & (stats["date"] < last)]
-    market_of = {row.campaign_id: row.market for row in plan}
-    paying = {row.campaign_id: row.paying_share for row in plan}
-    by_campaign = inside.groupby(inside["campaign_id"].astype("string"))[
-        ["cost", "conversions"]
-    ].sum()
-    out = []
-    for market in sorted(set(market_of.values())):
-        ids = [
-            c for c, m in market_of.items() if m == market and c in by_campaign.index
-        ]
-        cost = float(by_campaign.loc[ids, "cost"].sum()) if ids else 0.0
-        conversions = float(by_campaign.loc[ids, "conversions"].sum()) if ids else 0.0
-        conversions_of = by_campaign["conversions"].astype(float).to_dict()
-        payers = sum(float(conversions_of[c]) * (paying[c] or 0.0) for c in ids)
-        share = payers / conversions if conversions > 0 else None
-        out.append(
-            MarketCAC(
-                market=market,
-                cost=round(cost, 2),
-                activations=conversions,
-                paying_share=share,
-                cac=cost / payers if payers > 0 else None,
-                cac_max=float(cac_max[market]),
-            )
-        )
-    return tuple(out)
-
-
-def unit_ratios(
-    acquired: pd.DataFrame,
-    segments: Sequence[SegmentLTV],
-    horizon_days: int,
-    target: float,
-    margin: float,
-) -> tuple[UnitRatio, ...]:
-    """LTV/CAC with a 90 % interval, its band, and payback, per market and segment."""
-    curves = {s.segment: s for s in segments}
-    horizon = f"pltv_{horizon_days}"
-    out = []
-    for (market, segment), group in acquired.groupby(["market", "segment"]):
-        cost = float(group["cost"].sum())
-        ltv_h = group[horizon].to_numpy(float) * margin
-        ltv_1 = group["pltv_365"].to_numpy(float) * margin
-        ratio = float(ltv_h.sum() / cost) if cost > 0 else None
-        low = high = None
-        if ratio is not None and len(group) > 1:
-            half = Z90 * float(ltv_h.std(ddof=1)) * math.sqrt(len(group)) / cost
-            low, high = max(ratio - half, 0.0), ratio + half
-        per_user_cost = cost / len(group)
-        out.append(
-            UnitRatio(
-                market=str(market),
-                segment=str(segment),
-                users=len(group),
-                cost=round(cost, 2),
-                ltv_365=float(ltv_1.mean()),
-                ltv_horizon=float(ltv_h.mean()),
-                ratio_365=float(ltv_1.sum() / cost) if cost > 0 else None,
-                ratio=ratio,
-                low=low,
-                high=high,
-                band=ltv_cac_band(ratio, target),
-                payback_months=payback_months(
-                    curves.get(str(segment)), float(ltv_1.mean()), per_user_cost
-                ),
-            )
-        )
-    return tuple(out)
-
-
-def ltv_cac_band(ratio: float | None, target: float) -> str:
-    """The design brief's verdict on an LTV/CAC ratio."""
-    if ratio is None:
-        return "no cost"
-    if ratio < target:
-        return "insufficient"
-    if ratio <= EXCELLENT_LTV_TO_CAC:
-        return "satisfactory"
-    return "excellent"
-
-
-def payback_months(
-    curve: SegmentLTV | None, ltv_365: float, cost_per_user: float
-) -> float | None:
-    """Months until a user's cumulative value covers what acquiring it cost.
-
-    The segment's realized curve gives the shape of the first months, scaled
-    so month 12 equals the group's predicted 1-year value; the predicted 3-
-    and 5-year points extend it. ``None`` means not within 5 years.
-    """
-    if curve is None or cost_per_user <= 0 or ltv_365 <= 0:
-        return None
-    shape = {p.months: p.value for p in curve.realized}
-    year = shape.get(12.0)
-    months, values = [0.0], [0.0]
-    if year and year > 0:
-        for m in range(1, 13):
-            if float(m) in shape:
-                months.append(float(m))
-                values.append(shape[float(m)] / year * ltv_365)
-    if months[-1] < 12:
-        months.append(12.0)
-        values.append(ltv_365)
-    predicted = {p.months: p.value for p in curve.predicted}
-    base = predicted.get(12.0)
-    for later in (36.0, 60.0):
-        if base and later in predicted:
-            months.append(later)
-            values.append(predicted[later] / base * ltv_365)
-    for index in range(1, len(months)):
-        if values[index] >= cost_per_user:
-            v0, v1 = values[index - 1], values[index]
-            m0, m1 = months[index - 1], months[index]
-            share = (cost_per_user - v0) / (v1 - v0) if v1 > v0 else 1.0
-            return round(m0 + share * (m1 - m0), 1)
-    return None
-
-
-def business_ratios(
-    stats: pd.DataFrame,
-    users: pd.DataFrame,
-    revenue: pd.DataFrame,
-    scores: pd.DataFrame,
-    as_of: pd.Timestamp,
-    ebitda_margin: float | None,
-    days: int = 30,
-) -> BusinessRatios:
-    """Budget ratios of the last ``days`` days, revenue growth and Rule of 40.
-
-    Expected new revenue is the predicted 1-year revenue of the users
-    acquired in those days. Growth compares the last 12 months of revenue
-    with the 12 before when the data reaches that far, else the last quarter
-    with the same quarter a year earlier.
-    """
-    naive = as_of.tz_localize(None).normalize()
-    recent = stats[stats["date"] >= naive - pd.Timedelta(days=days)]
-    spend = float(recent["cost"].sum())
-    acquired = users["activated_at"].fillna(users["signup_at"])
-    new = users.loc[acquired >= as_of - pd.Timedelta(days=days), "user_id"]
-    expected = float(scores.loc[scores["user_id"].isin(new), "pltv_365"].sum())
-    notes = [
-        "Spend is the ad spend of the campaign stats; other sales and marketing "
-        "costs are not in the inputs."
-    ]
-    growth, basis = _growth(revenue, as_of)
-    margin_pct = None if ebitda_margin is None else ebitda_margin * 100
-    if margin_pct is None:
-        notes.append(
-            "Rule of 40 needs the EBITDA margin: set report.ebitda_margin in the "
-            "config."
-        )
-    rule = None if growth is None or margin_pct is None else growth + margin_pct
-    return BusinessRatios(
-        spend=round(spend, 2),
-        expected_new_revenue=round(expected, 2),
-        marketing_share=spend / expected if expected > 0 else None,
-        sm_months=spend / (expected / 12) if expected > 0 else None,
-        growth_pct=growth,
-        growth_basis=basis,
-        ebitda_margin_pct=margin_pct,
-        rule_of_40=rule,
-        notes=tuple(notes),
-    )
-
-
-def _growth(revenue: pd.DataFrame, as_of: pd.Timestamp) -> tuple[float | None, str]:
-    first = revenue["occurred_at"].min()
-    for span, label in (
-        (365, "last 12 months vs the 12 before"),
-        (91, "last quarter vs the same quarter a year before"),
-    ):
-        if pd.isna(first) or first > as_of - pd.Timedelta(days=365 + span):
-            continue
-        now = _revenue_between(revenue, as_of - pd.Timedelta(days=span), as_of)
-        before = _revenue_between(
-            revenue,
-            as_of - pd.Timedelta(days=365 + span),
-            as_of - pd.Timedelta(days=365),
-        )
-        if before > 0:
-            return (now / before - 1) * 100, label
-    return None, "less than 15 months of revenue"
-
-
-def _revenue_between(
-    revenue: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
-) -> float:
-    inside = (revenue["occurred_at"] >= start) & (revenue["occurred_at"] < end)
-    return float(revenue.loc[inside, "amount"].sum())
 
 
 def target_history(

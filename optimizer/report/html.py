@@ -19,9 +19,6 @@ from optimizer.plan import PlanRow
 from optimizer.report import charts as c
 from optimizer.report.data import (
     EXCELLENT_LTV_TO_CAC,
-    MARKETING_SHARE_RANGE,
-    MAX_SM_MONTHS,
-    RULE_OF_40,
     ReportData,
     SegmentLTV,
     WeekChange,
@@ -139,7 +136,7 @@ def _header(report: ReportData) -> str:
         (", ".join(over) or "none", "markets whose CAC is over its cap"),
         (
             f"{len(weak)} of {len(report.ratios)}",
-            f"market-segments under LTV/CAC {report.target_ltv_to_cac:g}",
+            f"markets and segments under LTV/CAC {report.target_ltv_to_cac:g}",
         ),
         (str(len(report.risks)), "risk flags (segments and channels)"),
         (
@@ -169,15 +166,9 @@ def _figure(caption: str, svg: str, note: str = "") -> str:
 def _payback(report: ReportData) -> str:
     target = report.target_ltv_to_cac
     ratio_bars = [
-        c.Bar(
-            f"{r.market} · {r.segment}",
-            r.ratio or 0.0,
-            _band_colour(r.band),
-            r.low,
-            r.high,
-            note=r.band,
-        )
+        c.Bar(r.label, r.ratio, _band_colour(r.band), note=r.band)
         for r in report.ratios
+        if r.ratio is not None
     ]
     bands = [
         c.Band(0, target, c.BAD, "insufficient"),
@@ -188,19 +179,16 @@ def _payback(report: ReportData) -> str:
         "ltv-cac",
         "LTV/CAC by market and segment",
         ratio_bars,
-        x_label=f"LTV at {report.horizon_days // 365} years / CAC (90 % interval)",
+        x_label=f"LTV at {report.horizon_days // 365} years / CAC",
         bands=bands,
         references=[c.Reference(target, f"target {target:g}")],
         x_max=2 * EXCELLENT_LTV_TO_CAC,
     )
     floor = report.min_ltv365_to_cac
     year_bars = [
-        c.Bar(
-            f"{r.market} · {r.segment}",
-            r.ratio_365 or 0.0,
-            c.GOOD if (r.ratio_365 or 0.0) >= floor else c.BAD,
-        )
+        c.Bar(r.label, r.ratio_365, c.GOOD if r.ratio_365 >= floor else c.BAD)
         for r in report.ratios
+        if r.ratio_365 is not None
     ]
     year_svg = c.bar_chart(
         "ltv-cac-1y",
@@ -230,7 +218,7 @@ def _payback(report: ReportData) -> str:
     limit = report.payback_limit_months
     pay_bars = [
         c.Bar(
-            f"{r.market} · {r.segment}",
+            r.label,
             r.payback_months if r.payback_months is not None else 61.0,
             c.GOOD
             if r.payback_months is not None and r.payback_months <= limit
@@ -248,28 +236,27 @@ def _payback(report: ReportData) -> str:
         value_format="{:.1f}",
     )
     rows = "".join(
-        f"<tr><td>{escape(r.market)}</td><td>{escape(r.segment)}</td>"
-        f'<td class="num">{r.users:,}</td>'
-        f'<td class="num">{_money(report, r.cost)}</td>'
+        f"<tr><td>{escape(r.scope)}</td><td>{escape(r.key)}</td>"
+        f'<td class="num">{_money(report, r.cac, 2)}</td>'
         f'<td class="num">{_money(report, r.ltv_365, 2)}</td>'
         f'<td class="num">{_money(report, r.ltv_horizon, 2)}</td>'
         f'<td class="num">{_num(r.ratio_365)}</td>'
-        f'<td class="num">{_num(r.ratio)} '
-        f'<span class="note">[{_num(r.low)}-{_num(r.high)}]</span></td>'
+        f'<td class="num">{_num(r.ratio)}</td>'
         f'<td class="{_band_class(r.band)}">{escape(r.band)}</td>'
         f'<td class="num">{_num(r.payback_months, "{:.1f}")}</td></tr>'
         for r in report.ratios
     )
+    years = report.horizon_days // 365
     table = (
-        '<table id="ratios"><thead><tr><th>market</th><th>segment</th>'
-        "<th>users</th><th>cost</th><th>LTV 1y</th>"
-        f"<th>LTV {report.horizon_days // 365}y</th><th>LTV/CAC 1y</th>"
-        f"<th>LTV/CAC {report.horizon_days // 365}y</th><th>band</th>"
+        '<table id="ratios"><thead><tr><th>scope</th><th>market or segment</th>'
+        "<th>CAC</th><th>LTV 1y</th>"
+        f"<th>LTV {years}y</th><th>LTV/CAC 1y</th>"
+        f"<th>LTV/CAC {years}y</th><th>band</th>"
         f"<th>payback (months)</th></tr></thead><tbody>{rows}</tbody></table>"
     )
     cac_note = (
-        "Cost in the plan's observation window over the activations that pay "
-        "(paying share from the plan); the dark tick is the market's cap."
+        "Campaign cost of the days whose activations have had time to pay, over "
+        "the new paying users they brought; the dark tick is the market's cap."
     )
     return (
         '<section id="payback"><h2>Does each market and segment pay back?</h2>'
@@ -277,8 +264,8 @@ def _payback(report: ReportData) -> str:
         + _figure(
             "LTV/CAC by market and segment",
             ratio_svg,
-            "Users acquired in the observation window; each carries an equal "
-            "share of its campaign's cost. The axis stops at "
+            "Per paying user; a segment carries its share of each campaign's "
+            "cost. The axis stops at "
             f"{2 * EXCELLENT_LTV_TO_CAC:g}; longer bars end in an arrow.",
         )
         + _figure(
@@ -290,8 +277,7 @@ def _payback(report: ReportData) -> str:
         + _figure(
             "Payback",
             pay_svg,
-            "Months until the cumulative value of a user covers its share of "
-            "the cost: the segment's realized curve, scaled to its predicted year.",
+            "Months of value per paying user to earn back its CAC.",
         )
         + "</div><h3>The figures</h3>"
         + table
@@ -376,49 +362,38 @@ def _segment_series(segment: SegmentLTV, colour: str) -> list[c.Series]:
 
 def _business(report: ReportData) -> str:
     b = report.business
-    low, high = MARKETING_SHARE_RANGE
+    low, high = b.marketing_share_range
     rows = [
         (
             "Marketing budget / expected new revenue",
             _num(b.marketing_share, "{:.1%}"),
             f"{low:.0%}-{high:.0%}",
             _verdict(
-                b.marketing_share is not None and b.marketing_share <= high,
+                b.marketing_share is not None and low <= b.marketing_share <= high,
                 b.marketing_share,
             ),
-            f"spend {_money(report, b.spend)} over the last 30 days; predicted "
-            "1-year revenue of the users acquired "
-            + _money(report, b.expected_new_revenue),
+            b.marketing_basis,
         ),
         (
             "Sales + marketing in months of the revenue it brings",
             _num(b.sm_months, "{:.1f}"),
-            f"< {MAX_SM_MONTHS:g}",
+            f"<= {b.max_sm_months:g}",
             _verdict(
-                b.sm_months is not None and b.sm_months < MAX_SM_MONTHS, b.sm_months
+                b.sm_months is not None and b.sm_months <= b.max_sm_months,
+                b.sm_months,
             ),
-            "spend over a twelfth of that expected revenue",
-        ),
-        (
-            "Revenue growth",
-            _num(b.growth_pct, "{:+.1f} %"),
-            "",
-            "",
-            b.growth_basis,
+            b.sm_basis,
         ),
         (
             "Rule of 40 (growth % + EBITDA margin %)",
             _num(b.rule_of_40, "{:.1f}"),
-            f">= {RULE_OF_40:g}",
+            f">= {b.rule_of_40_threshold:g}",
             _verdict(
-                b.rule_of_40 is not None and b.rule_of_40 >= RULE_OF_40, b.rule_of_40
+                b.rule_of_40 is not None and b.rule_of_40 >= b.rule_of_40_threshold,
+                b.rule_of_40,
             ),
-            "EBITDA margin "
-            + (
-                _num(b.ebitda_margin_pct, "{:.1f} %")
-                if b.ebitda_margin_pct is not None
-                else "not configured"
-            ),
+            f"growth {_num(b.growth_pct, '{:+.1f} %')}, EBITDA margin "
+            f"{_num(b.ebitda_margin_pct, '{:.1f} %')}",
         ),
     ]
     body = "".join(
@@ -691,11 +666,8 @@ def _week(week: WeekChange, report: ReportData) -> str:
     )
     ratios = _table(
         "week-ratios",
-        ["market · segment", "last week", "now", "change"],
-        [
-            [key.replace("/", " · "), _num(a), _num(b), _delta(a, b)]
-            for key, a, b in week.ratios
-        ],
+        ["market or segment", "last week", "now", "change"],
+        [[key, _num(a), _num(b), _delta(a, b)] for key, a, b in week.ratios],
     )
     spend = _table(
         "week-spend",

@@ -19,13 +19,13 @@ def summary_lines(report: ReportData) -> list[str]:
     for ratio in report.ratios:
         value = "-" if ratio.ratio is None else f"{ratio.ratio:.2f}"
         payback = (
-            "over 5 years"
+            "unknown"
             if ratio.payback_months is None
             else f"{ratio.payback_months:.1f} months"
         )
         lines.append(
-            f"  {ratio.market} {ratio.segment}: LTV/CAC {years}y {value} "
-            f"({ratio.band}), payback {payback}"
+            f"  {ratio.label}: LTV/CAC {years}y {value} ({ratio.band}), "
+            f"payback {payback}"
         )
     changes = sum(row.action != "hold" for row in report.plan)
     lines.append(f"  Plan: {changes} of {len(report.plan)} campaigns change target")

@@ -3,146 +3,83 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
-from optimizer.plan import PlanRow
+from config.schema import FinanceSettings
+from optimizer import unit_economics as ue
 from optimizer.report import data as d
 
 AS_OF = pd.Timestamp("2026-12-01", tz="UTC")
 
 
-def _plan_row(cid: str, market: str, paying: float | None) -> PlanRow:
-    return PlanRow(
-        campaign_id=cid,
-        campaign_name=f"c{cid}",
-        market=market,
-        current_strategy="TARGET_CPA",
-        current_target_cpa=20.0,
-        current_target_roas=None,
-        current_roas_equivalent=2.0,
-        observed_roas=2.0,
-        conversions_in_window=10.0,
-        cost_in_window=100.0,
-        mean_value=40.0,
-        paying_share=paying,
-        floor_break_even=1.0,
-        floor_ltv_cac=1.5,
-        floor_payback=1.0,
-        floor_cac_cap=1.2,
-        economic_troas=1.5,
-        binding_constraint="ltv_cac",
-        action="migrate",
-        new_troas=2.0,
-        change_pct=0.0,
-        guardrail=None,
-        reason="because",
-    )
-
-
-def _stats(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "date": pd.Timestamp(day),
-                "campaign_id": cid,
-                "cost": cost,
-                "conversions": conv,
-            }
-            for day, cid, cost, conv in rows
-        ]
-    )
-
-
-def test_market_cac_divides_cost_by_paying_activations() -> None:
-    # FR: 300 spent on 10 + 20 activations, half and a quarter of them pay:
-    # 5 + 5 = 10 payers, CAC 30 against a cap of 25. A day outside the window
-    # is left out.
-    stats = _stats(
-        [
-            ("2026-11-20", "1", 100.0, 10.0),
-            ("2026-11-21", "2", 200.0, 20.0),
-            ("2026-10-01", "1", 999.0, 99.0),
-        ]
-    )
-    plan = [_plan_row("1", "FR", 0.5), _plan_row("2", "FR", 0.25)]
-    window = d.Window(AS_OF - pd.Timedelta(days=28), AS_OF)
-
-    (fr,) = d.market_cac(stats, plan, window, {"FR": 25.0})
-
-    assert fr.cost == 300.0
-    assert fr.activations == 30.0
-    assert fr.paying_share == pytest.approx(10 / 30)
-    assert fr.cac == pytest.approx(30.0)
-    assert fr.over_cap
-
-
-def test_band_follows_the_design_thresholds() -> None:
-    assert d.ltv_cac_band(2.99, 3.0) == "insufficient"
-    assert d.ltv_cac_band(3.0, 3.0) == "satisfactory"
-    assert d.ltv_cac_band(5.0, 3.0) == "satisfactory"
-    assert d.ltv_cac_band(5.01, 3.0) == "excellent"
-    assert d.ltv_cac_band(None, 3.0) == "no cost"
-
-
-def _segment(realized: dict[int, float], predicted: dict[int, float]) -> d.SegmentLTV:
-    return d.SegmentLTV(
-        segment="smb",
-        users=100,
-        predicted_users=10,
-        realized=tuple(d.CurvePoint(float(m), v, v, v) for m, v in realized.items()),
-        predicted=tuple(d.CurvePoint(float(m), v, v, v) for m, v in predicted.items()),
-    )
-
-
-def test_payback_interpolates_the_scaled_curve() -> None:
-    # Realized shape: half the year's value in month 1, all of it by month 12.
-    # Scaled to a predicted year of 100: 50 at month 1, 100 at month 12, so a
-    # cost of 75 is earned back half-way between months 1 and 12.
-    curve = _segment({0: 0.0, 1: 10.0, 12: 20.0}, {12: 100.0, 36: 200.0})
-
-    assert d.payback_months(curve, 100.0, 75.0) == pytest.approx(6.5)
-    # 150 needs half of the second and third years: 12 + 12 = 24 months.
-    assert d.payback_months(curve, 100.0, 150.0) == pytest.approx(24.0)
-    assert d.payback_months(curve, 100.0, 500.0) is None
-    assert d.payback_months(None, 100.0, 50.0) is None
-
-
-def test_unit_ratios_weigh_value_against_allocated_cost() -> None:
-    users = pd.DataFrame(
-        {
-            "user_id": ["a", "b", "c", "d"],
-            "signup_at": pd.to_datetime(["2026-11-10"] * 4, utc=True),
-            "activated_at": pd.to_datetime(
-                ["2026-11-10"] * 3 + ["2026-01-01"], utc=True
+def _economics(**changes: object) -> ue.UnitEconomics:
+    base = ue.UnitEconomics(
+        currency="EUR",
+        value_basis="revenue",
+        ltv_horizon_days=1095,
+        period_start=dt.date(2026, 10, 1),
+        period_end=dt.date(2026, 11, 1),
+        cac=(
+            ue.CacFigure("market", "FR", 3000.0, 100, 10, 300.0),
+            ue.CacFigure("market", "XX", 10.0, 1, 0, None),
+            ue.CacFigure("segment", "smb", 2000.0, 60, 8, 250.0),
+            ue.CacFigure("account", "all", 3000.0, 100, 10, 300.0),
+        ),
+        ltv=(),
+        ltv_cac=(
+            ue.LtvCacFigure(
+                "segment", "smb", 250.0, 400.0, 1000.0, 1.6, 4.0, "satisfactory", 7.5
             ),
-            "segment": ["smb", "smb", "solo", "smb"],
-            "campaign_id": ["1", "1", "1", "1"],
-        }
+            ue.LtvCacFigure(
+                "market", "FR", 300.0, 240.0, 600.0, 0.8, 2.0, "insufficient", None
+            ),
+        ),
+        rule_of_40=None,
+        budget=None,
+        sales_marketing=None,
     )
-    scores = pd.DataFrame(
-        {
-            "user_id": ["a", "b", "c", "d"],
-            "pltv_365": [30.0, 10.0, 5.0, 99.0],
-            "pltv_1095": [90.0, 30.0, 6.0, 99.0],
-            "pltv_1825": [100.0, 40.0, 7.0, 99.0],
-        }
+    return replace(base, **changes)
+
+
+def test_market_cac_keeps_configured_markets_with_their_cap() -> None:
+    (fr,) = d.market_cac(_economics(), {"FR": 260.0})
+
+    assert (fr.market, fr.cost, fr.activations, fr.cac) == ("FR", 3000.0, 100, 300.0)
+    assert fr.paying_share == pytest.approx(0.1)
+    assert fr.cac_max == 260.0 and fr.over_cap
+
+
+def test_unit_ratios_list_markets_then_segments() -> None:
+    ratios = d.unit_ratios(_economics())
+
+    assert [r.label for r in ratios] == ["market FR", "segment smb"]
+    assert ratios[0].ratio == 2.0 and ratios[0].band == "insufficient"
+    assert ratios[0].payback_months is None
+    assert ratios[1].ratio_365 == 1.6 and ratios[1].payback_months == 7.5
+
+
+def test_business_ratios_say_what_is_missing() -> None:
+    finance = FinanceSettings()
+
+    empty = d.business_ratios(_economics(), finance)
+    full = d.business_ratios(
+        _economics(
+            rule_of_40=ue.RuleOf40(30.0, 15.0, 45.0, 40.0, True, "config"),
+            budget=ue.BudgetCheck(180.0, 1000.0, 0.18, 0.15, 0.2, "within", "b"),
+            sales_marketing=ue.SalesMarketingCheck(500.0, 1000.0, 6.0, 12.0, True, "s"),
+        ),
+        finance,
     )
-    window = d.Window(AS_OF - pd.Timedelta(days=28), AS_OF)
 
-    acquired = d.window_users(users, scores, window, {"1": "FR"}, {"1": 60.0})
-    ratios = {r.segment: r for r in d.unit_ratios(acquired, [], 1095, 3.0, 1.0)}
-
-    # d is outside the window; a, b, c share 60 equally (20 each).
-    assert sorted(acquired["user_id"]) == ["a", "b", "c"]
-    assert ratios["smb"].cost == 40.0
-    assert ratios["smb"].ratio == pytest.approx(120 / 40)
-    assert ratios["smb"].ratio_365 == pytest.approx(40 / 40)
-    assert ratios["smb"].band == "satisfactory"
-    assert ratios["solo"].ratio == pytest.approx(6 / 20)
-    assert ratios["solo"].band == "insufficient"
-    assert ratios["smb"].low is not None and ratios["smb"].low < 3.0
+    assert empty.rule_of_40 is None and empty.marketing_share is None
+    assert len(empty.notes) == 3
+    assert "finance.ebitda_margin_pct" in empty.notes[0]
+    assert (full.rule_of_40, full.growth_pct, full.ebitda_margin_pct) == (45, 30, 15)
+    assert full.marketing_share == 0.18 and full.sm_months == 6.0
+    assert full.notes == ()
 
 
 def test_model_quality_reads_the_flat_metrics() -> None:
@@ -232,38 +169,6 @@ def test_risk_flags_name_the_group_and_both_figures() -> None:
     assert solo["low basket"].figure == 10.0
     assert solo["low basket"].account_figure == pytest.approx(3600 / 120)
     assert not [f for f in flags if f.group in ("smb", "c1")]
-
-
-def test_business_ratios_without_ebitda_leave_rule_of_40_unknown() -> None:
-    stats = _stats([("2026-11-25", "1", 150.0, 3.0)])
-    users = pd.DataFrame(
-        {
-            "user_id": ["a", "b"],
-            "signup_at": pd.to_datetime(["2026-11-25", "2024-01-01"], utc=True),
-            "activated_at": pd.to_datetime(["2026-11-25", "2024-01-01"], utc=True),
-        }
-    )
-    scores = pd.DataFrame({"user_id": ["a", "b"], "pltv_365": [1000.0, 50.0]})
-    # Growth: 150 in the last quarter against 100 in the same quarter a year
-    # before; the first purchase only makes the data reach back 15 months.
-    revenue = pd.DataFrame(
-        {
-            "user_id": ["b", "b", "b"],
-            "occurred_at": pd.to_datetime(
-                ["2025-08-01", "2025-10-01", "2026-10-01"], utc=True
-            ),
-            "amount": [1.0, 100.0, 150.0],
-        }
-    )
-
-    ratios = d.business_ratios(stats, users, revenue, scores, AS_OF, None)
-    with_margin = d.business_ratios(stats, users, revenue, scores, AS_OF, 0.1)
-
-    assert ratios.marketing_share == pytest.approx(0.15)
-    assert ratios.sm_months == pytest.approx(150 / (1000 / 12))
-    assert ratios.growth_pct == pytest.approx(50.0)
-    assert ratios.rule_of_40 is None
-    assert with_margin.rule_of_40 == pytest.approx(60.0)
 
 
 def test_feed_counts_come_from_the_plan_file() -> None:

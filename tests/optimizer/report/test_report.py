@@ -42,9 +42,14 @@ def test_demo_figures_are_consistent(demo_runs: DemoRuns) -> None:
     (us,) = report.markets
     assert us.market == "US" and us.cac_max == 60.0
     assert us.cac is not None and us.activations > 0
+    assert {r.label for r in report.ratios} >= {
+        "market US",
+        "segment multi-item",
+        "segment single-item",
+    }
     for ratio in report.ratios:
-        assert ratio.low is not None and ratio.high is not None
-        assert ratio.low <= (ratio.ratio or 0) <= ratio.high
+        assert ratio.ratio is not None and ratio.ratio_365 is not None
+        assert ratio.ratio >= ratio.ratio_365
     assert [len(h.points) for h in report.history] == [3] * len(report.plan)
 
 
