@@ -78,7 +78,8 @@ class Bar:
     """One bar of a horizontal bar chart, with an optional interval.
 
     ``marker`` draws a short dark tick across the bar's row at that value,
-    e.g. the bar's own cap.
+    e.g. the bar's own cap; ``text``, when set, is printed instead of the
+    value (for a bar that stands for "beyond the axis").
     """
 
     label: str
@@ -88,6 +89,7 @@ class Bar:
     high: float | None = None
     note: str = ""
     marker: float | None = None
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -381,7 +383,7 @@ def bar_chart(
     references: Sequence[Reference] = (),
     bands: Sequence[Band] = (),
     value_format: str = "{:,.2f}",
-    label_width: float = 170.0,
+    label_width: float = 190.0,
     width: float = 540.0,
     x_max: float | None = None,
 ) -> str:
@@ -535,7 +537,8 @@ def bar_chart(
         end = max(x1, sx(bar.high) if bar.high is not None else x1)
         if bar.marker is not None:
             end = max(end, sx(bar.marker))
-        label = value_format.format(bar.value) + (f" {bar.note}" if bar.note else "")
+        label = bar.text or value_format.format(bar.value)
+        label += f" {bar.note}" if bar.note else ""
         if bar.value > ticks[-1]:
             # Past the axis: the label goes inside the bar, against its arrow.
             body.append(
@@ -559,8 +562,8 @@ def bar_chart(
 
 
 def _clip(label: str, width: float) -> str:
-    # About 7.6 user units per character at 13 px in a system sans-serif.
-    limit = max(int(width / 7.6), 8)
+    # About 8.2 user units per character at 13 px in a wide system sans-serif.
+    limit = max(int(width / 8.2), 8)
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 

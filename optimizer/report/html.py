@@ -219,11 +219,11 @@ def _payback(report: ReportData) -> str:
     pay_bars = [
         c.Bar(
             r.label,
-            r.payback_months if r.payback_months is not None else 61.0,
+            r.payback_months if r.payback_months is not None else 3 * limit,
             c.GOOD
             if r.payback_months is not None and r.payback_months <= limit
             else c.BAD,
-            note="" if r.payback_months is not None else "(over 5 years)",
+            text="" if r.payback_months is not None else "not paid back",
         )
         for r in report.ratios
     ]
@@ -234,6 +234,7 @@ def _payback(report: ReportData) -> str:
         x_label="months of value to earn back the acquisition cost",
         references=[c.Reference(limit, f"limit {limit:g} months", c.BAD)],
         value_format="{:.1f}",
+        x_max=2 * limit,
     )
     rows = "".join(
         f"<tr><td>{escape(r.scope)}</td><td>{escape(r.key)}</td>"
@@ -265,8 +266,8 @@ def _payback(report: ReportData) -> str:
             "LTV/CAC by market and segment",
             ratio_svg,
             "Per paying user; a segment carries its share of each campaign's "
-            "cost. The axis stops at "
-            f"{2 * EXCELLENT_LTV_TO_CAC:g}; longer bars end in an arrow.",
+            "cost. Bars beyond "
+            f"{2 * EXCELLENT_LTV_TO_CAC:g} end in an arrow.",
         )
         + _figure(
             "1-year LTV/CAC against break-even",
