@@ -156,9 +156,11 @@ class _Linear:
         return self.r0 + share * (self.r1 - self.r0)
 
 
-def _svg(name: str, title: str, frame: Frame, body: list[str]) -> str:
+def _svg(
+    name: str, title: str, frame: Frame, body: list[str], kind: str = "lines"
+) -> str:
     return (
-        f'<svg class="chart" data-chart="{escape(name)}" role="img" '
+        f'<svg class="chart {kind}" data-chart="{escape(name)}" role="img" '
         f'viewBox="0 0 {frame.width:g} {frame.height:g}" '
         f'xmlns="http://www.w3.org/2000/svg" font-family="{_FONT}" '
         f'font-size="12" fill="{INK}"><title>{escape(title)}</title>'
@@ -558,7 +560,7 @@ def bar_chart(
         f'<line x1="{sx(0):.1f}" y1="{top:.1f}" x2="{sx(0):.1f}" y2="{bottom:.1f}" '
         f'stroke="{MUTED}"/>'
     )
-    return _svg(name, title, frame, body)
+    return _svg(name, title, frame, body, kind="bars")
 
 
 def _clip(label: str, width: float) -> str:

@@ -47,6 +47,7 @@ padding:10px 12px}
 figcaption{font-weight:600;margin-bottom:4px}
 figure p{margin:4px 0 0;color:var(--muted);font-size:12px}
 svg.chart{width:100%;height:auto;display:block}
+svg.chart.bars{max-width:720px}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
 th,td{border-bottom:1px solid var(--line);padding:5px 7px;text-align:left;
 vertical-align:top}
