@@ -387,7 +387,7 @@ def _deliver(
 ) -> None:
     lease = dt.timedelta(minutes=settings.claim_lease_minutes)
     for batch in _batches(report.planned, settings.batch_size):
-        claimed = [e for e in batch if ledger.claim(e, report.run_id, now, lease=lease)]
+        claimed = ledger.claim_many(batch, report.run_id, now, lease=lease)
         report.counts["claimed_elsewhere"] += len(batch) - len(claimed)
         if not claimed:
             continue

@@ -54,10 +54,10 @@ def test_transaction_id_is_stable_and_hides_the_user_id() -> None:
     assert "user-7" not in first and len(first) <= 64
 
 
-def _event(revision: int = 0) -> ConversionEvent:
+def _event(revision: int = 0, number: int = 1) -> ConversionEvent:
     return ConversionEvent(
-        transaction_id="vb-1",
-        user_id="u1",
+        transaction_id=f"vb-{number}",
+        user_id=f"u{number}",
         revision=revision,
         value=10.0,
         currency="EUR",
@@ -92,3 +92,60 @@ def test_two_runs_never_both_claim_a_revision_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_two_runs_never_both_claim_a_revision_postgres(postgres_url: str) -> None:
     _race(postgres_url)
+
+
+def _batch_race(url: str) -> None:
+    one, two = Ledger(url), Ledger(url)
+    fresh, held, stale, doubt = (_event(number=n) for n in range(1, 5))
+    try:
+        assert one.claim(held, "run-a", NOW, lease=LEASE)
+        assert one.claim(stale, "run-a", NOW - 2 * LEASE, lease=LEASE)
+        assert one.claim(doubt, "run-a", NOW, lease=LEASE)
+        one.release([doubt], NOW, "connection reset")
+
+        won = two.claim_many([fresh, held, stale, doubt], "run-b", NOW, lease=LEASE)
+
+        assert won == [fresh, stale, doubt]
+        sends = two.latest_sends()
+        assert {tid: (s.status, s.claimed_at) for tid, s in sends.items()} == {
+            "vb-1": ("claimed", NOW),
+            "vb-2": ("claimed", NOW),
+            "vb-3": ("claimed", NOW),
+            "vb-4": ("claimed", NOW),
+        }
+        assert set(two.conversions()) == {"vb-1", "vb-2", "vb-3", "vb-4"}
+        assert two.claim_many([fresh, held], "run-c", NOW, lease=LEASE) == []
+    finally:
+        one.dispose()
+        two.dispose()
+
+
+def test_a_batch_claim_wins_exactly_what_single_claims_would_sqlite(
+    tmp_path: Path,
+) -> None:
+    _batch_race(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+@pytest.mark.postgres
+def test_a_batch_claim_wins_exactly_what_single_claims_would_postgres(
+    postgres_url: str,
+) -> None:
+    _batch_race(postgres_url)
+
+
+def test_a_batch_that_collides_falls_back_to_one_claim_each(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        # The same revision twice fails the batch insert on its key, as a
+        # racing run's insert would; each event is then claimed on its own.
+        won = ledger.claim_many(
+            [_event(number=1), _event(number=1), _event(number=2)],
+            "run-a",
+            NOW,
+            lease=LEASE,
+        )
+
+        assert won == [_event(number=1), _event(number=2)]
+        assert set(ledger.latest_sends()) == {"vb-1", "vb-2"}
+    finally:
+        ledger.dispose()
