@@ -1,4 +1,4 @@
-"""Google Ads connector: read campaign stats, push target ROAS changes.
+"""Google Ads connector: read campaign stats, push target changes.
 
 Everything goes through the official ``google-ads`` client, newest API version
 it ships, over a ``GoogleAdsSession`` that retries transient errors and turns
@@ -31,7 +31,9 @@ from connectors.google_ads.write import (
     MAX_OPERATIONS_PER_REQUEST,
     ChangeOutcome,
     TargetChange,
+    TargetCpaChange,
     apply_target_changes,
+    restore_target_cpa,
 )
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "RetryPolicy",
     "RetrySettings",
     "TargetChange",
+    "TargetCpaChange",
     "apply_target_changes",
     "as_session",
     "assign_markets",
@@ -56,4 +59,5 @@ __all__ = [
     "open_session",
     "read_campaign_countries",
     "read_campaign_stats",
+    "restore_target_cpa",
 ]

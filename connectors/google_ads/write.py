@@ -1,4 +1,4 @@
-"""Push target ROAS changes to Google Ads: validate first, then apply, in batches.
+"""Push target changes to Google Ads: validate first, then apply, in batches.
 
 Rules followed (Google Ads API guides "Mutate best practices", "Partial
 failure", "Validate only", "Bidding: maximize conversion value"):
@@ -11,7 +11,10 @@ failure", "Validate only", "Bidding: maximize conversion value"):
 - the whole plan is first sent with ``validate_only``; what the API refuses
   then is not sent again;
 - at most 10,000 operations per request; partial failure, so one refused
-  campaign does not hold back the others.
+  campaign does not hold back the others;
+- a campaign is put back on a standard target CPA strategy (to undo a move
+  to value-based bidding) by setting ``target_cpa.target_cpa_micros``, which
+  replaces the strategy the campaign had, under the same rules.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ _PORTFOLIO_ROAS = frozenset({"TARGET_ROAS", "MAXIMIZE_CONVERSION_VALUE"})
 _MASK_OF = {
     "TARGET_ROAS": "target_roas.target_roas",
     "MAXIMIZE_CONVERSION_VALUE": "maximize_conversion_value.target_roas",
+    "TARGET_CPA": "target_cpa.target_cpa_micros",
 }
 
 
@@ -74,6 +78,36 @@ class TargetChange:
 
 
 @dataclass(frozen=True)
+class TargetCpaChange:
+    """One campaign to put (back) on a standard target CPA strategy.
+
+    ``target_cpa_micros`` is the target in micros of the account's currency;
+    whatever strategy the campaign has is replaced. Campaigns on a portfolio
+    strategy are not handled here.
+    """
+
+    customer_id: str
+    campaign_id: str
+    target_cpa_micros: int
+    reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "customer_id", normalize_customer_id(self.customer_id))
+        object.__setattr__(self, "campaign_id", str(self.campaign_id).strip())
+        if not self.campaign_id.isdigit():
+            raise ValueError(f"campaign id {self.campaign_id!r} is not a number")
+        micros = self.target_cpa_micros
+        if isinstance(micros, bool) or not isinstance(micros, int) or micros <= 0:
+            raise ValueError(
+                f"target CPA micros {micros!r} for campaign {self.campaign_id} "
+                "is not a positive whole number"
+            )
+
+
+_Change = TargetChange | TargetCpaChange
+
+
+@dataclass(frozen=True)
 class ChangeOutcome:
     """What became of one ``TargetChange``."""
 
@@ -94,8 +128,8 @@ class _Operation:
     service: Literal["campaign", "portfolio"]
     resource_name: str
     mask_path: str
-    target_roas: float
-    changes: list[TargetChange] = field(default_factory=list)
+    value: float | int
+    changes: list[_Change] = field(default_factory=list)
     validated_in: str | None = None
 
 
@@ -161,16 +195,99 @@ def apply_target_changes(
     NotImplementedError
         For a change valuebid cannot make (see the message).
     """
+    _check_max_operations(max_operations)
+    return _send_planned(
+        session,
+        _plan_operations(changes),
+        changes,
+        validate_only_first or dry_run,
+        dry_run,
+        max_operations,
+    )
+
+
+def restore_target_cpa(
+    session: GoogleAdsSession,
+    changes: Sequence[TargetCpaChange],
+    validate_only_first: bool = True,
+    *,
+    dry_run: bool = False,
+    max_operations: int = MAX_OPERATIONS_PER_REQUEST,
+) -> list[ChangeOutcome]:
+    """Put campaigns on a standard target CPA strategy and report each outcome.
+
+    It is how a move to value-based bidding is undone: the campaign's
+    strategy is replaced by target CPA with the given target.
+
+    Parameters
+    ----------
+    session
+        An open ``GoogleAdsSession``.
+    changes
+        One per campaign, each with its own (standard) strategy.
+    validate_only_first
+        Send them all with ``validate_only`` before changing anything;
+        changes the API refuses then are reported and not sent again.
+    dry_run
+        Only validate: nothing changes, accepted changes come back
+        ``"validated"``.
+    max_operations
+        Operations per request, at most the API's 10,000.
+
+    Returns
+    -------
+    list of ChangeOutcome
+        One per change, in the order given.
+
+    Raises
+    ------
+    ValueError
+        If a campaign appears twice.
+    """
+    _check_max_operations(max_operations)
+    operations = []
+    seen: set[tuple[str, str]] = set()
+    for change in changes:
+        _check_once(change, seen)
+        operations.append(
+            _Operation(
+                customer_id=change.customer_id,
+                service="campaign",
+                resource_name=_campaign_resource(change),
+                mask_path=_MASK_OF["TARGET_CPA"],
+                value=change.target_cpa_micros,
+                changes=[change],
+            )
+        )
+    return _send_planned(
+        session,
+        operations,
+        changes,
+        validate_only_first or dry_run,
+        dry_run,
+        max_operations,
+    )
+
+
+def _check_max_operations(max_operations: int) -> None:
     if not 1 <= max_operations <= MAX_OPERATIONS_PER_REQUEST:
         raise ValueError(
             f"max_operations {max_operations} is outside [1, "
             f"{MAX_OPERATIONS_PER_REQUEST}]"
         )
-    operations = _plan_operations(changes)
 
+
+def _send_planned(
+    session: GoogleAdsSession,
+    operations: list[_Operation],
+    changes: Sequence[_Change],
+    validate_first: bool,
+    dry_run: bool,
+    max_operations: int,
+) -> list[ChangeOutcome]:
     outcomes: dict[tuple[str, str], ChangeOutcome] = {}
     pending = operations
-    if validate_only_first or dry_run:
+    if validate_first:
         pending = _send_all(session, pending, True, max_operations, outcomes)
     if dry_run:
         for operation in pending:
@@ -181,8 +298,21 @@ def apply_target_changes(
     return [outcomes[_key(change)] for change in changes]
 
 
-def _key(change: TargetChange) -> tuple[str, str]:
+def _key(change: _Change) -> tuple[str, str]:
     return (change.customer_id, change.campaign_id)
+
+
+def _check_once(change: _Change, seen: set[tuple[str, str]]) -> None:
+    if _key(change) in seen:
+        raise ValueError(
+            f"campaign {change.campaign_id} of customer {change.customer_id} "
+            "has more than one change in the plan"
+        )
+    seen.add(_key(change))
+
+
+def _campaign_resource(change: _Change) -> str:
+    return f"customers/{change.customer_id}/campaigns/{change.campaign_id}"
 
 
 def _plan_operations(changes: Sequence[TargetChange]) -> list[_Operation]:
@@ -190,22 +320,17 @@ def _plan_operations(changes: Sequence[TargetChange]) -> list[_Operation]:
     portfolios: dict[str, _Operation] = {}
     seen: set[tuple[str, str]] = set()
     for change in changes:
-        if _key(change) in seen:
-            raise ValueError(
-                f"campaign {change.campaign_id} of customer {change.customer_id} "
-                "has more than one change in the plan"
-            )
-        seen.add(_key(change))
+        _check_once(change, seen)
         if change.portfolio_strategy:
             operation = portfolios.get(change.portfolio_strategy)
             if operation is None:
                 operation = _portfolio_operation(change)
                 portfolios[change.portfolio_strategy] = operation
                 operations.append(operation)
-            elif operation.target_roas != change.new_target_roas:
+            elif operation.value != change.new_target_roas:
                 raise ValueError(
                     f"portfolio strategy {change.portfolio_strategy} is asked for "
-                    f"target ROAS {operation.target_roas} and "
+                    f"target ROAS {operation.value} and "
                     f"{change.new_target_roas}: plan one target per portfolio"
                 )
             operation.changes.append(change)
@@ -228,9 +353,9 @@ def _campaign_operation(change: TargetChange) -> _Operation:
     return _Operation(
         customer_id=change.customer_id,
         service="campaign",
-        resource_name=f"customers/{change.customer_id}/campaigns/{change.campaign_id}",
+        resource_name=_campaign_resource(change),
         mask_path=mask,
-        target_roas=change.new_target_roas,
+        value=change.new_target_roas,
         changes=[change],
     )
 
@@ -256,7 +381,7 @@ def _portfolio_operation(change: TargetChange) -> _Operation:
         service="portfolio",
         resource_name=change.portfolio_strategy,
         mask_path=_MASK_OF[change.current_strategy],
-        target_roas=change.new_target_roas,
+        value=change.new_target_roas,
     )
 
 
@@ -300,7 +425,7 @@ def _send_batch(
     request = _build_request(session, service, customer_id, batch, validate_only)
     action = (
         f"{'validating' if validate_only else 'applying'} {len(batch)} target "
-        f"ROAS change(s) for customer {customer_id}"
+        f"change(s) for customer {customer_id}"
     )
     logger.debug("%s: %s", action, request)
 
@@ -350,7 +475,7 @@ def _build_request(
         entry = request.operations.add()
         entry.update.resource_name = operation.resource_name
         scheme, target_field = operation.mask_path.split(".")
-        setattr(getattr(entry.update, scheme), target_field, operation.target_roas)
+        setattr(getattr(entry.update, scheme), target_field, operation.value)
         entry.update_mask.paths.append(operation.mask_path)
     return request
 
@@ -404,15 +529,19 @@ def _record(
 
 
 def _log_outcome(
-    change: TargetChange, operation: _Operation, outcome: ChangeOutcome
+    change: _Change, operation: _Operation, outcome: ChangeOutcome
 ) -> None:
+    if isinstance(change, TargetChange):
+        what, was = f"target ROAS {change.new_target_roas:.4g}", change.current_strategy
+    else:
+        what, was = f"target CPA {change.target_cpa_micros} micros", "-"
     if outcome.status == "rejected":
         logger.info(
-            "target ROAS rejected: customer %s campaign %s to %.4g (%s): %s %s at %s "
+            "target change rejected: customer %s campaign %s to %s (%s): %s %s at %s "
             "(request %s)",
             change.customer_id,
             change.campaign_id,
-            change.new_target_roas,
+            what,
             change.reason,
             outcome.error_code,
             outcome.error_message,
@@ -421,12 +550,12 @@ def _log_outcome(
         )
         return
     logger.info(
-        "target ROAS %s: customer %s campaign %s %s to %.4g via %s (%s), request %s",
+        "target change %s: customer %s campaign %s %s to %s via %s (%s), request %s",
         outcome.status,
         change.customer_id,
         change.campaign_id,
-        change.current_strategy,
-        change.new_target_roas,
+        was,
+        what,
         operation.resource_name
         if operation.service == "portfolio"
         else operation.mask_path,

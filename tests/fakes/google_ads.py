@@ -15,6 +15,9 @@ best practices", "Partial failure", "Bidding" pages):
 
 - at most 10,000 operations per request (``TOO_MANY_MUTATE_OPERATIONS``);
 - target ROAS within [0.01, 1000] (``RangeError``);
+- a standard target CPA set through ``target_cpa.target_cpa_micros`` must be
+  more than zero (``RangeError``); setting one scheme of a campaign or
+  portfolio replaces the one it had, and its strategy type follows;
 - an update mask is required and may name only fields that exist;
 - one resource at most once per request (``ID_EXISTS_IN_MULTIPLE_MUTATES``);
 - ``partial_failure``: failed operations come back as empty results and a
@@ -735,8 +738,10 @@ class FakeGoogleAdsApi:
                 "A removed resource cannot be modified.",
                 at,
             )
-        return self._check_mask(at, operation, mutable) or _check_roas_bounds(
-            at, update
+        return (
+            self._check_mask(at, operation, mutable)
+            or _check_roas_bounds(at, update)
+            or _check_cpa_bounds(at, update, operation.update_mask.paths)
         )
 
     def _check_mask(
@@ -1054,3 +1059,21 @@ def _check_roas_bounds(
             [*at, ("update", None), (scheme, None), ("target_roas", None)],
         )
     return None
+
+
+def _check_cpa_bounds(
+    at: list[tuple[str, int | None]], update: Message, paths: Sequence[str]
+) -> dict[str, Any] | None:
+    # Unlike maximize conversions, whose zero target CPA removes the target,
+    # the standard target CPA strategy cannot bid without a target.
+    if "target_cpa.target_cpa_micros" not in paths:
+        return None
+    micros = update.target_cpa.target_cpa_micros
+    if micros > 0:
+        return None
+    return api_error(
+        "range_error",
+        "TOO_LOW",
+        f"Target CPA micros {micros} must be more than zero.",
+        [*at, ("update", None), ("target_cpa", None), ("target_cpa_micros", None)],
+    )

@@ -14,6 +14,7 @@ from google.ads.googleads.client import GoogleAdsClient
 from google.ads.googleads.errors import GoogleAdsException
 from google.oauth2.credentials import Credentials
 
+from connectors.google_ads.read import enum_name
 from tests.fakes.google_ads import FakeGoogleAdsApi
 from tests.fakes.grpc_tls import TlsIdentity, start_tls_server
 
@@ -131,3 +132,50 @@ def test_segments_date_needs_a_date_range(client: Any) -> None:
         )
 
     assert "EXPECTED_FILTERS_ON_DATE_RANGE" in _codes(raised.value)[0]
+
+
+def _cpa_request(client: Any, micros: int, mask: list[str]) -> Any:
+    request = client.get_type("MutateCampaignsRequest")
+    request.customer_id = CUSTOMER
+    operation = request.operations.add()
+    operation.update.resource_name = f"customers/{CUSTOMER}/campaigns/1"
+    operation.update.target_cpa.target_cpa_micros = micros
+    operation.update_mask.paths.extend(mask)
+    return request
+
+
+CPA_MASK = ["target_cpa.target_cpa_micros"]
+
+
+@pytest.mark.parametrize("micros", [0, -5_000_000])
+def test_standard_target_cpa_must_be_positive(client: Any, micros: int) -> None:
+    service = client.get_service("CampaignService")
+
+    with pytest.raises(GoogleAdsException) as raised:
+        service.mutate_campaigns(request=_cpa_request(client, micros, CPA_MASK))
+
+    assert "TOO_LOW" in _codes(raised.value)[0]
+
+
+def test_target_cpa_outside_the_mask_is_refused(client: Any) -> None:
+    service = client.get_service("CampaignService")
+
+    with pytest.raises(GoogleAdsException) as raised:
+        service.mutate_campaigns(request=_cpa_request(client, 30_000_000, MASK))
+
+    assert "FIELD_MASK_MISSING" in _codes(raised.value)[0]
+
+
+def test_setting_target_cpa_replaces_the_value_scheme(
+    client: Any, api: FakeGoogleAdsApi
+) -> None:
+    service = client.get_service("CampaignService")
+    service.mutate_campaigns(request=_request(client, [(1, 2.0, MASK)]))
+
+    service.mutate_campaigns(request=_cpa_request(client, 30_000_000, CPA_MASK))
+
+    campaign = api.campaign(CUSTOMER, 1)
+    assert campaign.WhichOneof("campaign_bidding_strategy") == "target_cpa"
+    assert campaign.target_cpa.target_cpa_micros == 30_000_000
+    assert not campaign.HasField("maximize_conversion_value")
+    assert enum_name(campaign, "bidding_strategy_type") == "TARGET_CPA"

@@ -11,7 +11,9 @@ from connectors.google_ads import (
     ChangeOutcome,
     GoogleAdsSession,
     TargetChange,
+    TargetCpaChange,
     apply_target_changes,
+    restore_target_cpa,
 )
 from connectors.google_ads.read import enum_name
 from tests.connectors.google_ads.conftest import CUSTOMER, DEVELOPER_TOKEN
@@ -303,3 +305,105 @@ def test_target_change_refuses_a_meaningless_target(bad: float) -> None:
 def test_target_change_refuses_a_malformed_customer_id() -> None:
     with pytest.raises(ValueError, match="'12345'"):
         TargetChange("12345", "11", 3.0, "TARGET_CPA", None, "test")
+
+
+def _restore(campaign_id: int, micros: int) -> TargetCpaChange:
+    return TargetCpaChange(CUSTOMER, str(campaign_id), micros, "rollback")
+
+
+def _cpa(api: FakeGoogleAdsApi, campaign_id: int) -> tuple[str, str, int]:
+    """The fake's view of a campaign: strategy type, scheme set, its target CPA."""
+    campaign = api.campaign(CUSTOMER, campaign_id)
+    scheme = campaign.WhichOneof("campaign_bidding_strategy") or ""
+    micros = campaign.target_cpa.target_cpa_micros if scheme == "target_cpa" else 0
+    return enum_name(campaign, "bidding_strategy_type"), scheme, int(micros)
+
+
+def test_migrated_campaign_goes_back_to_its_exact_target_cpa(
+    fake_api: FakeGoogleAdsApi, session: GoogleAdsSession
+) -> None:
+    fake_api.add_campaign(CUSTOMER, 11, "FR | search", target_cpa_micros=40_123_456)
+    before = fake_api.campaign(CUSTOMER, 11)
+    (moved,) = apply_target_changes(session, [_change(11, 3.5)])
+    assert moved.status == "applied"
+    assert _cpa(fake_api, 11)[1] == "maximize_conversion_value"
+
+    (outcome,) = restore_target_cpa(session, [_restore(11, 40_123_456)])
+
+    assert outcome.status == "applied"
+    assert _cpa(fake_api, 11) == ("TARGET_CPA", "target_cpa", 40_123_456)
+    after = fake_api.campaign(CUSTOMER, 11)
+    assert not after.HasField("maximize_conversion_value")
+    # Only the strategy moved: the rest of the campaign is as it was.
+    assert after.name == before.name
+    assert enum_name(after, "status") == enum_name(before, "status")
+    assert enum_name(after, "bidding_strategy_system_status") == "LEARNING_NEW"
+    calls = fake_api.calls(MUTATE)
+    assert [c.validate_only for c in calls] == [True, False, True, False]
+    assert all(c.partial_failure for c in calls)
+    assert outcome.request_id == calls[-1].request_id
+
+
+def test_refused_restore_does_not_stop_the_others(
+    fake_api: FakeGoogleAdsApi,
+    session: GoogleAdsSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_api.add_campaign(CUSTOMER, 11, "c11", strategy="MAXIMIZE_CONVERSION_VALUE")
+    fake_api.add_campaign(CUSTOMER, 12, "c12", status="REMOVED")
+    fake_api.add_campaign(CUSTOMER, 13, "c13", strategy="MAXIMIZE_CONVERSION_VALUE")
+    caplog.set_level(logging.INFO, logger="connectors.google_ads")
+
+    outcomes = restore_target_cpa(
+        session,
+        [_restore(11, 30_000_000), _restore(12, 30_000_000), _restore(13, 5_500_000)],
+    )
+
+    assert [o.status for o in outcomes] == ["applied", "rejected", "applied"]
+    assert outcomes[1].error_code == "mutate_error.MUTATE_NOT_ALLOWED"
+    validate, apply = fake_api.calls(MUTATE)
+    assert outcomes[1].request_id == validate.request_id
+    assert (validate.operations, apply.operations) == (3, 2)
+    assert _cpa(fake_api, 11) == ("TARGET_CPA", "target_cpa", 30_000_000)
+    assert _cpa(fake_api, 13) == ("TARGET_CPA", "target_cpa", 5_500_000)
+    decisions = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    (refusal,) = [line for line in decisions if "rejected" in line]
+    assert "campaign 12" in refusal and "30000000 micros" in refusal
+
+
+def test_restore_dry_run_and_batches(
+    fake_api: FakeGoogleAdsApi, session: GoogleAdsSession
+) -> None:
+    for campaign_id in (1, 2, 3):
+        fake_api.add_campaign(
+            CUSTOMER,
+            campaign_id,
+            f"c{campaign_id}",
+            strategy="MAXIMIZE_CONVERSION_VALUE",
+        )
+    restores = [_restore(i, 20_000_000) for i in (1, 2, 3)]
+
+    dry = restore_target_cpa(session, restores, dry_run=True, max_operations=2)
+    assert [o.status for o in dry] == ["validated"] * 3
+    assert _cpa(fake_api, 1)[0] == "MAXIMIZE_CONVERSION_VALUE"
+
+    done = restore_target_cpa(session, restores, max_operations=2)
+    assert [o.status for o in done] == ["applied"] * 3
+    sent = [(c.validate_only, c.operations) for c in fake_api.calls(MUTATE)]
+    assert sent == [(True, 2), (True, 1), (True, 2), (True, 1), (False, 2), (False, 1)]
+    assert _cpa(fake_api, 3) == ("TARGET_CPA", "target_cpa", 20_000_000)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_target_cpa_change_refuses_a_meaningless_target(bad: int) -> None:
+    with pytest.raises(ValueError, match="not a positive whole number"):
+        TargetCpaChange(CUSTOMER, "11", bad, "rollback")
+
+
+def test_duplicate_restore_fails_before_any_request(
+    fake_api: FakeGoogleAdsApi, session: GoogleAdsSession
+) -> None:
+    with pytest.raises(ValueError, match="more than one change"):
+        restore_target_cpa(session, [_restore(11, 1), _restore(11, 2)])
+
+    assert fake_api.requests == []
