@@ -2,7 +2,9 @@
 
 Reads each campaign's strategy and target (a portfolio strategy's own
 target for campaigns that share one) and pushes target ROAS changes with
-``apply_target_changes``: validated first, batched, partial failure handled.
+``apply_target_changes`` and restored target CPA strategies (a rollback of a
+move to value-based bidding) with ``restore_target_cpa``: validated first,
+batched, partial failure handled.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from typing import Any
 
 from config.schema import Settings
 from connectors.google_ads import (
+    ChangeOutcome,
     GoogleAdsSession,
     TargetChange,
+    TargetCpaChange,
     apply_target_changes,
     open_session,
+    restore_target_cpa,
 )
 from connectors.google_ads.read import enum_name, read_campaign_stats, search
 from connectors.warehouse import Chunk
@@ -30,6 +35,7 @@ from optimizer.apply import (
     UpdateOutcome,
 )
 from optimizer.exceptions import PlanningError
+from optimizer.policy import TARGET_CPA
 
 logger = logging.getLogger(__name__)
 
@@ -132,9 +138,10 @@ class GoogleAdsTargetWriter:
         return found
 
     def apply(self, updates: Sequence[TargetUpdate]) -> list[UpdateOutcome]:
-        """Push target ROAS updates; other strategies are refused, not sent."""
+        """Push target ROAS and target CPA updates; others are refused, not sent."""
         outcomes: dict[str, UpdateOutcome] = {}
         changes = []
+        restores = []
         for update in updates:
             refused = self._unsupported(update)
             if refused is not None:
@@ -143,6 +150,18 @@ class GoogleAdsTargetWriter:
                 )
                 continue
             seen = self._seen[update.campaign_id]
+            if update.target.strategy == TARGET_CPA:
+                assert update.target.target_cpa is not None
+                restores.append(
+                    TargetCpaChange(
+                        customer_id=seen.customer_id,
+                        campaign_id=update.campaign_id,
+                        # Targets were read from micros: rounding gives them back.
+                        target_cpa_micros=round(update.target.target_cpa * MICROS),
+                        reason=update.reason,
+                    )
+                )
+                continue
             assert update.target.target_roas is not None
             changes.append(
                 TargetChange(
@@ -154,26 +173,38 @@ class GoogleAdsTargetWriter:
                     reason=update.reason,
                 )
             )
+        sent: list[ChangeOutcome] = []
         if changes:
-            for outcome in apply_target_changes(self._session, changes):
-                error = outcome.error_message
-                if error and outcome.error_field_path:
-                    error = f"{error} (field {outcome.error_field_path})"
-                outcomes[outcome.campaign_id] = UpdateOutcome(
-                    outcome.campaign_id,
-                    "applied" if outcome.status == "applied" else "rejected",
-                    error,
-                    outcome.request_id,
-                )
+            sent += apply_target_changes(self._session, changes)
+        if restores:
+            sent += restore_target_cpa(self._session, restores)
+        for outcome in sent:
+            error = outcome.error_message
+            if error and outcome.error_field_path:
+                error = f"{error} (field {outcome.error_field_path})"
+            outcomes[outcome.campaign_id] = UpdateOutcome(
+                outcome.campaign_id,
+                "applied" if outcome.status == "applied" else "rejected",
+                error,
+                outcome.request_id,
+            )
         return [outcomes[u.campaign_id] for u in updates if u.campaign_id in outcomes]
 
     def _unsupported(self, update: TargetUpdate) -> str | None:
         target = update.target
         if update.campaign_id not in self._seen:
             return "campaign not read from the account before the push"
+        if target.strategy == TARGET_CPA and target.target_cpa is not None:
+            portfolio = self._seen[update.campaign_id].portfolio
+            if portfolio is None:
+                return None
+            # A standard strategy would take the campaign out of its
+            # portfolio, which no run does: that is for a person to decide.
+            return (
+                f"campaign uses portfolio strategy {portfolio}: setting target "
+                f"CPA {target.target_cpa} on it is not supported: set it by hand"
+            )
         if target.strategy not in VALUE_BASED or target.target_roas is None:
-            # TODO: restoring a tCPA strategy needs a connector operation that
-            # sets target_cpa; until then a rollback of a migration is manual.
             return (
                 f"setting strategy {target.strategy} (target CPA "
                 f"{target.target_cpa}) is not supported: set it by hand"

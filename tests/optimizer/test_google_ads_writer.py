@@ -9,7 +9,7 @@ from google.oauth2.credentials import Credentials
 
 from config.schema import Settings
 from connectors.google_ads import GoogleAdsSettings, open_session
-from optimizer.apply import CampaignTarget, apply_run, rollback_run
+from optimizer.apply import CampaignTarget, TargetUpdate, apply_run, rollback_run
 from optimizer.google_ads_writer import GoogleAdsTargetWriter
 from optimizer.state import StateStore
 from tests.fakes.google_ads import FakeGoogleAdsApi
@@ -108,10 +108,65 @@ def test_apply_once_then_roll_back_through_the_api(
 
     undo = rollback_run(store, run.run_id, writer, settings, clock=TODAY)
 
-    after = writer.read_targets(["201", "202", "203"])
-    assert after["202"] == CampaignTarget("202", "MAXIMIZE_CONVERSION_VALUE", 2.5, None)
-    assert after["203"] == CampaignTarget("203", "TARGET_ROAS", 3.1, None)
-    # Restoring a tCPA strategy is not a connector operation yet: refused, said.
-    assert "201" in undo.rejected
-    assert "set it by hand" in undo.rejected["201"]
-    assert undo.status == "partial"
+    assert sorted(undo.applied) == ["201", "202", "203"]
+    assert undo.rejected == {}
+    assert undo.status == "applied"
+    assert writer.read_targets(["201", "202", "203"]) == {
+        "201": CampaignTarget("201", "TARGET_CPA", None, 41.0),
+        "202": CampaignTarget("202", "MAXIMIZE_CONVERSION_VALUE", 2.5, None),
+        "203": CampaignTarget("203", "TARGET_ROAS", 3.1, None),
+    }
+    restored = fake_api.campaign(CUSTOMER, 201)
+    assert restored.WhichOneof("campaign_bidding_strategy") == "target_cpa"
+    assert restored.target_cpa.target_cpa_micros == 41_000_000
+    assert all(c.request_id for c in store.changes_of(undo.run_id).values())
+
+
+def test_rollback_restores_the_exact_prior_target_cpa(
+    writer: GoogleAdsTargetWriter,
+    fake_api: FakeGoogleAdsApi,
+    store: StateStore,
+    settings: Settings,
+) -> None:
+    # A target no float round trip of a whole-currency value would hit.
+    fake_api.add_campaign(CUSTOMER, 204, "FR | odd", target_cpa_micros=37_654_321)
+    plan = [
+        plan_row(
+            "204",
+            strategy="TARGET_CPA",
+            target_cpa=37.654321,
+            action="migrate",
+            new_troas=2.2,
+        )
+    ]
+    run = record_plan(store, plan)
+    applied = apply_run(store, run.run_id, writer, settings, clock=TODAY)
+    assert applied.applied == ["204"]
+    assert writer.read_targets(["204"])["204"].strategy == "MAXIMIZE_CONVERSION_VALUE"
+
+    undo = rollback_run(store, run.run_id, writer, settings, clock=TODAY)
+
+    assert undo.applied == ["204"]
+    campaign = fake_api.campaign(CUSTOMER, 204)
+    assert campaign.WhichOneof("campaign_bidding_strategy") == "target_cpa"
+    assert campaign.target_cpa.target_cpa_micros == 37_654_321
+    assert writer.read_targets(["204"]) == {
+        "204": CampaignTarget("204", "TARGET_CPA", None, 37.654321)
+    }
+    validate, push = fake_api.calls("MutateCampaigns")[-2:]
+    assert (validate.validate_only, push.validate_only) == (True, False)
+    assert store.changes_of(undo.run_id)["204"].request_id == push.request_id
+
+
+def test_target_cpa_on_a_portfolio_campaign_is_refused_unsent(
+    writer: GoogleAdsTargetWriter, fake_api: FakeGoogleAdsApi
+) -> None:
+    writer.read_targets(["203"])
+    wanted = CampaignTarget("203", "TARGET_CPA", None, 30.0)
+
+    (outcome,) = writer.apply([TargetUpdate(wanted, "test")])
+
+    assert outcome.status == "rejected"
+    assert outcome.error and "portfolio strategy" in outcome.error
+    assert fake_api.calls("MutateCampaigns") == []
+    assert fake_api.portfolio(CUSTOMER, 77).target_roas.target_roas == 3.1
