@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -274,12 +275,13 @@ def gather_facts(
     users_of = _Groups(users, "campaign_id")
     stats_of = _Groups(stats, "campaign_id")
     recent = _Recent(matured[matured["recent"]])
+    countries = campaign_countries(users)
 
     facts = []
     for campaign in latest.sort_values("campaign_id").itertuples(index=False):
         cid = str(campaign.campaign_id)
         name = str(campaign.campaign_name)
-        market = market_of(settings, cid, name, users)
+        market = market_of(settings, cid, name, countries)
         market_cfg = settings.markets[market]
         guard = settings.guardrails_for(market)
         kind = _campaign_type(campaign, name)
@@ -545,10 +547,41 @@ def _no_value_row(
     )
 
 
+def campaign_countries(users: pd.DataFrame) -> dict[str, str]:
+    """The most common country of each campaign's users, computed once."""
+    known = users.dropna(subset=["campaign_id", "country"])
+    if known.empty:
+        return {}
+    counts = (
+        known.groupby(["campaign_id", "country"], observed=True)
+        .size()
+        .rename("users")
+        .reset_index()
+    )
+    # Ties go to the first country in sort order, as Series.mode orders them.
+    counts = counts.sort_values(
+        ["campaign_id", "users", "country"], ascending=[True, False, True]
+    )
+    first = counts.drop_duplicates("campaign_id")
+    return dict(
+        zip(
+            first["campaign_id"].astype(str),
+            first["country"].astype(str),
+            strict=True,
+        )
+    )
+
+
 def market_of(
-    settings: Settings, campaign_id: str, name: str, users: pd.DataFrame
+    settings: Settings,
+    campaign_id: str,
+    name: str,
+    countries: Mapping[str, str],
 ) -> str:
     """The market of a campaign: listed id, name pattern, users' country, default.
+
+    ``countries`` is each campaign's most common user country
+    (:func:`campaign_countries`).
 
     Raises
     ------
@@ -562,11 +595,9 @@ def market_of(
         pattern = market.campaign_name_pattern
         if pattern is not None and re.search(pattern, name):
             return code
-    countries = users.loc[users["campaign_id"] == campaign_id, "country"]
-    if not countries.empty:
-        code = str(countries.mode().iloc[0])
-        if code in settings.markets:
-            return code
+    country = countries.get(campaign_id)
+    if country is not None and country in settings.markets:
+        return country
     if settings.default_market is not None:
         return settings.default_market
     raise PlanningError(

@@ -27,7 +27,7 @@ import pandas as pd
 from config.schema import FinanceSettings, Settings
 from connectors.files import Inputs
 from optimizer.exceptions import PlanningError
-from optimizer.planner import market_of
+from optimizer.planner import campaign_countries, market_of
 
 HORIZONS = (365, 1095, 1825)
 #: Paying customers a cohort needs before its realized LTV is trusted.
@@ -278,8 +278,9 @@ def _campaign_markets(
     settings: Settings, inputs: Inputs, users: pd.DataFrame
 ) -> dict[str, str]:
     names = inputs.campaign_stats.groupby("campaign_id")["campaign_name"].last()
+    countries = campaign_countries(users)
     return {
-        str(cid): market_of(settings, str(cid), str(n), users)
+        str(cid): market_of(settings, str(cid), str(n), countries)
         for cid, n in names.items()
     }
 

@@ -15,7 +15,12 @@ from config.loader import settings_from_mapping
 from config.schema import MarketSettings
 from optimizer.economics import FLOOR_LABELS, FLOORS
 from optimizer.plan import PlanRow, read_plan, write_plan
-from optimizer.planner import gather_facts, plan_campaigns, user_cac_max
+from optimizer.planner import (
+    campaign_countries,
+    gather_facts,
+    plan_campaigns,
+    user_cac_max,
+)
 from optimizer.policy import (
     COOLDOWN,
     GUARDRAILS,
@@ -253,3 +258,13 @@ def test_old_plan_rows_without_new_columns_still_read() -> None:
     )
     assert replace(row).campaign_type == "OTHER"
     assert set(FLOORS) <= set(FLOOR_LABELS)
+
+
+def test_campaign_country_is_the_most_common_one_ties_to_the_first() -> None:
+    users = pd.DataFrame(
+        {
+            "campaign_id": ["a", "a", "a", "b", "b", "c", None],
+            "country": ["FR", "DE", "FR", "ES", "DE", None, "US"],
+        }
+    )
+    assert campaign_countries(users) == {"a": "FR", "b": "DE"}
