@@ -29,7 +29,7 @@ from optimizer.exceptions import OptimizerError
 from optimizer.google_ads_writer import connect_writer, read_api_stats
 from optimizer.plan import PlanRow, write_plan
 from optimizer.planner import plan_campaigns
-from optimizer.policy import HOLD
+from optimizer.policy import HOLD, Freezes
 from optimizer.state import RunRecord, StateStore, state_url
 from optimizer.value_feed import feed_values
 
@@ -61,6 +61,7 @@ def run_cycle(
     inputs: Inputs | None = None,
     writer: TargetWriter | None = None,
     google_ads: GoogleAdsSession | None = None,
+    model: PLTVModel | None = None,
 ) -> CycleResult:
     """Run one daily cycle and record it.
 
@@ -79,6 +80,9 @@ def run_cycle(
         Already-loaded inputs; read from ``settings.data`` when ``None``.
     writer
         The account's targets, needed to apply (``apply`` or auto mode).
+    model
+        The model to score with; the registry's current one (or one trained
+        now) when ``None``. A model that failed its gate holds every target.
     google_ads
         An open Google Ads session for reading stats and applying; opened from
         the config's ``google_ads`` section when needed and ``None``.
@@ -127,7 +131,8 @@ def run_cycle(
         )
 
     say("Loading or training the pLTV model")
-    model = current_model(settings, inputs, as_of)
+    model = model or current_model(settings, inputs, as_of)
+    gate_failure = model_gate_failure(model)
 
     say("Scoring users")
     scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
@@ -156,6 +161,7 @@ def run_cycle(
             as_of=as_of,
             run_date=run_date,
             last_changes=store.last_change_dates(),
+            freezes=Freezes(model_gate_failed=gate_failure),
             model_version=model.version,
         )
         plan_dir = settings.state.directory / "runs" / f"{run_date:%Y-%m-%d}"
@@ -248,6 +254,22 @@ def _write_report(
         logger.warning("run %s: report not written: %s", record.run_id, exc)
         return None, str(exc)
     return path, None
+
+
+def model_gate_failure(model: PLTVModel) -> str | None:
+    """Why ``model`` may not move targets, or ``None`` when it passed its gate.
+
+    With no model current yet, the cycle still scores with a freshly trained
+    model that failed its gate, so the plan shows values, but every target
+    holds until a model passes.
+    """
+    failures = getattr(model, "gate_failures", [])
+    if not failures:
+        return None
+    return (
+        f"the pLTV model {model.version} failed its quality gate "
+        f"({'; '.join(failures)}); targets hold until a model passes"
+    )
 
 
 def current_model(settings: Settings, inputs: Inputs, as_of: pd.Timestamp) -> PLTVModel:

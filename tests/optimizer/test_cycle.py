@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from config import load_settings
+from models.registry import ModelRegistry
 from optimizer.cli import app
 from optimizer.cycle import CycleResult, run_cycle
 from optimizer.demo import CAMPAIGNS, DemoFiles, build_demo
@@ -169,3 +170,25 @@ def test_demo_command_says_costs_are_illustrative(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "illustrative" in result.output
     assert (tmp_path / "state" / "runs" / "2026-12-04" / "plan.csv").exists()
+
+
+def test_a_model_that_failed_its_gate_holds_every_target(
+    demo: tuple[DemoFiles, CycleResult], tmp_path: Path
+) -> None:
+    files, first = demo
+    settings = load_settings(files.config)
+    refused = ModelRegistry(settings.model.directory).current()
+    assert refused is not None
+    refused.gate_failures = ["mean gini below the baseline (set by this test)"]
+    moved = settings.model_copy(
+        update={"state": settings.state.model_copy(update={"directory": tmp_path})}
+    )
+
+    result = run_cycle(moved, run_date=RUN_DATE, model=refused)
+
+    assert any(row.new_troas is not None for row in first.rows)
+    for row in result.rows:
+        assert row.action == HOLD
+        assert row.new_troas is None
+        assert row.guardrail == "model_gate", row
+        assert "failed its quality gate" in row.reason
