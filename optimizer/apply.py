@@ -539,7 +539,9 @@ def _record_failure(
     """Mark the run failed; its pending changes are reconciled by the next start."""
     with store.transaction() as connection:
         store.set_status(connection, run.run_id, FAILED, reason)
-    logger.exception("run %s: %s", run.run_id, reason)
+    # The error is raised again to the caller, which reports it; a traceback
+    # here would repeat it, and an expected API failure deserves none.
+    logger.error("run %s: %s", run.run_id, reason)
     sink.send(f"valuebid run {run.run_id} failed: {reason}")
 
 

@@ -73,6 +73,10 @@ class HireCase:
     customers_required: float | None
 
 
+#: Largest spend a case is computed for, in the account currency.
+MAX_AMOUNT = 1e12
+
+
 def spend_case(
     settings: Settings, economics: UnitEconomics, market: str, amount: float
 ) -> SpendCase:
@@ -105,6 +109,13 @@ def spend_case(
         )
     if not math.isfinite(amount) or amount <= 0:
         raise PlanningError(f"spend amount must be positive, got {amount!r}")
+    if amount > MAX_AMOUNT:
+        # Past this the products below overflow to inf and the budget share
+        # reads as 0 %, which would call any spend affordable.
+        raise PlanningError(
+            f"spend amount {amount:g} is beyond any marketing budget "
+            f"(at most {MAX_AMOUNT:g}); check the units"
+        )
 
     observed = economics.cac_of("market", market)
     if observed is not None and observed.cac is not None:

@@ -133,7 +133,8 @@ def demo(
     else:
         console.print(
             "[bold]Demo:[/bold] the users and purchases are real (CDNOW, 1997-98, "
-            "dates shifted); the campaigns, their [bold]costs are illustrative[/bold]."
+            "dates shifted); the campaigns and their "
+            "[bold]costs are illustrative[/bold]."
         )
     _show_plan(result)
     truth = files.truth.join(
@@ -331,12 +332,15 @@ def approve(
 
     _logging(verbose)
     with _fail_cleanly(), _store(config) as (settings, store):
+        # The account is checked first: an approval freezes the day's plan,
+        # so it is recorded only when it can be applied.
+        writer = applying.ensure_writer(connect_writer(settings))
         approved = applying.approve(store, run_id, campaign or None)
         console.print(f"{len(approved)} change(s) of run {run_id} approved")
         report = applying.apply_run(
             store,
             run_id,
-            applying.ensure_writer(connect_writer(settings)),
+            writer,
             settings,
             model_gate=applying.registry_gate(settings.model.directory),
             alerts=alerts_from(settings.operations.alerts),
@@ -406,6 +410,21 @@ def _show_plan(result: CycleResult) -> None:
         if row.binding_reason:
             console.print(f"  [dim]{row.binding_reason}[/dim]", highlight=False)
     console.print(f"Plan written to {result.plan_dir}/plan.json and plan.csv")
+    applied = result.applied
+    if applied is not None:
+        console.print(
+            f"Apply {applied.status}: {len(applied.applied)} applied, "
+            f"{len(applied.rejected)} rejected, {len(applied.drifted)} changed "
+            "elsewhere",
+            soft_wrap=True,
+        )
+        if applied.awaiting_approval:
+            console.print(
+                f"{len(applied.awaiting_approval)} change(s) await approval: "
+                f"valuebid approve {result.run.run_id} --config FILE",
+                soft_wrap=True,
+                highlight=False,
+            )
     if result.report is not None:
         console.print(
             f"Report written to {result.report}", soft_wrap=True, highlight=False

@@ -60,7 +60,7 @@ def test_plan_show_names_an_unknown_run(config: Path) -> None:
     assert "no run 'nope'" in result.output
 
 
-def test_approve_records_the_approval_then_says_why_nothing_was_pushed(
+def test_approve_without_an_account_records_nothing(
     config: Path, tmp_path: Path
 ) -> None:
     result = runner.invoke(
@@ -69,7 +69,7 @@ def test_approve_records_the_approval_then_says_why_nothing_was_pushed(
     )
 
     assert result.exit_code == 1
-    assert "1 change(s) of run 20261116-acme-fr approved" in result.output
+    assert "approved" not in result.output
     assert "needs a Google Ads account" in result.output
     store = StateStore(f"sqlite:///{tmp_path / 'state' / 'state.db'}")
     approved = [
@@ -78,7 +78,7 @@ def test_approve_records_the_approval_then_says_why_nothing_was_pushed(
         if s.approved_at
     ]
     store.dispose()
-    assert approved == ["102"]
+    assert approved == []
 
 
 def test_rollback_without_an_account_says_what_is_missing(config: Path) -> None:

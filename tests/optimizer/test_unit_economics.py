@@ -300,6 +300,8 @@ def test_spend_case_refuses_unknown_markets_and_bad_amounts(
         spend_case(_settings(tmp_path), economics, "IT", 1000.0)
     with pytest.raises(PlanningError, match="positive"):
         spend_case(_settings(tmp_path), economics, "FR", -5.0)
+    with pytest.raises(PlanningError, match="beyond any marketing budget"):
+        spend_case(_settings(tmp_path), economics, "FR", 1e308)
 
 
 def test_hire_case(tmp_path: Path, economics: UnitEconomics) -> None:
