@@ -551,6 +551,10 @@ def _judge_all(
         if len(read.rejected) and folder is not None:
             path = write_quarantine(read.rejected, folder / label, name)
             table_audit = TableAudit(**{**table_audit.__dict__, "file": str(path)})
+        elif folder is not None:
+            # A rerun of the day on fixed input must not leave the earlier
+            # run's rejected rows looking current.
+            (folder / label / f"{name}.csv").unlink(missing_ok=True)
         audits[name] = table_audit
     for name, read in reads.items():
         judge(audits[name], read.rejected, data.quarantine.max_share)

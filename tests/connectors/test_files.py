@@ -194,3 +194,24 @@ def test_optional_numeric_column_may_be_absent(tmp_path: Path) -> None:
     events = read_table(path, EVENTS)
     assert events["value"].isna().all()
     assert str(events["value"].dtype) == "float64"
+
+
+def test_a_fixed_rerun_clears_the_days_quarantine_file(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path)
+    lenient = DataSettings(
+        users=FileSource(path=data.users),
+        revenue=FileSource(path=data.revenue),
+        campaign_stats=FileSource(path=data.campaign_stats),
+        quarantine=QuarantineSettings(max_share=0.5),
+    )
+    state = tmp_path / "state"
+    _replace(data.revenue, "49.00,USD,o2", "-49.00,USD,o2")
+    first = load_inputs(lenient, currency="USD", state_dir=state, run_label="day")
+    quarantined = state / "quarantine" / "day" / "revenue.csv"
+    assert first.audits["revenue"].quarantined == 1
+    assert "-49.00" in quarantined.read_text(encoding="utf-8")
+
+    _replace(data.revenue, "-49.00,USD,o2", "49.00,USD,o2")
+    second = load_inputs(lenient, currency="USD", state_dir=state, run_label="day")
+    assert second.audits["revenue"].quarantined == 0
+    assert not quarantined.exists()
