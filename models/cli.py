@@ -21,6 +21,7 @@ from models.exceptions import ModelError
 from models.features import DEFAULT_AGES
 from models.frames import prepare_events, prepare_revenue, prepare_users
 from models.pltv import PLTVModel
+from models.registry import ModelRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -136,9 +137,24 @@ def train(
         typer.echo("  does not beat its baselines: " + "; ".join(model.gate_failures))
 
 
+def _model_at(directory: Path) -> PLTVModel:
+    """The model in a version folder, or the current one of a registry folder."""
+    if (directory / "CURRENT").exists():
+        current = ModelRegistry(directory).current()
+        if current is not None:
+            return current
+    return PLTVModel.load(directory)
+
+
 @model_app.command()
 def score(
-    model: Annotated[Path, typer.Option("--model", help="artefact directory")],
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model",
+            help="a model version's folder, or a registry folder (its current model)",
+        ),
+    ],
     users: UsersOption,
     revenue: RevenueOption,
     as_of: Annotated[str, typer.Option("--as-of", help="scoring date (UTC)")],
@@ -150,7 +166,7 @@ def score(
     revenue_table = read_table(revenue, "revenue")
     event_table = read_table(events, "events") if events else None
     try:
-        fitted = PLTVModel.load(model)
+        fitted = _model_at(model)
         scores = fitted.predict(
             user_table, revenue_table, _parse_as_of(as_of, revenue_table), event_table
         )

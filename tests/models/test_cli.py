@@ -106,3 +106,32 @@ def test_score_with_a_missing_model(tables, tmp_path) -> None:
     )
     assert result.exit_code == 1
     assert "unreadable model metadata" in result.output
+
+
+def test_score_from_a_registry_folder_uses_its_current_model(
+    tables, fitted, tmp_path
+) -> None:
+    users, revenue = _files(tables, tmp_path)
+    registry = tmp_path / "registry"
+    fitted.save(registry / fitted.version)
+    (registry / "CURRENT").write_text(fitted.version + "\n")
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(
+        model_app,
+        [
+            "score",
+            "--model",
+            str(registry),
+            "--users",
+            str(users),
+            "--revenue",
+            str(revenue),
+            "--as-of",
+            "2024-09-01",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"with model {fitted.version}" in result.output
+    assert len(pd.read_csv(out)) > 0
