@@ -39,6 +39,7 @@ from models.evaluation import (
 from models.features import DEFAULT_AGES
 from models.frames import prepare_events, prepare_revenue, prepare_users
 from models.metrics import METRIC_NAMES
+from optimizer.demo import cdnow_tables
 
 DEFAULT_DATA = (
     Path(__file__).resolve().parents[2]
@@ -54,30 +55,7 @@ logger = logging.getLogger("pltv_benchmark")
 
 def load_cdnow(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CDNOW master file as canonical users and revenue tables."""
-    raw = pd.read_csv(
-        path, sep=r"\s+", dtype={"customer_id": "string", "date": "string"}
-    )
-    occurred = pd.to_datetime(raw["date"], format="%Y%m%d", utc=True)
-    first = occurred.groupby(raw["customer_id"]).min()
-    users = pd.DataFrame(
-        {
-            "user_id": first.index.astype("string"),
-            "signup_at": first.to_numpy(),
-            "activated_at": first.to_numpy(),
-            "country": "US",
-            "segment": "all",
-            "campaign_id": "unknown",
-        }
-    )
-    revenue = pd.DataFrame(
-        {
-            "user_id": raw["customer_id"],
-            "occurred_at": occurred,
-            "amount": raw["dollar_value"].astype("float64"),
-            "currency": "USD",
-        }
-    )
-    return users, revenue
+    return cdnow_tables(path)
 
 
 def _mean_table(reports: list[HoldoutReport]) -> str:

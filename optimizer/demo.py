@@ -78,6 +78,48 @@ def read_cdnow() -> pd.DataFrame:
     return frame
 
 
+def cdnow_tables(
+    path: Path | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CDNOW as canonical users and revenue tables, dates as recorded.
+
+    Each customer's sign-up and activation are their first purchase.
+
+    Parameters
+    ----------
+    path
+        A CDNOW master file (plain or gzipped); the bundled copy when ``None``.
+    """
+    if path is None:
+        purchases = read_cdnow()
+    else:
+        purchases = pd.read_csv(
+            path, sep=r"\s+", dtype={"customer_id": "string", "date": "string"}
+        )
+        purchases["date"] = pd.to_datetime(purchases["date"], format="%Y%m%d")
+    occurred = purchases["date"].dt.tz_localize("UTC")
+    first = occurred.groupby(purchases["customer_id"]).min()
+    users = pd.DataFrame(
+        {
+            "user_id": first.index.astype("string"),
+            "signup_at": first.to_numpy(),
+            "activated_at": first.to_numpy(),
+            "country": "US",
+            "segment": "all",
+            "campaign_id": "unknown",
+        }
+    )
+    revenue = pd.DataFrame(
+        {
+            "user_id": purchases["customer_id"],
+            "occurred_at": occurred,
+            "amount": purchases["dollar_value"].astype("float64"),
+            "currency": "USD",
+        }
+    )
+    return users, revenue
+
+
 def build_demo(directory: Path, run_date: dt.date) -> DemoFiles:
     """Write the demo's canonical input files and config under ``directory``.
 

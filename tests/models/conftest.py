@@ -86,27 +86,6 @@ def fitted(tables, as_of):
 
 def load_cdnow() -> tuple[pd.DataFrame, pd.DataFrame]:
     """CDNOW as canonical tables: sign-up is the first purchase."""
-    raw = pd.read_csv(
-        CDNOW_FILE, sep=r"\s+", dtype={"customer_id": "string", "date": "string"}
-    )
-    occurred = pd.to_datetime(raw["date"], format="%Y%m%d", utc=True)
-    first = occurred.groupby(raw["customer_id"]).min()
-    users = pd.DataFrame(
-        {
-            "user_id": first.index.astype("string"),
-            "signup_at": first.to_numpy(),
-            "activated_at": first.to_numpy(),
-            "country": "US",
-            "segment": "all",
-            "campaign_id": "unknown",
-        }
-    )
-    revenue = pd.DataFrame(
-        {
-            "user_id": raw["customer_id"],
-            "occurred_at": occurred,
-            "amount": raw["dollar_value"].astype("float64"),
-            "currency": "USD",
-        }
-    )
-    return users, revenue
+    from optimizer.demo import cdnow_tables
+
+    return cdnow_tables(CDNOW_FILE)
