@@ -14,6 +14,7 @@ import pandas as pd
 
 from config.schema import Settings
 from connectors.files import Inputs, load_inputs
+from models.pltv import PLTVModel
 from models.registry import ModelRegistry
 from optimizer.exceptions import ReportError
 from optimizer.plan import PlanRow, read_plan
@@ -237,18 +238,24 @@ def _score(
     settings: Settings, run: RunRecord, inputs: Inputs
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     registry = ModelRegistry(settings.model.directory)
-    model = registry.current()
-    if model is None:
-        raise ReportError(
-            f"no current model in {settings.model.directory}: run `valuebid run` first"
-        )
-    if run.model_version and model.version != run.model_version:
+    # The run's own model first: a model that failed its gate is still the
+    # one the cycle scored with when no earlier model had passed.
+    if run.model_version and run.model_version in registry.versions():
+        model = PLTVModel.load(settings.model.directory / run.model_version)
+    else:
+        current = registry.current()
+        if current is None:
+            raise ReportError(
+                f"run {run.run_id}: its model {run.model_version!r} is not in "
+                f"{settings.model.directory} and no model is current there"
+            )
         logger.warning(
-            "run %s used model %s; scoring the report with the current %s",
+            "run %s used model %s, no longer stored; scoring with the current %s",
             run.run_id,
             run.model_version,
-            model.version,
+            current.version,
         )
+        model = current
     zone = ZoneInfo(settings.account.time_zone)
     as_of = pd.Timestamp(dt.datetime.combine(run.run_date, dt.time(), zone)).tz_convert(
         "UTC"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from config import load_settings
 from optimizer.cli import app
 from optimizer.report import report_for_run, write_report
 from optimizer.report.charts import nice_ticks
@@ -192,3 +194,19 @@ def test_demo_prints_where_its_report_is(tmp_path: Path) -> None:
     written = re.search(r"Report written to (\S+report\.html)", result.output)
     assert written is not None, result.output
     assert Path(written.group(1)).read_text(encoding="utf-8").startswith("<!DOCTYPE")
+
+
+def test_report_scores_with_the_runs_own_model(
+    demo_runs: DemoRuns, tmp_path: Path
+) -> None:
+    """A model that failed its gate is what the run used; the report uses it too."""
+    copy = tmp_path / "demo"
+    shutil.copytree(demo_runs.config.parent, copy)
+    current = next((copy / "model").rglob("CURRENT"))
+    current.unlink()
+    settings = load_settings(copy / demo_runs.config.name)
+
+    data = report_for_run(settings, inputs=demo_runs.inputs)
+
+    assert data.model_version == demo_runs.last.model_version
+    assert data.segments and data.ratios
