@@ -12,7 +12,7 @@ import logging
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -258,51 +258,40 @@ def gather_facts(
     run_date: dt.date,
     last_changes: dict[str, dt.date],
 ) -> list[CampaignFacts]:
-    """Measure every campaign of the stats table, sorted by campaign id."""
+    """Measure every campaign of the stats table, sorted by campaign id.
+
+    Each measure is one grouped pass over its table for all campaigns at
+    once (each campaign's windows mapped onto its rows first), so the time
+    grows with rows plus campaigns, not with their product.
+    """
     stats = inputs.campaign_stats
     users = _scored_users(inputs, scores, as_of)
-    latest = stats.sort_values(["date", "campaign_id"]).groupby("campaign_id").tail(1)
+    latest = (
+        stats.sort_values(["date", "campaign_id"])
+        .groupby("campaign_id", observed=True)
+        .tail(1)
+        .sort_values("campaign_id")
+    )
+    countries = campaign_countries(users)
+    campaigns = _campaign_windows(settings, latest, countries, as_of)
+    window = _window_measures(settings, users, campaigns)
+    spend = _stats_measures(stats, campaigns)
+    paying = _paying_measures(settings, users, campaigns, as_of)
     payback_base = _payback_share_within_year(
         inputs, as_of, settings.economics.payback_months
     )
     horizon = f"pltv_{settings.economics.ltv_horizon_days}"
-    matured = users[
-        users["acquired_at"]
-        <= as_of - pd.Timedelta(days=settings.economics.paying_lag_days)
-    ]
-    # Grouped once: filtering the whole table per campaign made planning
-    # 10,000 campaigns grow with campaigns x users (benchmarks/stages.py).
-    users_of = _Groups(users, "campaign_id")
-    stats_of = _Groups(stats, "campaign_id")
-    recent = _Recent(matured[matured["recent"]])
-    countries = campaign_countries(users)
 
     facts = []
-    for campaign in latest.sort_values("campaign_id").itertuples(index=False):
-        cid = str(campaign.campaign_id)
-        name = str(campaign.campaign_name)
-        market = market_of(settings, cid, name, countries)
-        market_cfg = settings.markets[market]
-        guard = settings.guardrails_for(market)
-        kind = _campaign_type(campaign, name)
-        rule = guard.volume_rule(kind)
-
-        lag_end = as_of - pd.Timedelta(days=guard.conversion_lag_days)
-        start = lag_end - pd.Timedelta(days=guard.observation_window_days)
-        mine = users_of.get(cid)
-        window_users = mine[
-            (mine["acquired_at"] >= start) & (mine["acquired_at"] < lag_end)
-        ]
-        own = stats_of.get(cid)
-        in_window = own[(own["date"] >= _day(start)) & (own["date"] < _day(lag_end))]
-        volume_start = as_of - pd.Timedelta(days=rule.window_days)
-        conversions = float(
-            own.loc[own["date"] >= _day(volume_start), "conversions"].sum()
-        )
-        cost = float(in_window["cost"].sum())
-        value_sum = float(window_users["value"].sum())
-        has_value = len(window_users) > 0 and value_sum > 0
-        mean_value = float(window_users["value"].mean()) if has_value else None
+    for plan, campaign in zip(
+        campaigns.itertuples(), latest.itertuples(index=False), strict=True
+    ):
+        cid, market = str(plan.Index), str(plan.market)
+        measured = window.get(cid)
+        value_sum = measured.sums["value"] if measured is not None else 0.0
+        has_value = measured is not None and value_sum > 0
+        mean_value = measured.mean_value if measured is not None and has_value else None
+        cost = spend.cost.get(cid, 0.0)
         observed = value_sum / cost if cost > 0 and has_value else None
         last = last_changes.get(cid)
         status = str(getattr(campaign, "bidding_strategy_status", "") or "")
@@ -313,33 +302,265 @@ def gather_facts(
             target_roas=_number(campaign.target_roas),
             observed_roas=observed,
             mean_value=mean_value,
-            conversions_in_window=conversions,
+            conversions_in_window=spend.conversions.get(cid, 0.0),
             learning=status.upper().startswith("LEARNING"),
             days_since_last_change=(run_date - last).days if last else None,
-            campaign_type=kind,
+            campaign_type=str(plan.kind),
         )
-
         economics = None
-        paying = _paying_share(settings, recent, cid, market, window_users)
-        if mean_value is not None and paying is not None:
+        share = paying.share(cid, market, measured)
+        if measured is not None and mean_value is not None and share is not None:
+            sums = measured.sums
             economics = CampaignEconomics(
                 mean_value=mean_value,
-                ltv_horizon_ratio=max(
-                    float(window_users[horizon].sum() / window_users["pltv_365"].sum()),
-                    1.0,
-                ),
+                ltv_horizon_ratio=max(_ratio(sums[horizon], sums["pltv_365"]), 1.0),
                 payback_share=_payback_share(
-                    payback_base, window_users, settings.economics.payback_months
+                    payback_base, sums, settings.economics.payback_months
                 ),
-                paying_share=paying,
-                cac_max=_blended_cac_max(
-                    market_cfg, _paying_users(recent, cid, window_users)
-                ),
+                paying_share=share,
+                cac_max=paying.cac_max.get(cid, measured.cac_max),
                 market=market,
                 currency=settings.account.currency,
             )
-        facts.append(CampaignFacts(snapshot, name, market, cost, economics))
+        facts.append(CampaignFacts(snapshot, str(plan.name), market, cost, economics))
     return facts
+
+
+def _ratio(part: float, whole: float) -> float:
+    return part / whole if whole > 0 else 1.0
+
+
+def _campaign_windows(
+    settings: Settings,
+    latest: pd.DataFrame,
+    countries: Mapping[str, str],
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """Per campaign: name, market, type and the bounds of its windows.
+
+    ``start``/``lag_end`` bound the observation window of acquisitions (UTC),
+    ``day_start``/``day_end`` the same window in stats days, and
+    ``volume_day`` the first stats day counted towards the volume rule.
+    """
+    guards = {market: settings.guardrails_for(market) for market in settings.markets}
+    records = []
+    for campaign in latest.itertuples(index=False):
+        cid = str(campaign.campaign_id)
+        name = str(campaign.campaign_name)
+        market = market_of(settings, cid, name, countries)
+        guard = guards[market]
+        kind = _campaign_type(campaign, name)
+        lag_end = as_of - pd.Timedelta(days=guard.conversion_lag_days)
+        start = lag_end - pd.Timedelta(days=guard.observation_window_days)
+        volume_start = as_of - pd.Timedelta(days=guard.volume_rule(kind).window_days)
+        records.append(
+            {
+                "campaign_id": cid,
+                "name": name,
+                "market": market,
+                "kind": kind,
+                "start": start,
+                "lag_end": lag_end,
+                "day_start": _day(start),
+                "day_end": _day(lag_end),
+                "volume_day": _day(volume_start),
+            }
+        )
+    columns = ["name", "market", "kind", "start", "lag_end"]
+    columns += ["day_start", "day_end", "volume_day"]
+    if not records:
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="campaign_id"))
+    return pd.DataFrame.from_records(records, index="campaign_id")
+
+
+def _campaign_keys(column: pd.Series) -> pd.Series:
+    """A campaign id column as plain strings (missing stays missing)."""
+    keys = column.astype(object)
+    return keys.where(keys.isna(), keys.astype(str))
+
+
+def _per_row(campaigns: pd.DataFrame, keys: pd.Series, bound: str) -> np.ndarray:
+    """Each row's campaign's ``bound`` (UTC, naive); NaT where it has no campaign."""
+    bounds = campaigns[bound].reindex(keys.to_numpy())
+    return _naive(bounds)
+
+
+def _naive(moments: pd.Series) -> np.ndarray:
+    """Timestamps as naive UTC ``datetime64`` values, for fast comparisons."""
+    if isinstance(moments.dtype, pd.DatetimeTZDtype):
+        moments = moments.dt.tz_convert("UTC").dt.tz_localize(None)
+    return moments.to_numpy(dtype="datetime64[ns]")
+
+
+@dataclass(frozen=True)
+class _WindowMeasures:
+    """One campaign's activations in its observation window, summed.
+
+    ``cac_max`` is their mean benchmark, used when none of the campaign's
+    recent users has paid yet.
+    """
+
+    sums: dict[str, float]
+    mean_value: float
+    paying_probability: float | None
+    cac_max: float
+
+
+def _window_measures(
+    settings: Settings, users: pd.DataFrame, campaigns: pd.DataFrame
+) -> dict[str, _WindowMeasures]:
+    """Per campaign with activations in its window, what they are worth."""
+    keys = _campaign_keys(users["campaign_id"])
+    acquired = _naive(users["acquired_at"])
+    inside = (
+        keys.notna().to_numpy()
+        & (acquired >= _per_row(campaigns, keys, "start"))
+        & (acquired < _per_row(campaigns, keys, "lag_end"))
+    )
+    mine = users[inside].assign(campaign_id=keys[inside])
+    mine["cac_max"] = _user_caps(settings, mine, campaigns)
+    columns = list(dict.fromkeys(["value", "pltv_365", "pltv_1095", "pltv_1825"]))
+    horizon = f"pltv_{settings.economics.ltv_horizon_days}"
+    if horizon not in columns:
+        columns.append(horizon)
+    grouped = mine.groupby("campaign_id", sort=False)
+    sums = grouped[columns].sum().to_dict("index")
+    means = grouped["value"].mean().to_dict()
+    caps = grouped["cac_max"].mean().to_dict()
+    chance = (
+        grouped["paying_probability"].mean().to_dict()
+        if "paying_probability" in mine
+        else {}
+    )
+    measures = {}
+    for cid, total in sums.items():
+        probability = chance.get(cid)
+        measures[str(cid)] = _WindowMeasures(
+            sums={column: float(total[column]) for column in columns},
+            mean_value=float(means[cid]),
+            paying_probability=(
+                None
+                if probability is None or np.isnan(probability)
+                else float(probability)
+            ),
+            cac_max=float(caps[cid]),
+        )
+    return measures
+
+
+def _user_caps(
+    settings: Settings, users: pd.DataFrame, campaigns: pd.DataFrame
+) -> pd.Series:
+    """Each user's CAC benchmark in the market of the campaign that acquired it."""
+    markets = campaigns["market"].reindex(users["campaign_id"].to_numpy()).to_numpy()
+    caps = pd.Series(np.nan, index=users.index, dtype="float64")
+    for code in pd.unique(markets):
+        if not isinstance(code, str):
+            continue
+        chosen = markets == code
+        caps[chosen] = user_cac_max(settings.markets[code], users[chosen]).to_numpy()
+    return caps
+
+
+@dataclass(frozen=True)
+class _Spend:
+    """Per campaign, cost in its observation window and conversions in its
+    volume window."""
+
+    cost: dict[str, float]
+    conversions: dict[str, float]
+
+
+def _stats_measures(stats: pd.DataFrame, campaigns: pd.DataFrame) -> _Spend:
+    keys = _campaign_keys(stats["campaign_id"])
+    day = _naive(stats["date"])
+    in_window = (day >= _per_row(campaigns, keys, "day_start")) & (
+        day < _per_row(campaigns, keys, "day_end")
+    )
+    in_volume = day >= _per_row(campaigns, keys, "volume_day")
+    cost = stats["cost"].where(in_window, 0.0).groupby(keys.to_numpy()).sum()
+    conversions = (
+        stats["conversions"].where(in_volume, 0.0).groupby(keys.to_numpy()).sum()
+    )
+    return _Spend(
+        cost={str(k): float(v) for k, v in cost.items()},
+        conversions={str(k): float(v) for k, v in conversions.items()},
+    )
+
+
+@dataclass(frozen=True)
+class _Paying:
+    """Who pays among matured users acquired in the last year.
+
+    ``by_campaign`` and ``by_country`` hold the paid share where some user
+    was seen; ``cac_max`` the mean benchmark of each campaign's paying users.
+    """
+
+    configured: float | None
+    by_campaign: dict[str, float]
+    by_country: dict[str, float]
+    overall: float | None
+    cac_max: dict[str, float]
+
+    def share(
+        self, campaign_id: str, market: str, window: _WindowMeasures | None
+    ) -> float | None:
+        """Share of activations that pay: configured, predicted, else observed.
+
+        Observed on the users acquired in the last year who have had
+        ``paying_lag_days`` to start paying: the campaign's own, else its
+        market's, else the account's.
+        """
+        if self.configured is not None:
+            return self.configured
+        chance = window.paying_probability if window is not None else None
+        if chance is not None and chance > 0:
+            return min(chance, 1.0)
+        for share in (
+            self.by_campaign.get(campaign_id),
+            self.by_country.get(market),
+            self.overall,
+        ):
+            if share is not None and share > 0:
+                return share
+        return None
+
+
+def _paying_measures(
+    settings: Settings,
+    users: pd.DataFrame,
+    campaigns: pd.DataFrame,
+    as_of: pd.Timestamp,
+) -> _Paying:
+    lag = pd.Timedelta(days=settings.economics.paying_lag_days)
+    recent = users[users["recent"] & (users["acquired_at"] <= as_of - lag)]
+    keys = _campaign_keys(recent["campaign_id"])
+    by_campaign = recent["has_paid"].groupby(keys.to_numpy()).mean()
+    by_country = recent["has_paid"].groupby(recent["country"].to_numpy()).mean()
+    paid = recent[recent["has_paid"].to_numpy() & keys.isin(campaigns.index).to_numpy()]
+    paid = paid.assign(campaign_id=_campaign_keys(paid["campaign_id"]))
+    caps = _user_caps(settings, paid, campaigns).groupby(paid["campaign_id"].to_numpy())
+    return _Paying(
+        configured=settings.economics.paying_share,
+        by_campaign={str(k): float(v) for k, v in by_campaign.items()},
+        by_country={str(k): float(v) for k, v in by_country.items()},
+        overall=float(recent["has_paid"].mean()) if len(recent) else None,
+        cac_max={str(k): float(v) for k, v in caps.mean().items()},
+    )
+
+
+def _payback_share(base: float, sums: Mapping[str, float], months: int) -> float:
+    """Value earned within ``months`` over 1-year value.
+
+    Within the first year the measured curve of full-year users gives it;
+    beyond, the campaign's own predicted 1-, 3- and 5-year values are
+    interpolated.
+    """
+    if months <= 12:
+        return base
+    year = sums["pltv_365"]
+    points = [1.0, _ratio(sums["pltv_1095"], year), _ratio(sums["pltv_1825"], year)]
+    return float(np.interp(months * DAYS_PER_MONTH, [365.25, 1095.75, 1826.25], points))
 
 
 def user_cac_max(market: MarketSettings, users: pd.DataFrame) -> pd.Series:
@@ -353,20 +574,9 @@ def user_cac_max(market: MarketSettings, users: pd.DataFrame) -> pd.Series:
         caps = by_segment.fillna(caps)
     if market.cac_max_by_product_line and "product_line" in users:
         by_line = users["product_line"].map(market.cac_max_by_product_line)
-        caps = caps.combine(by_line.astype("float64").fillna(np.inf), min)
+        lowest = np.minimum(caps.to_numpy(), by_line.astype("float64").fillna(np.inf))
+        caps = pd.Series(lowest, index=users.index, dtype="float64")
     return caps
-
-
-def _blended_cac_max(market: MarketSettings, paying: pd.DataFrame) -> float:
-    """Benchmark per paying customer, weighted by who actually pays.
-
-    With segment benchmarks the most an activation may cost is
-    ``sum_s w_s * p_s * CAC_s``; dividing by ``p = sum_s w_s * p_s`` gives the
-    mean benchmark over paying customers.
-    """
-    if paying.empty:
-        return market.cac_max
-    return float(user_cac_max(market, paying).mean())
 
 
 def _scored_users(
@@ -379,91 +589,6 @@ def _scored_users(
     recent = users["acquired_at"] > as_of - pd.Timedelta(days=365)
     users["recent"] = recent
     return users
-
-
-class _Groups:
-    """The rows of a table per value of one column, found without a scan."""
-
-    def __init__(self, frame: pd.DataFrame, column: str) -> None:
-        self._frame = frame
-        self._rows = frame.groupby(column, sort=False, observed=True).indices
-
-    def get(self, key: str) -> pd.DataFrame:
-        """The rows whose column equals ``key``, in table order (none: empty)."""
-        rows = self._rows.get(key)
-        if rows is None:
-            return self._frame.iloc[:0]
-        return self._frame.take(np.asarray(rows))
-
-
-@dataclass
-class _Recent:
-    """Matured users acquired in the last year, whole and by campaign and country."""
-
-    users: pd.DataFrame
-    by_campaign: _Groups = field(init=False)
-    by_country: _Groups = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.by_campaign = _Groups(self.users, "campaign_id")
-        self.by_country = _Groups(self.users, "country")
-
-
-def _paying_users(
-    recent: _Recent, campaign_id: str, window_users: pd.DataFrame
-) -> pd.DataFrame:
-    mine = recent.by_campaign.get(campaign_id)
-    paid = mine[mine["has_paid"]]
-    return paid if len(paid) else window_users
-
-
-def _paying_share(
-    settings: Settings,
-    recent: _Recent,
-    campaign_id: str,
-    market: str,
-    window_users: pd.DataFrame,
-) -> float | None:
-    """Share of activations that pay: configured, predicted, else observed.
-
-    Observed on the users acquired in the last year who have had
-    ``paying_lag_days`` to start paying: the campaign's own, else its
-    market's, else the account's.
-    """
-    if settings.economics.paying_share is not None:
-        return settings.economics.paying_share
-    if "paying_probability" in window_users and len(window_users):
-        predicted = float(window_users["paying_probability"].mean())
-        if predicted > 0:
-            return min(predicted, 1.0)
-    for group in (
-        recent.by_campaign.get(campaign_id),
-        recent.by_country.get(market),
-        recent.users,
-    ):
-        if len(group):
-            share = float(group["has_paid"].mean())
-            if share > 0:
-                return share
-    return None
-
-
-def _payback_share(base: float, window_users: pd.DataFrame, months: int) -> float:
-    """Value earned within ``months`` over 1-year value.
-
-    Within the first year the measured curve of full-year users gives it;
-    beyond, the campaign's own predicted 1-, 3- and 5-year values are
-    interpolated.
-    """
-    if months <= 12:
-        return base
-    year = float(window_users["pltv_365"].sum())
-    points = [
-        1.0,
-        float(window_users["pltv_1095"].sum()) / year,
-        float(window_users["pltv_1825"].sum()) / year,
-    ]
-    return float(np.interp(months * DAYS_PER_MONTH, [365.25, 1095.75, 1826.25], points))
 
 
 def _payback_share_within_year(
