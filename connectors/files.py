@@ -30,6 +30,7 @@ from connectors.contracts import (
     check,
     concat_rejected,
     enforce,
+    member_of,
     reject_where,
     split_duplicates,
     strip_provenance,
@@ -384,8 +385,9 @@ def load_inputs(
     for name in ("revenue", "events"):
         if name in reads:
             rows = reads[name]
+            ids = rows.kept["user_id"]
             rows.reject(
-                ~rows.kept["user_id"].isin(known),
+                pd.Series(~member_of(ids, known), index=ids.index),
                 "user_id",
                 f"has {name} but is not in the users table",
             )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from connectors.contracts import member_of
 from models.exceptions import InputDataError
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def prepare_revenue(revenue: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     out["amount"] = amount.astype("float64")
 
     signup = users.set_index("user_id")["signup_at"]
-    known = out["user_id"].isin(signup.index)
+    known = pd.Series(member_of(out["user_id"], signup.index), index=out.index)
     if not known.all():
         logger.debug(
             "revenue: %d row(s) of users not in the users table ignored",
@@ -179,7 +180,8 @@ def prepare_events(events: pd.DataFrame | None, users: pd.DataFrame) -> pd.DataF
     else:
         out["value"] = 0.0
     signup = users.set_index("user_id")["signup_at"]
-    out = out.loc[out["user_id"].isin(signup.index) & out["occurred_at"].notna()]
+    known = member_of(out["user_id"], signup.index)
+    out = out.loc[known & out["occurred_at"].notna().to_numpy()]
     start = out["user_id"].map(signup)
     out["days"] = elapsed_days(out["occurred_at"] - start).clip(lower=0.0)
     return out.loc[:, columns].reset_index(drop=True)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from config.schema import GuardrailSettings, MarketSettings, Settings
+from connectors.contracts import member_of
 from connectors.files import Inputs
 from optimizer.economics import (
     BREAK_EVEN,
@@ -585,7 +586,8 @@ def _scored_users(
     users = inputs.users.merge(scores, on="user_id", how="inner")
     users["acquired_at"] = users["activated_at"].fillna(users["signup_at"])
     revenue = inputs.revenue[inputs.revenue["occurred_at"] < as_of]
-    users["has_paid"] = users["user_id"].isin(revenue["user_id"][revenue["amount"] > 0])
+    paid = revenue["user_id"][revenue["amount"] > 0]
+    users["has_paid"] = member_of(users["user_id"], paid)
     recent = users["acquired_at"] > as_of - pd.Timedelta(days=365)
     users["recent"] = recent
     return users
@@ -600,7 +602,7 @@ def _payback_share_within_year(
     users = inputs.users
     full = users[users["signup_at"] <= as_of - pd.Timedelta(days=365)]
     signup = full.set_index("user_id")["signup_at"]
-    rev = inputs.revenue[inputs.revenue["user_id"].isin(signup.index)]
+    rev = inputs.revenue[member_of(inputs.revenue["user_id"], signup.index)]
     days = (rev["occurred_at"] - rev["user_id"].map(signup)).dt.total_seconds() / 86400
     year = float(rev["amount"][days < 365].sum())
     early = float(rev["amount"][days < months * DAYS_PER_MONTH].sum())

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from config.schema import FinanceSettings, Settings
+from connectors.contracts import member_of
 from connectors.files import Inputs
 from optimizer.exceptions import PlanningError
 from optimizer.planner import campaign_countries, market_of
@@ -269,7 +270,8 @@ def _users(inputs: Inputs, scores: pd.DataFrame, as_of: pd.Timestamp) -> pd.Data
     users["acquired_at"] = users["activated_at"].fillna(users["signup_at"])
     users["acquired_day"] = users["acquired_at"].dt.tz_localize(None).dt.normalize()
     revenue = inputs.revenue[inputs.revenue["occurred_at"] < as_of]
-    users["has_paid"] = users["user_id"].isin(revenue["user_id"][revenue["amount"] > 0])
+    paid = revenue["user_id"][revenue["amount"] > 0]
+    users["has_paid"] = member_of(users["user_id"], paid)
     users["segment"] = users["segment"].fillna("(none)")
     return users
 
@@ -366,7 +368,9 @@ def _ltv_figures(
         realized: tuple[int, float] | None = None
         for horizon in HORIZONS:
             old = members[user_age.loc[index] >= horizon]
-            inside = revenue[revenue["user_id"].isin(old["user_id"]) & (age < horizon)]
+            inside = revenue[
+                member_of(revenue["user_id"], old["user_id"]) & (age < horizon)
+            ]
             payers = inside.loc[inside["amount"] > 0, "user_id"].nunique()
             if payers >= MIN_REALIZED_PAYERS:
                 ltv = float(inside["amount"].sum()) / payers * margin

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from config.schema import FinanceSettings
+from connectors.contracts import member_of
 from optimizer.plan import PlanRow
 from optimizer.unit_economics import UnitEconomics
 
@@ -345,7 +346,7 @@ def segment_curves(
     ages = ((as_of - signup).dt.total_seconds() / 86400.0).to_numpy()
     position = pd.Series(np.arange(len(signup)), index=signup.index)
 
-    rev = revenue[revenue["user_id"].isin(signup.index)]
+    rev = revenue[member_of(revenue["user_id"], signup.index)]
     days = (rev["occurred_at"] - rev["user_id"].map(signup)).dt.total_seconds()
     month = np.floor(days.to_numpy() / 86400.0 / MONTH_DAYS).astype("int64")
     keep = (month >= 0) & (month < CURVE_MONTHS)
