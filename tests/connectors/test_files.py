@@ -10,7 +10,7 @@ import pytest
 
 from connectors.contracts import EVENTS, REVENUE, USERS
 from connectors.exceptions import ContractError, InputError
-from connectors.files import load_inputs, read_table
+from connectors.files import file_fingerprint, load_inputs, read_table
 from connectors.sources import DataSettings, FileSource, QuarantineSettings
 from tests.support.datasets import Dataset, write_dataset
 
@@ -44,6 +44,19 @@ def test_valid_inputs_get_canonical_types(tmp_path: Path) -> None:
     assert inputs.revenue["amount"].sum() == pytest.approx(218.5)
     assert inputs.row_counts() == {"users": 3, "revenue": 3, "campaign_stats": 2}
     assert set(inputs.fingerprints) == {"users", "revenue", "campaign_stats"}
+
+
+def test_a_fingerprint_changes_with_its_file_and_only_then(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path)
+    first = load_inputs(_strict(data), currency="USD").fingerprints
+    assert load_inputs(_strict(data), currency="USD").fingerprints == first
+
+    _replace(data.revenue, "120.50", "120.51")
+    second = load_inputs(_strict(data), currency="USD").fingerprints
+
+    changed = {name for name in first if first[name] != second[name]}
+    assert changed == {"revenue"}
+    assert second["revenue"] == file_fingerprint([data.revenue])
 
 
 BAD_INPUTS: list[tuple[str, Callable[[Dataset], Path], list[str]]] = [
