@@ -655,6 +655,30 @@ def member_of(values: pd.Series, allowed: pd.Series | pd.Index) -> np.ndarray:
     return np.asarray(values.isin(allowed) & values.notna(), dtype=bool)
 
 
+def index_of(values: pd.Series, keys: pd.Index | pd.Series) -> np.ndarray:
+    """Position of each of ``values`` among distinct ``keys``; -1 where absent.
+
+    The lookup behind ``Series.map`` of an id column, without turning Arrow
+    strings into Python objects. ``keys`` must not repeat.
+
+    Parameters
+    ----------
+    values
+        The ids to look up.
+    keys
+        Distinct ids, e.g. the index of a table keyed by id.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` positions into ``keys``.
+    """
+    if _arrow_strings(values) and _arrow_strings(keys):
+        found = pc.index_in(pa.array(values.array), value_set=pa.array(keys.array))
+        return np.asarray(found.fill_null(-1).to_numpy(), dtype="int64")
+    return np.asarray(pd.Index(keys).get_indexer(values), dtype="int64")
+
+
 def _all_distinct(ids: pd.Series) -> bool:
     """No present value repeats; the usual case, answered with one hash pass
     instead of marking repeats row by row."""

@@ -1,4 +1,5 @@
-"""``member_of`` answers as ``Series.isin`` does, whatever the string storage."""
+"""``member_of`` and ``index_of`` answer as ``isin`` and ``get_indexer`` do,
+whatever the string storage."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.contracts import member_of
+from connectors.contracts import index_of, member_of
 
 ids = st.lists(st.one_of(st.none(), st.sampled_from(list("abcdefg"))), max_size=30)
 
@@ -34,3 +35,20 @@ def test_membership_matches_isin_and_missing_is_never_a_member(
 def test_numbers_go_through_isin() -> None:
     got = member_of(pd.Series([1.0, 2.0, np.nan]), pd.Series([2.0, np.nan]))
     assert got.tolist() == [False, True, False]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=ids,
+    keys=st.sets(st.sampled_from(list("abcdefgh")), max_size=8),
+    storage=st.sampled_from(["pyarrow", "python"]),
+)
+def test_positions_match_get_indexer(
+    values: list[str | None], keys: set[str], storage: str
+) -> None:
+    column = pd.Series(values, dtype=pd.StringDtype(storage))
+    index = pd.Index(sorted(keys), dtype=pd.StringDtype(storage))
+    want = [sorted(keys).index(v) if v in keys else -1 for v in values]
+
+    assert index_of(column, index).tolist() == want
+    assert index_of(column.astype(object), index.astype(object)).tolist() == want
