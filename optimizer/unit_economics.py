@@ -308,14 +308,21 @@ def _cac_figures(
     stats: pd.DataFrame, cohort: pd.DataFrame, campaigns: dict[str, str]
 ) -> list[CacFigure]:
     cost = stats.groupby("campaign_id")["cost"].sum()
+    # Counted once per campaign, then summed per market: filtering the cohort
+    # once per campaign took seconds with thousands of campaigns.
+    counted = cohort.groupby("campaign_id")["has_paid"].agg(["size", "sum"])
+    sizes, paid = counted["size"].to_dict(), counted["sum"].to_dict()
     figures = []
     for cid in sorted(campaigns):
-        mine = cohort[cohort["campaign_id"] == cid]
-        figures.append(_cac("campaign", cid, float(cost.get(cid, 0.0)), mine))
+        spent = float(cost.get(cid, 0.0))
+        activations, paying = int(sizes.get(cid, 0)), int(paid.get(cid, 0))
+        figures.append(_cac_of("campaign", cid, spent, activations, paying))
     for market in sorted(set(campaigns.values())):
         ids = [c for c, m in campaigns.items() if m == market]
-        mine = cohort[cohort["campaign_id"].isin(ids)]
-        figures.append(_cac("market", market, float(cost.reindex(ids).sum()), mine))
+        activations = sum(int(sizes.get(c, 0)) for c in ids)
+        paying = sum(int(paid.get(c, 0)) for c in ids)
+        spent = float(cost.reindex(ids).sum())
+        figures.append(_cac_of("market", market, spent, activations, paying))
 
     pairs = cohort.groupby(["campaign_id", "segment"]).size().rename("n").reset_index()
     pairs["share"] = pairs["n"] / pairs.groupby("campaign_id")["n"].transform("sum")
@@ -331,12 +338,17 @@ def _cac_figures(
 
 
 def _cac(scope: str, key: str, cost: float, cohort: pd.DataFrame) -> CacFigure:
-    paying = int(cohort["has_paid"].sum())
+    return _cac_of(scope, key, cost, len(cohort), int(cohort["has_paid"].sum()))
+
+
+def _cac_of(
+    scope: str, key: str, cost: float, activations: int, paying: int
+) -> CacFigure:
     return CacFigure(
         scope=scope,
         key=key,
         cost=round(cost, 2),
-        activations=len(cohort),
+        activations=activations,
         new_paying=paying,
         cac=cost / paying if paying else None,
     )
