@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 
+from models.batching import BATCH_USERS, user_batches
 from models.curves import LTVCurves, curves_from_prepared
 from models.estimator import FutureValueRegressor, Loss
 from models.evaluation import (
@@ -298,6 +299,8 @@ class PLTVModel:
         revenue: pd.DataFrame,
         as_of: pd.Timestamp,
         events: pd.DataFrame | None = None,
+        *,
+        batch_users: int = BATCH_USERS,
     ) -> pd.DataFrame:
         """Predicted total value since sign-up of every user signed up by ``as_of``.
 
@@ -313,6 +316,9 @@ class PLTVModel:
             Scoring date; nothing after it is read. Naive means UTC.
         events : pandas.DataFrame, optional
             Canonical product events.
+        batch_users : int
+            Users scored at a time; memory grows with the batch, not the
+            account (:mod:`models.batching`).
 
         Returns
         -------
@@ -331,19 +337,35 @@ class PLTVModel:
         if self._regressor is None or self._schema is None or self._curves is None:
             raise ScoringError("the model is not fitted")
         as_of = _utc(as_of)
-        earliest = prepare_users(users)["signup_at"].min()
-        if not earliest <= as_of:
+        signup = prepare_users(users)["signup_at"]
+        if not signup.min() <= as_of:
             raise ScoringError(
-                f"no user signed up by {as_of}; the earliest sign-up is {earliest}"
+                f"no user signed up by {as_of}; the earliest sign-up is {signup.min()}"
             )
+        signed_up = users[(signup <= as_of).to_numpy()]
+        parts = [
+            self._predict_batch(*batch, as_of)
+            for batch in user_batches(signed_up, revenue, events, batch_users)
+        ]
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def _predict_batch(
+        self,
+        users: pd.DataFrame,
+        revenue: pd.DataFrame,
+        events: pd.DataFrame | None,
+        as_of: pd.Timestamp,
+    ) -> pd.DataFrame:
+        regressor, schema, curves = self._regressor, self._schema, self._curves
+        assert regressor is not None and schema is not None and curves is not None
         prepared, money, acts = _prepare(users, revenue, events, as_of)
         snapshots = scoring_snapshots(prepared, as_of)
 
-        features = build_features(snapshots, prepared, money, acts, self._schema)
+        features = build_features(snapshots, prepared, money, acts, schema)
         young = (snapshots["age_days"] < HORIZON_DAYS).to_numpy()
         future = np.zeros(len(snapshots))
         if young.any():
-            future[young] = self._regressor.predict(features.loc[young])
+            future[young] = regressor.predict(features.loc[young])
         to_date = features["revenue_to_date"].to_numpy()
         first_year = value_until(snapshots, money, HORIZON_DAYS).to_numpy()
         pltv_365 = np.where(young, to_date + future, first_year)
@@ -351,8 +373,7 @@ class PLTVModel:
         segments = prepared.set_index("user_id").loc[snapshots["user_id"], "segment"]
         ratios = {
             days: {
-                s: self._curves.horizon_ratio(str(s), days).ratio
-                for s in segments.unique()
+                s: curves.horizon_ratio(str(s), days).ratio for s in segments.unique()
             }
             for days in (1095, 1825)
         }
