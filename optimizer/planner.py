@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from config.schema import GuardrailSettings, MarketSettings, Settings
-from connectors.contracts import member_of
+from connectors.contracts import index_of, member_of
 from connectors.files import Inputs
 from optimizer.economics import (
     BREAK_EVEN,
@@ -583,7 +583,7 @@ def user_cac_max(market: MarketSettings, users: pd.DataFrame) -> pd.Series:
 def _scored_users(
     inputs: Inputs, scores: pd.DataFrame, as_of: pd.Timestamp
 ) -> pd.DataFrame:
-    users = inputs.users.merge(scores, on="user_id", how="inner")
+    users = _with_scores(inputs.users, scores)
     users["acquired_at"] = users["activated_at"].fillna(users["signup_at"])
     revenue = inputs.revenue[inputs.revenue["occurred_at"] < as_of]
     paid = revenue["user_id"][revenue["amount"] > 0]
@@ -591,6 +591,19 @@ def _scored_users(
     recent = users["acquired_at"] > as_of - pd.Timedelta(days=365)
     users["recent"] = recent
     return users
+
+
+def _with_scores(users: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """The scored users, in table order, with their score columns.
+
+    An inner join on ``user_id`` found in Arrow: pandas' merge turns Arrow
+    string ids into Python objects, seconds per million users.
+    """
+    rows = index_of(users["user_id"], pd.Index(scores["user_id"]))
+    scored = rows >= 0
+    out = users[scored].reset_index(drop=True)
+    taken = scores.drop(columns="user_id").take(rows[scored]).reset_index(drop=True)
+    return pd.concat([out, taken], axis=1)
 
 
 def _payback_share_within_year(
