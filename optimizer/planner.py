@@ -273,6 +273,8 @@ def gather_facts(
         .tail(1)
         .sort_values("campaign_id")
     )
+    if latest.empty:
+        return []
     countries = campaign_countries(users)
     campaigns = _campaign_windows(settings, latest, countries, as_of)
     window = _window_measures(settings, users, campaigns)
@@ -344,46 +346,80 @@ def _campaign_windows(
     ``volume_day`` the first stats day counted towards the volume rule.
     """
     guards = {market: settings.guardrails_for(market) for market in settings.markets}
+    windows: dict[tuple[str, str], dict[str, pd.Timestamp]] = {}
     records = []
     for campaign in latest.itertuples(index=False):
         cid = str(campaign.campaign_id)
         name = str(campaign.campaign_name)
         market = market_of(settings, cid, name, countries)
-        guard = guards[market]
         kind = _campaign_type(campaign, name)
-        lag_end = as_of - pd.Timedelta(days=guard.conversion_lag_days)
-        start = lag_end - pd.Timedelta(days=guard.observation_window_days)
-        volume_start = as_of - pd.Timedelta(days=guard.volume_rule(kind).window_days)
+        if (market, kind) not in windows:
+            windows[market, kind] = _windows(guards[market], kind, as_of)
         records.append(
-            {
-                "campaign_id": cid,
-                "name": name,
-                "market": market,
-                "kind": kind,
-                "start": start,
-                "lag_end": lag_end,
-                "day_start": _day(start),
-                "day_end": _day(lag_end),
-                "volume_day": _day(volume_start),
-            }
+            {"campaign_id": cid, "name": name, "market": market, "kind": kind}
+            | windows[market, kind]
         )
     columns = ["name", "market", "kind", "start", "lag_end"]
     columns += ["day_start", "day_end", "volume_day"]
-    if not records:
-        return pd.DataFrame(columns=columns, index=pd.Index([], name="campaign_id"))
-    return pd.DataFrame.from_records(records, index="campaign_id")
+    ids = pd.Index(
+        [record.pop("campaign_id") for record in records],
+        dtype=pd.StringDtype("pyarrow"),
+        name="campaign_id",
+    )
+    return pd.DataFrame.from_records(records, index=ids, columns=columns)
 
 
-def _campaign_keys(column: pd.Series) -> pd.Series:
-    """A campaign id column as plain strings (missing stays missing)."""
-    keys = column.astype(object)
-    return keys.where(keys.isna(), keys.astype(str))
+def _windows(
+    guard: GuardrailSettings, kind: str, as_of: pd.Timestamp
+) -> dict[str, pd.Timestamp]:
+    """The window bounds of a campaign of type ``kind`` under ``guard``."""
+    lag_end = as_of - pd.Timedelta(days=guard.conversion_lag_days)
+    start = lag_end - pd.Timedelta(days=guard.observation_window_days)
+    volume_start = as_of - pd.Timedelta(days=guard.volume_rule(kind).window_days)
+    return {
+        "start": start,
+        "lag_end": lag_end,
+        "day_start": _day(start),
+        "day_end": _day(lag_end),
+        "volume_day": _day(volume_start),
+    }
 
 
-def _per_row(campaigns: pd.DataFrame, keys: pd.Series, bound: str) -> np.ndarray:
-    """Each row's campaign's ``bound`` (UTC, naive); NaT where it has no campaign."""
-    bounds = campaigns[bound].reindex(keys.to_numpy())
-    return _naive(bounds)
+class _Placed:
+    """The rows of one table placed at their campaign's position in the plan.
+
+    Every per-campaign figure is then a weighted count over those positions
+    (``numpy.bincount``): one pass over the table for all campaigns.
+    """
+
+    def __init__(self, column: pd.Series, campaigns: pd.DataFrame) -> None:
+        self.size = len(campaigns)
+        self.rows = index_of(column, campaigns.index)
+        self.known = self.rows >= 0
+        self._safe = np.where(self.known, self.rows, 0)
+
+    def of(self, values: np.ndarray) -> np.ndarray:
+        """Each row's campaign's entry of ``values`` (any entry where it has none)."""
+        return values[self._safe]
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        """Rows per campaign where ``mask`` holds."""
+        chosen = mask & self.known
+        return np.bincount(self.rows[chosen], minlength=self.size).astype("float64")
+
+    def total(self, weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Sum of ``weights`` per campaign where ``mask`` holds; NaN is skipped."""
+        chosen = mask & self.known & ~np.isnan(weights)
+        return np.bincount(
+            self.rows[chosen], weights=weights[chosen], minlength=self.size
+        )
+
+    def mean(self, weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Mean of ``weights`` per campaign where ``mask`` holds; NaN where none."""
+        present = mask & ~np.isnan(weights)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means: np.ndarray = self.total(weights, present) / self.count(present)
+        return means
 
 
 def _naive(moments: pd.Series) -> np.ndarray:
@@ -391,6 +427,10 @@ def _naive(moments: pd.Series) -> np.ndarray:
     if isinstance(moments.dtype, pd.DatetimeTZDtype):
         moments = moments.dt.tz_convert("UTC").dt.tz_localize(None)
     return moments.to_numpy(dtype="datetime64[ns]")
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    return np.asarray(column.to_numpy(dtype="float64", na_value=np.nan))
 
 
 @dataclass(frozen=True)
@@ -411,55 +451,54 @@ def _window_measures(
     settings: Settings, users: pd.DataFrame, campaigns: pd.DataFrame
 ) -> dict[str, _WindowMeasures]:
     """Per campaign with activations in its window, what they are worth."""
-    keys = _campaign_keys(users["campaign_id"])
+    placed = _Placed(users["campaign_id"], campaigns)
     acquired = _naive(users["acquired_at"])
     inside = (
-        keys.notna().to_numpy()
-        & (acquired >= _per_row(campaigns, keys, "start"))
-        & (acquired < _per_row(campaigns, keys, "lag_end"))
+        placed.known
+        & (acquired >= placed.of(_naive(campaigns["start"])))
+        & (acquired < placed.of(_naive(campaigns["lag_end"])))
     )
-    mine = users[inside].assign(campaign_id=keys[inside])
-    mine["cac_max"] = _user_caps(settings, mine, campaigns)
     columns = list(dict.fromkeys(["value", "pltv_365", "pltv_1095", "pltv_1825"]))
     horizon = f"pltv_{settings.economics.ltv_horizon_days}"
     if horizon not in columns:
         columns.append(horizon)
-    grouped = mine.groupby("campaign_id", sort=False)
-    sums = grouped[columns].sum().to_dict("index")
-    means = grouped["value"].mean().to_dict()
-    caps = grouped["cac_max"].mean().to_dict()
+    sums = {c: placed.total(_floats(users[c]), inside) for c in columns}
+    counts = placed.count(inside)
+    mean_value = placed.mean(_floats(users["value"]), inside)
+    caps = placed.mean(_user_caps(settings, users, campaigns, placed), inside)
     chance = (
-        grouped["paying_probability"].mean().to_dict()
-        if "paying_probability" in mine
-        else {}
+        placed.mean(_floats(users["paying_probability"]), inside)
+        if "paying_probability" in users
+        else np.full(len(campaigns), np.nan)
     )
+    ids = [str(cid) for cid in campaigns.index]
     measures = {}
-    for cid, total in sums.items():
-        probability = chance.get(cid)
-        measures[str(cid)] = _WindowMeasures(
-            sums={column: float(total[column]) for column in columns},
-            mean_value=float(means[cid]),
-            paying_probability=(
-                None
-                if probability is None or np.isnan(probability)
-                else float(probability)
-            ),
-            cac_max=float(caps[cid]),
+    for at in np.flatnonzero(counts > 0).tolist():
+        probability = float(chance[at])
+        measures[ids[at]] = _WindowMeasures(
+            sums={column: float(sums[column][at]) for column in columns},
+            mean_value=float(mean_value[at]),
+            paying_probability=None if np.isnan(probability) else probability,
+            cac_max=float(caps[at]),
         )
     return measures
 
 
 def _user_caps(
-    settings: Settings, users: pd.DataFrame, campaigns: pd.DataFrame
-) -> pd.Series:
-    """Each user's CAC benchmark in the market of the campaign that acquired it."""
-    markets = campaigns["market"].reindex(users["campaign_id"].to_numpy()).to_numpy()
-    caps = pd.Series(np.nan, index=users.index, dtype="float64")
+    settings: Settings,
+    users: pd.DataFrame,
+    campaigns: pd.DataFrame,
+    placed: _Placed,
+) -> np.ndarray:
+    """Each user's CAC benchmark in the market of the campaign that acquired it
+    (NaN for users of no planned campaign)."""
+    markets = campaigns["market"].to_numpy()
+    caps = np.full(len(users), np.nan)
     for code in pd.unique(markets):
-        if not isinstance(code, str):
-            continue
-        chosen = markets == code
-        caps[chosen] = user_cac_max(settings.markets[code], users[chosen]).to_numpy()
+        chosen = placed.known & (placed.of(markets) == code)
+        if chosen.any():
+            mine = users[chosen]
+            caps[chosen] = user_cac_max(settings.markets[code], mine).to_numpy()
     return caps
 
 
@@ -473,19 +512,18 @@ class _Spend:
 
 
 def _stats_measures(stats: pd.DataFrame, campaigns: pd.DataFrame) -> _Spend:
-    keys = _campaign_keys(stats["campaign_id"])
+    placed = _Placed(stats["campaign_id"], campaigns)
     day = _naive(stats["date"])
-    in_window = (day >= _per_row(campaigns, keys, "day_start")) & (
-        day < _per_row(campaigns, keys, "day_end")
+    in_window = (day >= placed.of(_naive(campaigns["day_start"]))) & (
+        day < placed.of(_naive(campaigns["day_end"]))
     )
-    in_volume = day >= _per_row(campaigns, keys, "volume_day")
-    cost = stats["cost"].where(in_window, 0.0).groupby(keys.to_numpy()).sum()
-    conversions = (
-        stats["conversions"].where(in_volume, 0.0).groupby(keys.to_numpy()).sum()
-    )
+    in_volume = day >= placed.of(_naive(campaigns["volume_day"]))
+    cost = placed.total(_floats(stats["cost"]), in_window)
+    conversions = placed.total(_floats(stats["conversions"]), in_volume)
+    ids = [str(cid) for cid in campaigns.index]
     return _Spend(
-        cost={str(k): float(v) for k, v in cost.items()},
-        conversions={str(k): float(v) for k, v in conversions.items()},
+        cost=dict(zip(ids, cost.tolist(), strict=True)),
+        conversions=dict(zip(ids, conversions.tolist(), strict=True)),
     )
 
 
@@ -535,18 +573,23 @@ def _paying_measures(
 ) -> _Paying:
     lag = pd.Timedelta(days=settings.economics.paying_lag_days)
     recent = users[users["recent"] & (users["acquired_at"] <= as_of - lag)]
-    keys = _campaign_keys(recent["campaign_id"])
-    by_campaign = recent["has_paid"].groupby(keys.to_numpy()).mean()
+    placed = _Placed(recent["campaign_id"], campaigns)
+    paid = recent["has_paid"].to_numpy(dtype=bool)
+    every = np.ones(len(recent), dtype=bool)
+    seen = placed.count(every)
+    share = placed.total(paid.astype("float64"), every) / np.maximum(seen, 1)
+    payers = placed.count(paid)
+    caps = placed.total(_user_caps(settings, recent, campaigns, placed), paid)
     by_country = recent["has_paid"].groupby(recent["country"].to_numpy()).mean()
-    paid = recent[recent["has_paid"].to_numpy() & keys.isin(campaigns.index).to_numpy()]
-    paid = paid.assign(campaign_id=_campaign_keys(paid["campaign_id"]))
-    caps = _user_caps(settings, paid, campaigns).groupby(paid["campaign_id"].to_numpy())
+    ids = [str(cid) for cid in campaigns.index]
     return _Paying(
         configured=settings.economics.paying_share,
-        by_campaign={str(k): float(v) for k, v in by_campaign.items()},
+        by_campaign={ids[at]: float(share[at]) for at in np.flatnonzero(seen > 0)},
         by_country={str(k): float(v) for k, v in by_country.items()},
         overall=float(recent["has_paid"].mean()) if len(recent) else None,
-        cac_max={str(k): float(v) for k, v in caps.mean().items()},
+        cac_max={
+            ids[at]: float(caps[at] / payers[at]) for at in np.flatnonzero(payers > 0)
+        },
     )
 
 
