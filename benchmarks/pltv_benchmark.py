@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--loss", choices=LOSSES, default="poisson")
+    parser.add_argument("--loss", choices=LOSSES, default="relative")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return 0
     for name, reports in runs.items():
+        if not reports:
+            continue
         first = reports[0]
         sys.stdout.write(
             f"\n{name} holdout: {first.n_train} train / {first.n_test} test users, "

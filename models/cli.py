@@ -109,7 +109,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="directory of the artefact")],
     events: EventsOption = None,
     as_of: AsOfOption = None,
-    loss: Annotated[str, typer.Option(help="poisson or hurdle")] = "poisson",
+    loss: Annotated[str, typer.Option(help="relative, poisson or hurdle")] = "relative",
 ) -> None:
     """Train a model on the users with a full year of history and save it."""
     if loss not in LOSSES:
@@ -118,7 +118,7 @@ def train(
     revenue_table = read_table(revenue, "revenue")
     event_table = read_table(events, "events") if events else None
     try:
-        model = PLTVModel(loss="hurdle" if loss == "hurdle" else "poisson").fit(
+        model = PLTVModel(loss=loss).fit(
             user_table, revenue_table, _parse_as_of(as_of, revenue_table), event_table
         )
     except ModelError as error:

@@ -28,7 +28,13 @@ from models.features import (
     training_snapshots,
     value_until,
 )
-from models.metrics import HIGHER_IS_BETTER, METRIC_NAMES, FloatArray, score_all
+from models.metrics import (
+    HIGHER_IS_BETTER,
+    METRIC_NAMES,
+    FloatArray,
+    decile_means,
+    score_all,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +80,7 @@ class AgeResult:
     age_days: int
     n_test: int
     scores: dict[str, dict[str, float]]
+    deciles: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +91,12 @@ class HoldoutReport:
     n_train: int
     n_test: int
     ages: list[AgeResult] = field(default_factory=list)
+    # The regressor behind the model's figures, its schema, and its per-user
+    # predictions (user_id, age_days, actual, predicted) on the held-out users:
+    # kept so another model can be scored on the very same rows.
+    schema: FeatureSchema | None = field(default=None, repr=False)
+    regressor: FutureValueRegressor | None = field(default=None, repr=False)
+    predictions: pd.DataFrame | None = field(default=None, repr=False)
 
     def mean(self, who: str, metric: str, ages: Sequence[int] = GATE_AGES) -> float:
         """Mean of a metric over the given ages (absolute value for total error)."""
@@ -174,14 +187,19 @@ class HoldoutReport:
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        """JSON form of every per-age score."""
+        """JSON form of every per-age score and decile (see :func:`decile_means`)."""
         return json.dumps(
             {
                 "split": self.split,
                 "n_train": self.n_train,
                 "n_test": self.n_test,
                 "ages": [
-                    {"age_days": r.age_days, "n_test": r.n_test, "scores": r.scores}
+                    {
+                        "age_days": r.age_days,
+                        "n_test": r.n_test,
+                        "scores": r.scores,
+                        "deciles": r.deciles,
+                    }
                     for r in self.ages
                 ],
             },
@@ -222,7 +240,7 @@ def evaluate_holdout(
     split: str,
     ages: Sequence[int] = DEFAULT_AGES,
     eval_ages: Sequence[int] | None = None,
-    loss: Loss = "poisson",
+    loss: Loss = "relative",
     random_state: int = 0,
 ) -> HoldoutReport:
     """Fit the regressor and the baselines on ``train_users``, score the rest.
@@ -239,7 +257,7 @@ def evaluate_holdout(
         Snapshot ages the regressor trains on.
     eval_ages : sequence of int, optional
         Ages reported; defaults to ``ages``.
-    loss : {"poisson", "hurdle"}
+    loss : {"relative", "poisson", "hurdle"}
         Regressor shape.
     random_state : int
         Seed of the regressor.
@@ -269,13 +287,26 @@ def evaluate_holdout(
         train.features.loc[fit_rows], train.future[fit_rows], schema.categorical_mask
     )
 
-    report = HoldoutReport(split, len(train_users), len(test_users))
+    report = HoldoutReport(
+        split, len(train_users), len(test_users), schema=schema, regressor=regressor
+    )
+    rows = []
     for age in eval_ages:
         in_train = (train.snapshots["age_days"] == age).to_numpy()
         in_test = (test.snapshots["age_days"] == age).to_numpy()
         test_x = test.features.loc[in_test]
         actual = test.future[in_test]
         predictions = {MODEL: regressor.predict(test_x)}
+        rows.append(
+            pd.DataFrame(
+                {
+                    "user_id": test.snapshots.loc[in_test, "user_id"].to_numpy(),
+                    "age_days": int(age),
+                    "actual": actual,
+                    "predicted": predictions[MODEL],
+                }
+            )
+        )
         for name, baseline in (
             ("observed_x_factor", ObservedFactorBaseline()),
             ("bgnbd_gamma_gamma", BGNBDGammaGammaBaseline()),
@@ -283,7 +314,9 @@ def evaluate_holdout(
             baseline.fit(train.features.loc[in_train], train.future[in_train])
             predictions[name] = baseline.predict(test_x)
         scores = {who: score_all(actual, pred) for who, pred in predictions.items()}
-        report.ages.append(AgeResult(int(age), int(in_test.sum()), scores))
+        deciles = {who: decile_means(actual, p) for who, p in predictions.items()}
+        report.ages.append(AgeResult(int(age), int(in_test.sum()), scores, deciles))
+    report.predictions = pd.concat(rows, ignore_index=True)
     logger.info(
         "holdout %s: %d train, %d test users, model gini %.3f",
         split,

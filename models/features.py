@@ -56,6 +56,10 @@ PURCHASE_MODEL_FEATURES: tuple[str, ...] = (
     "gg_spend",
     "bgnbd_value",
 )
+# The two baselines refitted at each training age, as features: the trees
+# start from the best simple predictions at that age instead of rebuilding
+# them from coarse splits.
+AGE_BASELINE_FEATURES: tuple[str, ...] = ("observed_x_factor", "bgnbd_age_value")
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("segment", "country", "campaign_id")
 _RESERVED = frozenset(USER_COLUMNS) | {"activated_at", "gclid"}
 
@@ -64,6 +68,50 @@ _RESERVED = frozenset(USER_COLUMNS) | {"activated_at", "gclid"}
 _MAX_CATEGORIES = 50
 _MIN_CATEGORY_COUNT = 20
 _MAX_EVENTS = 30
+
+
+@dataclass(frozen=True)
+class AgeBaseline:
+    """Baseline parameters fitted on the training users at one snapshot age.
+
+    Attributes
+    ----------
+    age_days : int
+        Snapshot age; used for every snapshot from this age to the next one.
+    factor : float
+        Day-365 value over the value observed by this age, pooled.
+    mean_future : float
+        Mean value still to come; the BG/NBD value when that fit is unusable.
+    bgnbd, gamma_gamma : tuple of float, optional
+        Purchase-model parameters fitted at this age.
+    """
+
+    age_days: int
+    factor: float
+    mean_future: float
+    bgnbd: BGNBDParams | None
+    gamma_gamma: GammaGammaParams | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "age_days": self.age_days,
+            "factor": self.factor,
+            "mean_future": self.mean_future,
+            "bgnbd": list(self.bgnbd) if self.bgnbd else None,
+            "gamma_gamma": list(self.gamma_gamma) if self.gamma_gamma else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgeBaseline:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            age_days=int(data["age_days"]),
+            factor=float(data["factor"]),
+            mean_future=float(data["mean_future"]),
+            bgnbd=_bgnbd_params(data.get("bgnbd")),
+            gamma_gamma=_gamma_gamma_params(data.get("gamma_gamma")),
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +129,9 @@ class FeatureSchema:
     bgnbd, gamma_gamma : tuple of float, optional
         Purchase-model parameters fitted on the training users; when both are
         set, :data:`PURCHASE_MODEL_FEATURES` are added.
+    age_baselines : list of AgeBaseline
+        Baselines fitted at each training age; when set,
+        :data:`AGE_BASELINE_FEATURES` are added.
     """
 
     categories: dict[str, list[str]] = field(default_factory=dict)
@@ -88,6 +139,7 @@ class FeatureSchema:
     events: list[str] = field(default_factory=list)
     bgnbd: BGNBDParams | None = None
     gamma_gamma: GammaGammaParams | None = None
+    age_baselines: list[AgeBaseline] = field(default_factory=list)
 
     @property
     def has_purchase_model(self) -> bool:
@@ -101,9 +153,11 @@ class FeatureSchema:
             f"{kind}:{name}" for name in self.events for kind in ("count", "first_day")
         ]
         purchase = PURCHASE_MODEL_FEATURES if self.has_purchase_model else ()
+        by_age = AGE_BASELINE_FEATURES if self.age_baselines else ()
         return [
             *BASE_FEATURES,
             *purchase,
+            *by_age,
             *self.numeric_extras,
             *event_columns,
             *self.categories,
@@ -122,6 +176,7 @@ class FeatureSchema:
             "events": self.events,
             "bgnbd": list(self.bgnbd) if self.bgnbd else None,
             "gamma_gamma": list(self.gamma_gamma) if self.gamma_gamma else None,
+            "age_baselines": [b.to_dict() for b in self.age_baselines],
         }
 
     @classmethod
@@ -133,6 +188,9 @@ class FeatureSchema:
             events=list(data["events"]),
             bgnbd=_bgnbd_params(data.get("bgnbd")),
             gamma_gamma=_gamma_gamma_params(data.get("gamma_gamma")),
+            age_baselines=[
+                AgeBaseline.from_dict(b) for b in data.get("age_baselines", [])
+            ],
         )
 
     @classmethod
@@ -182,18 +240,41 @@ def learn_schema(
     events: pd.DataFrame,
     ages: Sequence[int],
 ) -> FeatureSchema:
-    """Schema of training users, purchase model fitted at their oldest age.
+    """Schema of training users, with their purchase models and baselines.
 
     The BG/NBD and Gamma-Gamma parameters are population-level (seven numbers)
     and are fitted on the training users only, at the oldest training age
-    below 365 days, where repeat purchases are most informative.
+    below 365 days, where repeat purchases are most informative. The two
+    baselines are then fitted on the same users at every training age.
     """
     schema = FeatureSchema.learn(users, events)
-    age = max((a for a in ages if a < HORIZON_DAYS), default=0)
-    snapshots = training_snapshots(users, [age])
+    young = sorted({int(a) for a in ages if a < HORIZON_DAYS}) or [0]
+    snapshots = training_snapshots(users, young)
     features = build_features(snapshots, users, revenue, events, schema)
-    rfm = rfm_from_features(features, HORIZON_DAYS)
-    return replace(schema, bgnbd=fit_bgnbd(rfm), gamma_gamma=fit_gamma_gamma(rfm))
+    oldest = (snapshots["age_days"] == young[-1]).to_numpy()
+    rfm = rfm_from_features(features.loc[oldest], HORIZON_DAYS)
+    schema = replace(schema, bgnbd=fit_bgnbd(rfm), gamma_gamma=fit_gamma_gamma(rfm))
+    future = (
+        value_until(snapshots, revenue, HORIZON_DAYS).to_numpy()
+        - features["revenue_to_date"].to_numpy()
+    )
+    fitted = []
+    for age in young:
+        rows = (snapshots["age_days"] == age).to_numpy()
+        at_age = features.loc[rows]
+        observed = float(at_age["revenue_to_date"].sum())
+        total = observed + float(future[rows].sum())
+        rfm = rfm_from_features(at_age, HORIZON_DAYS)
+        fitted.append(
+            AgeBaseline(
+                age_days=age,
+                factor=total / observed if observed > 0 else 1.0,
+                mean_future=float(future[rows].mean()),
+                bgnbd=fit_bgnbd(rfm),
+                gamma_gamma=fit_gamma_gamma(rfm),
+            )
+        )
+    return replace(schema, age_baselines=fitted)
 
 
 def training_snapshots(users: pd.DataFrame, ages: Sequence[int]) -> pd.DataFrame:
@@ -337,6 +418,9 @@ def build_features(
         out["gg_spend"] = spend
         out["bgnbd_value"] = purchases * spend
 
+    if schema.age_baselines:
+        out = _add_age_baselines(out, schema.age_baselines)
+
     for column in schema.numeric_extras:
         out[column] = pd.to_numeric(user_rows[column], errors="coerce").astype(
             "float64"
@@ -347,6 +431,36 @@ def build_features(
         values = user_rows[column].astype("string")
         out[column] = values.map(codes).astype("float64")
     return out.loc[:, schema.columns].astype("float64")
+
+
+def _add_age_baselines(
+    out: pd.DataFrame, baselines: Sequence[AgeBaseline]
+) -> pd.DataFrame:
+    """Both baselines' predictions, with the parameters of the age bracket."""
+    starts = np.array([b.age_days for b in baselines], dtype="float64")
+    bracket = np.searchsorted(starts, out["age_days"].to_numpy(), side="right") - 1
+    bracket = np.clip(bracket, 0, len(baselines) - 1)
+    observed = np.zeros(len(out))
+    purchase = np.zeros(len(out))
+    for index, baseline in enumerate(baselines):
+        rows = bracket == index
+        if not rows.any():
+            continue
+        at_age = out.loc[rows]
+        revenue = at_age["revenue_to_date"].to_numpy(dtype="float64")
+        if baseline.factor == 1.0 and not revenue.any():
+            observed[rows] = baseline.mean_future
+        else:
+            observed[rows] = (baseline.factor - 1.0) * revenue
+        if baseline.bgnbd is None or baseline.gamma_gamma is None:
+            purchase[rows] = baseline.mean_future
+            continue
+        rfm = rfm_from_features(at_age, HORIZON_DAYS)
+        value = expected_purchases(baseline.bgnbd, rfm) * expected_spend(
+            baseline.gamma_gamma, rfm
+        )
+        purchase[rows] = np.nan_to_num(value, nan=baseline.mean_future)
+    return out.assign(observed_x_factor=observed, bgnbd_age_value=purchase)
 
 
 def value_until(

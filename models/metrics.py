@@ -99,6 +99,28 @@ def decile_mape(actual: FloatArray, predicted: FloatArray) -> float:
     return float(np.mean(errors)) if errors else float("nan")
 
 
+def decile_means(actual: FloatArray, predicted: FloatArray) -> list[dict[str, float]]:
+    """Mean predicted and actual value per decile of the prediction.
+
+    Deciles are cut as in :func:`decile_mape`, highest predictions first; the
+    figures behind a calibration chart.
+    """
+    ordered, pred = _ordered(
+        np.asarray(actual, dtype="float64"), np.asarray(predicted, dtype="float64")
+    )
+    return [
+        {
+            "decile": index + 1,
+            "n": int(act.size),
+            "predicted_mean": float(prd.mean()) if prd.size else float("nan"),
+            "actual_mean": float(act.mean()) if act.size else float("nan"),
+        }
+        for index, (act, prd) in enumerate(
+            zip(np.array_split(ordered, 10), np.array_split(pred, 10), strict=True)
+        )
+    ]
+
+
 def total_error(actual: FloatArray, predicted: FloatArray) -> float:
     """Relative error of the predicted total (0.05 means 5 % too high)."""
     total = actual.sum()
