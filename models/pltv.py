@@ -62,6 +62,9 @@ ARTEFACT_FORMAT = "valuebid-pltv"
 SCHEMA_VERSION = 2
 OUTPUT_COLUMNS = ("user_id", "age_days", "pltv_365", "pltv_1095", "pltv_1825")
 MIN_LABELLED_USERS = 200
+# Fewest held-out users the current model never trained on for the two
+# models to be compared on the same rows.
+MIN_PAIRED_USERS = 100
 # When the current model cannot be scored on this model's holdout (older
 # artefact, other columns, too few users it never saw), the two are compared
 # on their own holdouts, and this much worse is a tie: two holdouts of a few
@@ -420,7 +423,7 @@ class PLTVModel:
         own holdout) predicts the held-out users it never trained on, and both
         models are compared on those same rows without tolerance. Otherwise
         (an artefact without that regressor, columns the data no longer has,
-        fewer than 200 such users) the two holdout figures are compared, and
+        fewer than 100 such users) the two holdout figures are compared, and
         a shortfall within 0.01 is a tie. Reasons for a refusal are left in
         :attr:`gate_failures`.
 
@@ -477,7 +480,7 @@ class PLTVModel:
         test_users, money, acts = self._holdout_tables
         start = pd.Timestamp(current.metadata["holdout_start"])
         unseen = test_users.loc[test_users["signup_at"] >= start]
-        if len(unseen) < MIN_LABELLED_USERS:
+        if len(unseen) < MIN_PAIRED_USERS:
             logger.info(
                 "only %d held-out user(s) unseen by current model %s; comparing "
                 "holdout figures instead",

@@ -1,4 +1,6 @@
-from models.evaluation import AgeResult, HoldoutReport
+import json
+
+from models.evaluation import BASELINES, AgeResult, HoldoutReport
 
 
 def _scores(gini: float, mape: float) -> dict[str, float]:
@@ -29,3 +31,16 @@ def test_a_ranking_tie_within_noise_passes_the_gate_but_not_the_goal() -> None:
 def test_worse_calibration_or_clearly_worse_ranking_fails_the_gate() -> None:
     assert any("decile_mape" in r for r in _report(0.60, 0.20).gate([30]))
     assert any("normalized_gini" in r for r in _report(0.45, 0.05).gate([30]))
+
+
+def test_holdout_json_carries_decile_means_of_every_participant(fitted) -> None:
+    assert fitted.holdout is not None
+    ages = json.loads(fitted.holdout.to_json())["ages"]
+    for result in ages:
+        assert set(result["deciles"]) == {"model", *BASELINES}
+        model = result["deciles"]["model"]
+        assert len(model) == 10
+        assert sum(d["n"] for d in model) == result["n_test"]
+        means = [d["predicted_mean"] for d in model]
+        assert means == sorted(means, reverse=True)
+    assert fitted.metadata["holdout"]["ages"] == ages

@@ -3,6 +3,7 @@ import pandas as pd
 from models.features import (
     FeatureSchema,
     build_features,
+    learn_schema,
     scoring_snapshots,
     training_snapshots,
 )
@@ -53,3 +54,18 @@ def test_scoring_snapshots_skip_later_signups(tables) -> None:
     snaps = scoring_snapshots(users, first + pd.Timedelta(days=1))
     assert len(snaps) == int((users["signup_at"] <= first + pd.Timedelta(days=1)).sum())
     assert snaps["age_days"].min() == 0
+
+
+def test_age_baselines_are_features_with_their_bracket(tables) -> None:
+    users, money, acts = _prepared(tables)
+    schema = learn_schema(users, money, acts, [0, 7, 30])
+    assert [b.age_days for b in schema.age_baselines] == [0, 7, 30]
+    assert FeatureSchema.from_dict(schema.to_dict()) == schema
+    snaps = training_snapshots(users, [7, 20])
+    features = build_features(snaps, users, money, acts, schema)
+    factor = schema.age_baselines[1].factor
+    expected = (factor - 1.0) * features["revenue_to_date"]
+    pd.testing.assert_series_equal(
+        features["observed_x_factor"], expected, check_names=False
+    )
+    assert (features["bgnbd_age_value"] >= 0).all()

@@ -3,6 +3,7 @@ import pytest
 
 from models.metrics import (
     decile_mape,
+    decile_means,
     normalized_gini,
     score_all,
     spearman,
@@ -42,3 +43,12 @@ def test_calibration_metrics() -> None:
         "decile_mape",
         "total_error",
     }
+
+
+def test_decile_means_follow_the_prediction_order() -> None:
+    predicted = np.arange(ACTUAL.size, dtype="float64")
+    deciles = decile_means(ACTUAL, predicted)
+    assert [d["decile"] for d in deciles] == list(range(1, 11))
+    assert [d["predicted_mean"] for d in deciles] == list(predicted[::-1])
+    assert [d["actual_mean"] for d in deciles] == list(ACTUAL[::-1])
+    assert sum(d["n"] for d in deciles) == ACTUAL.size

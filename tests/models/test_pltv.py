@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -105,3 +106,72 @@ def test_gate_against_a_much_better_current_model(fitted) -> None:
     assert not fitted.passes_gate(better)
     assert any("current model best" in r for r in fitted.gate_failures)
     fitted.gate_failures = failures_before
+
+
+class _Constant:
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        return np.ones(len(features))
+
+
+@pytest.fixture
+def current(fitted, tmp_path) -> PLTVModel:
+    """The fitted model as the registry would load it."""
+    return PLTVModel.load(fitted.save(tmp_path / "current"))
+
+
+@pytest.fixture
+def gate_state(fitted):
+    """Restores the fitted model's gate state after a test."""
+    failures = list(fitted.gate_failures)
+    predictions = fitted.holdout.predictions.copy()
+    yield fitted
+    fitted.gate_failures = failures
+    fitted.holdout.predictions = predictions
+
+
+def test_the_current_model_is_scored_on_the_same_held_out_users(
+    gate_state, current
+) -> None:
+    fitted = gate_state
+    paired = fitted._paired_scores(current)
+    assert paired is not None
+    n_users, scores = paired
+    assert n_users == fitted.holdout.n_test
+    for ours, theirs in scores.values():
+        assert ours == pytest.approx(theirs)
+    fitted.passes_gate(current)
+    assert not any("current model" in r for r in fitted.gate_failures)
+
+
+def test_a_model_worse_on_the_same_users_is_refused(gate_state, current) -> None:
+    fitted = gate_state
+    fitted.holdout.predictions["predicted"] = 1.0
+    assert not fitted.passes_gate(current)
+    assert any("on the same" in r for r in fitted.gate_failures)
+
+
+def test_a_model_better_on_the_same_users_passes_that_check(
+    gate_state, current
+) -> None:
+    fitted = gate_state
+    current.holdout.regressor = _Constant()
+    current.metrics = {"normalized_gini": 2.0, "spearman": 2.0}
+    fitted.passes_gate(current)
+    assert not any("current model" in r for r in fitted.gate_failures)
+
+
+def test_holdout_figures_are_compared_when_the_current_model_cannot_score(
+    gate_state, current
+) -> None:
+    fitted = gate_state
+    current.holdout.schema = replace(current.holdout.schema, numeric_extras=["gone"])
+    current.metrics = {"normalized_gini": 2.0, "spearman": 2.0}
+    assert fitted._paired_scores(current) is None
+    assert not fitted.passes_gate(current)
+    assert any("own holdout" in r for r in fitted.gate_failures)
+
+
+def test_too_few_unseen_users_fall_back_to_holdout_figures(gate_state, current) -> None:
+    fitted = gate_state
+    current.metadata["holdout_start"] = "2100-01-01T00:00:00+00:00"
+    assert fitted._paired_scores(current) is None
