@@ -33,12 +33,15 @@ LOSSES: tuple[Loss, ...] = ("poisson", "hurdle", "relative")
 
 
 def _booster_args(random_state: int, categorical_mask: list[bool]) -> dict[str, object]:
-    # Conservative settings chosen once, not searched: many small leaves
-    # overfit the few big spenders that dominate revenue.
+    # Conservative settings: many small leaves overfit the few big spenders
+    # that dominate revenue. Compared on an inner time split of the CDNOW
+    # training cohorts only (never its holdout), seven leaves ranked best at
+    # ages 7 to 90; 15 or 31 leaves, 100 or 400 users a leaf, 150 or 500
+    # rounds and a stronger L2 did not do better.
     return {
         "learning_rate": 0.05,
         "max_iter": 250,
-        "max_leaf_nodes": 15,
+        "max_leaf_nodes": 7,
         "min_samples_leaf": 200,
         "l2_regularization": 1.0,
         "categorical_features": categorical_mask,
