@@ -11,7 +11,7 @@ Metrics are on the value between the snapshot age and day 365.
 
 Usage::
 
-    python benchmarks/pltv_benchmark.py [--data PATH] [--seeds 3] [--loss poisson]
+    python benchmarks/pltv_benchmark.py [--data PATH] [--seeds 3] [--loss auto]
         [--json]
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.estimator import LOSSES
+from models.estimator import LOSS_OPTIONS
 from models.evaluation import (
     GATE_AGES,
     HoldoutReport,
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--loss", choices=LOSSES, default="relative")
+    parser.add_argument("--loss", choices=LOSS_OPTIONS, default="auto")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         first = reports[0]
         sys.stdout.write(
             f"\n{name} holdout: {first.n_train} train / {first.n_test} test users, "
-            f"{len(reports)} run(s), loss={args.loss}\n"
+            f"{len(reports)} run(s), loss={args.loss} "
+            f"({', '.join(sorted({r.loss for r in reports}))})\n"
         )
         sys.stdout.write(_mean_table(reports) + "\n")
         for line in _verdicts(reports):

@@ -10,7 +10,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from models.estimator import LOSSES
+from models.estimator import LOSS_OPTIONS
 from models.evaluation import (
     GATE_AGES,
     evaluate_holdout,
@@ -109,11 +109,13 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="directory of the artefact")],
     events: EventsOption = None,
     as_of: AsOfOption = None,
-    loss: Annotated[str, typer.Option(help="relative, poisson or hurdle")] = "relative",
+    loss: Annotated[
+        str, typer.Option(help="auto, relative, poisson or hurdle")
+    ] = "auto",
 ) -> None:
     """Train a model on the users with a full year of history and save it."""
-    if loss not in LOSSES:
-        raise typer.BadParameter(f"--loss must be one of {', '.join(LOSSES)}")
+    if loss not in LOSS_OPTIONS:
+        raise typer.BadParameter(f"--loss must be one of {', '.join(LOSS_OPTIONS)}")
     user_table = read_table(users, "users")
     revenue_table = read_table(revenue, "revenue")
     event_table = read_table(events, "events") if events else None

@@ -30,6 +30,11 @@ from models.metrics import FloatArray
 
 Loss = Literal["poisson", "hurdle", "relative"]
 LOSSES: tuple[Loss, ...] = ("poisson", "hurdle", "relative")
+#: ``"auto"`` picks one of :data:`AUTO_LOSSES` on an inner time split (see
+#: :func:`models.evaluation.choose_loss`).
+LossOption = Literal["auto", "poisson", "hurdle", "relative"]
+LOSS_OPTIONS: tuple[LossOption, ...] = ("auto", *LOSSES)
+AUTO_LOSSES: tuple[Loss, ...] = ("relative", "poisson")
 
 
 def _booster_args(random_state: int, categorical_mask: list[bool]) -> dict[str, object]:

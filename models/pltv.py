@@ -23,10 +23,11 @@ import sklearn
 
 from models.batching import BATCH_USERS, user_batches
 from models.curves import LTVCurves, curves_from_prepared
-from models.estimator import FutureValueRegressor, Loss
+from models.estimator import FutureValueRegressor, LossOption
 from models.evaluation import (
     GATE_AGES,
     HoldoutReport,
+    choose_loss,
     evaluate_holdout,
     labelled_users,
     split_users,
@@ -133,8 +134,10 @@ class PLTVModel:
     ----------
     ages : sequence of int
         Snapshot ages (days since sign-up) the regressor trains on.
-    loss : {"relative", "poisson", "hurdle"}
-        Shape of the regressor (see :mod:`models.estimator`).
+    loss : {"auto", "relative", "poisson", "hurdle"}
+        Shape of the regressor (see :mod:`models.estimator`); ``"auto"``
+        chooses it on an inner time split of the training users
+        (:func:`models.evaluation.choose_loss`).
     holdout_share : float
         Share of the latest labelled sign-ups held out to measure the model.
     gate_ages : sequence of int
@@ -165,13 +168,13 @@ class PLTVModel:
     def __init__(
         self,
         ages: Sequence[int] = DEFAULT_AGES,
-        loss: Loss = "relative",
+        loss: LossOption = "auto",
         holdout_share: float = 0.3,
         gate_ages: Sequence[int] = GATE_AGES,
         random_state: int = 0,
     ) -> None:
         self.ages = tuple(int(a) for a in ages)
-        self.loss: Loss = loss
+        self.loss: LossOption = loss
         self.holdout_share = holdout_share
         self.gate_ages = tuple(int(a) for a in gate_ages)
         self.random_state = random_state
@@ -258,9 +261,16 @@ class PLTVModel:
                 f"{MAX_TOTAL_ERROR:.0%}"
             )
 
+        shape = (
+            choose_loss(
+                labelled, money, acts, self.ages, self.gate_ages, self.random_state
+            )
+            if self.loss == "auto"
+            else self.loss
+        )
         self._schema = learn_schema(labelled, money, acts, self.ages)
         data = training_set(labelled, money, acts, self._schema, self.ages)
-        self._regressor = FutureValueRegressor(self.loss, self.random_state).fit(
+        self._regressor = FutureValueRegressor(shape, self.random_state).fit(
             data.features, data.future, self._schema.categorical_mask
         )
         self._curves = curves_from_prepared(prepared, money, as_of, self.random_state)
@@ -294,6 +304,7 @@ class PLTVModel:
             "feature_columns": self._schema.columns,
             "libraries": _library_versions(),
             "holdout_start": test_users["signup_at"].min().isoformat(),
+            "regressor_shape": shape,
             "metrics": self.metrics,
             "holdout": json.loads(self.holdout.to_json()),
             "gate_failures": self.gate_failures,
