@@ -228,16 +228,44 @@ def _chunks_of(
         raise InputError(f"{path}: the {table} file is empty") from None
     except UnicodeDecodeError as exc:
         raise InputError(
-            f"{path}: the {table} file is not {encoding} text (byte {exc.start} "
-            f"of a chunk after data row {rows}): save it as {encoding} or set "
-            "its encoding in the config, and run again"
+            f"{path}: the {table} file is not {encoding} text (byte "
+            f"0x{exc.object[exc.start]:02x}{_bad_line(path, encoding)}): save it "
+            f"as {encoding}, or name its encoding in the config (data.{table}: "
+            "{path: ..., encoding: cp1252}, say), and run again"
         ) from None
-    except (OSError, EOFError, ValueError, pd.errors.ParserError) as exc:
+    except pd.errors.ParserError as exc:
         raise InputError(
-            f"{path}: cannot read the {table} file after data row {rows}: {exc}"
+            f"{path}: cannot read the {table} file{_past(rows)}: "
+            f"{str(exc).strip()} (lines "
+            "count the header as line 1; a value with a comma must be quoted)"
+        ) from exc
+    except (OSError, EOFError, ValueError) as exc:
+        raise InputError(
+            f"{path}: cannot read the {table} file{_past(rows)}: {exc}"
         ) from exc
     if rows == 0:
         raise InputError(f"{path}: the {table} file has no rows")
+
+
+def _bad_line(path: Path, encoding: str) -> str:
+    """Where the first line that does not decode is, for the error message."""
+    if path.suffix.lower() in _COMPRESSION_SUFFIXES:
+        return ""
+    try:
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    raw.decode(encoding)
+                except UnicodeDecodeError:
+                    return f" on line {number}, counting the header as line 1"
+    except (OSError, LookupError):
+        return ""
+    return ""
+
+
+def _past(rows: int) -> str:
+    """Where a read failed, when rows were read before it."""
+    return f", after data row {rows}" if rows else ""
 
 
 def _csv_frames(

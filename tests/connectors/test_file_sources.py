@@ -59,6 +59,24 @@ def test_bytes_outside_the_encoding_are_an_error(load: Loader, tmp_path: Path) -
     message = str(refused.value)
     assert str(tmp_path / "in" / "revenue.csv") in message
     assert "is not UTF-8 text" in message
+    line = 1 + REVENUE_CSV.splitlines().index(
+        next(row for row in REVENUE_CSV.splitlines() if row.startswith("u3,"))
+    )
+    assert f"(byte 0xeb on line {line}, counting the header as line 1)" in message
+    assert "data.revenue: {path: ..., encoding: cp1252}" in message
+
+
+def test_a_row_with_an_extra_field_names_its_line(load: Loader) -> None:
+    lines = REVENUE_CSV.splitlines()
+    lines[2] += ",surplus"
+
+    with pytest.raises(InputError) as refused:
+        load(tables={"revenue": "\n".join(lines) + "\n"})
+
+    message = str(refused.value)
+    assert "cannot read the revenue file: " in message
+    assert "in line 3" in message and "count the header as line 1" in message
+    assert "after data row" not in message
 
 
 def test_a_configured_encoding_reads_the_same_bytes(
