@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from config import ConfigError, load_settings
 from config.schema import Settings
@@ -379,8 +380,20 @@ def rollback(
 
 @contextmanager
 def _store(config: Path) -> Iterator[tuple[Settings, StateStore]]:
+    """The state of recorded runs; a missing SQLite file is refused, not made."""
     settings = load_settings(config)
-    store = StateStore(state_url(settings.state.directory, settings.state.url))
+    url = state_url(settings.state.directory, settings.state.url)
+    location = make_url(url)
+    if (
+        location.get_backend_name() == "sqlite"
+        and location.database not in (None, "", ":memory:")
+        and not Path(str(location.database)).exists()
+    ):
+        raise OptimizerError(
+            f"no run recorded yet: there is no state database at "
+            f"{location.database}; `valuebid run` makes one"
+        )
+    store = StateStore(url)
     try:
         yield settings, store
     finally:

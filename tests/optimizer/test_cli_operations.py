@@ -46,6 +46,22 @@ def test_runs_lists_the_history(config: Path) -> None:
     assert "planned" in result.output
 
 
+@pytest.mark.parametrize(
+    "command", [["runs"], ["plan", "show"], ["rollback", "some-run"]]
+)
+def test_before_any_run_nothing_is_created(config: Path, command: list[str]) -> None:
+    state = config.parent / "state"
+    for file in state.iterdir():
+        file.unlink()
+
+    result = runner.invoke(app, [*command, "--config", str(config)])
+
+    assert result.exit_code == 1
+    assert "no run recorded yet" in result.output
+    assert "valuebid run" in result.output
+    assert list(state.iterdir()) == []
+
+
 def test_plan_show_defaults_to_the_latest_run(config: Path) -> None:
     result = runner.invoke(app, ["plan", "show", "--config", str(config)])
     assert result.exit_code == 0, result.output
