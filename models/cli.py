@@ -43,8 +43,14 @@ EventsOption = Annotated[
 ]
 AsOfOption = Annotated[
     str | None,
-    typer.Option("--as-of", help="date (UTC); default: the latest revenue date"),
+    typer.Option(
+        "--as-of",
+        help="YYYY-MM-DD (UTC); default: the latest revenue date",
+    ),
 ]
+
+
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
 
 
 def read_table(path: Path, table: str) -> pd.DataFrame:
@@ -58,12 +64,16 @@ def read_table(path: Path, table: str) -> pd.DataFrame:
     """
     if not path.exists():
         raise typer.BadParameter(f"{path}: no such file")
-    if path.suffix.lower() == ".parquet":
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes[-1:] == [".parquet"]:
         frame = pd.read_parquet(path)
-    elif path.suffix.lower() == ".csv":
+    elif ".csv" in suffixes and suffixes[-1] in (".csv", *_COMPRESSED):
         frame = pd.read_csv(path, dtype=_STRING_COLUMNS)
     else:
-        raise typer.BadParameter(f"{path}: expected a .csv or .parquet file")
+        raise typer.BadParameter(
+            f"{path}: expected a .csv file (optionally .gz, .bz2, .zip, .xz or "
+            ".zst) or a .parquet file"
+        )
     for column in TIMESTAMP_COLUMNS[table]:
         if column not in frame.columns:
             continue
@@ -84,9 +94,13 @@ def _parse_as_of(value: str | None, revenue: pd.DataFrame) -> pd.Timestamp:
     if value is None:
         return pd.Timestamp(revenue["occurred_at"].max())
     try:
-        stamp = pd.Timestamp(value)
+        # ISO 8601 only: a free parse reads 04/12/2026 as April 12th.
+        stamp = pd.Timestamp(pd.to_datetime(value, format="ISO8601"))
     except ValueError as error:
-        raise typer.BadParameter(f"--as-of {value!r} is not a date") from error
+        raise typer.BadParameter(
+            f"--as-of {value!r} is not an ISO 8601 date (YYYY-MM-DD, or "
+            "YYYY-MM-DDTHH:MM:SS with an optional zone)"
+        ) from error
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
@@ -159,7 +173,9 @@ def score(
     ],
     users: UsersOption,
     revenue: RevenueOption,
-    as_of: Annotated[str, typer.Option("--as-of", help="scoring date (UTC)")],
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="scoring date, YYYY-MM-DD (UTC)")
+    ],
     out: Annotated[Path, typer.Option("--out", help="CSV or Parquet output file")],
     events: EventsOption = None,
 ) -> None:

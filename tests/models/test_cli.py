@@ -135,3 +135,41 @@ def test_score_from_a_registry_folder_uses_its_current_model(
     assert result.exit_code == 0, result.output
     assert f"with model {fitted.version}" in result.output
     assert len(pd.read_csv(out)) > 0
+
+
+def _score(fitted, tables, tmp_path, users_name: str, as_of: str):
+    users, revenue, _events = tables
+    users.to_csv(tmp_path / users_name, index=False)
+    revenue.to_parquet(tmp_path / "revenue.parquet", index=False)
+    model = fitted.save(tmp_path / "model")
+    return runner.invoke(
+        model_app,
+        [
+            "score",
+            "--model",
+            str(model),
+            "--users",
+            str(tmp_path / users_name),
+            "--revenue",
+            str(tmp_path / "revenue.parquet"),
+            "--as-of",
+            as_of,
+            "--out",
+            str(tmp_path / "s.csv"),
+        ],
+    )
+
+
+def test_score_reads_a_compressed_csv(fitted, tables, as_of, tmp_path) -> None:
+    result = _score(fitted, tables, tmp_path, "users.csv.gz", f"{as_of:%Y-%m-%d}")
+
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "s.csv")) > 0
+
+
+def test_an_as_of_date_that_is_not_iso_is_refused(fitted, tables, tmp_path) -> None:
+    result = _score(fitted, tables, tmp_path, "users.csv", "04/12/2026")
+
+    assert result.exit_code == 2
+    assert "not an ISO 8601 date" in result.output
+    assert not (tmp_path / "s.csv").exists()
