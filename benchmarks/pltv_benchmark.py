@@ -7,7 +7,10 @@ customer has a full 365-day value. Two holdouts:
 - time: the latest 30 % of sign-ups (by sign-up day) are held out;
 - random: 30 % of customers drawn at random, one run per seed.
 
-Metrics are on the value between the snapshot age and day 365.
+Metrics are on the value between the snapshot age and day 365. Each age is
+checked against the goal (higher normalized Gini and Spearman than every
+baseline, lower decile MAPE, total error within 5 %), and each run against
+the quality gate a retrained model must pass (:meth:`HoldoutReport.gate`).
 
 Usage::
 
@@ -96,6 +99,10 @@ def _verdicts(reports: list[HoldoutReport]) -> list[str]:
             misses.append("total error outside ±5 %")
         verdict = "meets the goal" if not misses else "misses: " + ", ".join(misses)
         out.append(f"age {result.age_days}: {verdict}")
+    for report in reports:
+        failures = report.gate(GATE_AGES)
+        gate = "passes" if not failures else "fails: " + "; ".join(failures)
+        out.append(f"quality gate ({report.split}): {gate}")
     return out
 
 

@@ -20,6 +20,7 @@ from models.evaluation import (
 from models.exceptions import ModelError
 from models.features import DEFAULT_AGES
 from models.frames import prepare_events, prepare_revenue, prepare_users
+from models.metrics import METRIC_NAMES
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
 
@@ -141,13 +142,7 @@ def train(
         raise _fail(error) from error
     path = model.save(out)
     typer.echo(f"model {model.version} saved to {path}")
-    for metric in (
-        "normalized_gini",
-        "spearman",
-        "top10_capture",
-        "decile_mape",
-        "total_error",
-    ):
+    for metric in METRIC_NAMES:
         typer.echo(f"  holdout {metric}: {model.metrics[metric]:.3f}")
     if model.gate_failures:
         typer.echo("  does not beat its baselines: " + "; ".join(model.gate_failures))

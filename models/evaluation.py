@@ -45,6 +45,13 @@ GATE_AGES: tuple[int, ...] = (7, 30, 90)
 # (sd over three seeds, benchmarks/pltv_benchmark.py); closer than this to a
 # baseline is a tie, not a loss.
 RANKING_TOLERANCE = 0.01
+#: Metrics of the quality gate (:meth:`HoldoutReport.gate`): dollar-weighted
+#: ranking and calibration, the two things conversion values need. Spearman
+#: weighs every user's rank alike and, over every user, rewards tying the
+#: ones who bring nothing (see :mod:`models.metrics`); it is reported, and is
+#: part of the benchmark goal, but does not gate.
+GATE_RANKING: tuple[str, ...] = ("normalized_gini",)
+GATE_CALIBRATION = "decile_wape"
 Split = Literal["time", "random"]
 
 
@@ -81,6 +88,10 @@ class AgeResult:
     n_test: int
     scores: dict[str, dict[str, float]]
     deciles: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    # Participants that predicted one value for every user at this age (a
+    # baseline with no usable fit, or nobody has paid yet): calibrated by
+    # construction and ranking nothing, so no yardstick for calibration.
+    constant: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -153,13 +164,20 @@ class HoldoutReport:
     ) -> list[str]:
         """Reasons the model fails its quality gate against the baselines.
 
-        Averaged over ``ages``: normalized Gini and Spearman at least each
-        baseline's minus ``tolerance``, and a lower decile MAPE. Ranking ties
-        within holdout noise pass; a worse calibration never does.
+        Averaged over ``ages``, against each baseline:
+
+        - normalized Gini at least the baseline's minus ``tolerance``
+          (ranking ties within holdout noise pass);
+        - a lower decile WAPE, over the ages where the baseline's prediction
+          is not one constant value (a worse calibration never passes).
+
+        Both weigh users by their dollars and hold up when most users bring
+        nothing (see :mod:`models.metrics`); the benchmark goal
+        (:meth:`beats_baselines`) also asks for Spearman and decile MAPE.
         """
         reasons = []
         for who in BASELINES:
-            for metric in ("normalized_gini", "spearman"):
+            for metric in GATE_RANKING:
                 ours, theirs = (
                     self.mean(MODEL, metric, ages),
                     self.mean(who, metric, ages),
@@ -169,11 +187,19 @@ class HoldoutReport:
                         f"mean {metric} {ours:.3f} below {who} {theirs:.3f} "
                         f"by more than {tolerance}"
                     )
-            ours = self.mean(MODEL, "decile_mape", ages)
-            theirs = self.mean(who, "decile_mape", ages)
+            informative = [
+                r.age_days
+                for r in self.ages
+                if r.age_days in set(ages) and who not in r.constant
+            ]
+            if not informative:
+                continue
+            ours = self.mean(MODEL, GATE_CALIBRATION, informative)
+            theirs = self.mean(who, GATE_CALIBRATION, informative)
             if not ours < theirs:
                 reasons.append(
-                    f"mean decile_mape {ours:.3f} not below {who} {theirs:.3f}"
+                    f"mean {GATE_CALIBRATION} {ours:.3f} not below {who} "
+                    f"{theirs:.3f} (ages {', '.join(map(str, informative))})"
                 )
         return reasons
 
@@ -200,6 +226,7 @@ class HoldoutReport:
                         "n_test": r.n_test,
                         "scores": r.scores,
                         "deciles": r.deciles,
+                        "constant": r.constant,
                     }
                     for r in self.ages
                 ],
@@ -244,7 +271,7 @@ def choose_loss(
 
     The latest 30 % of ``users`` are held out and each shape is fitted on the
     rest; the shape with the highest mean over ``eval_ages`` of normalized
-    Gini plus Spearman minus decile MAPE wins. Spend-led histories (CDNOW)
+    Gini minus decile WAPE (the gate's metrics) wins. Spend-led histories (CDNOW)
     favour ``"relative"``; subscriptions where most users have not paid yet
     favour ``"poisson"``, whose low deciles stay calibrated.
     """
@@ -265,11 +292,10 @@ def choose_loss(
         for age in eval_ages:
             rows = (test.snapshots["age_days"] == age).to_numpy()
             scores = score_all(test.future[rows], predicted[rows])
-            mape = scores["decile_mape"]
+            error = scores[GATE_CALIBRATION]
             values.append(
-                scores["normalized_gini"]
-                + scores["spearman"]
-                - (0.0 if np.isnan(mape) else mape)
+                sum(scores[metric] for metric in GATE_RANKING)
+                - (0.0 if np.isnan(error) else error)
             )
         score = float(np.mean(values)) if values else 0.0
         if score > best_score:
@@ -373,7 +399,10 @@ def evaluate_holdout(
             predictions[name] = baseline.predict(test_x)
         scores = {who: score_all(actual, pred) for who, pred in predictions.items()}
         deciles = {who: decile_means(actual, p) for who, p in predictions.items()}
-        report.ages.append(AgeResult(int(age), int(in_test.sum()), scores, deciles))
+        constant = [who for who, p in predictions.items() if np.ptp(p) == 0]
+        report.ages.append(
+            AgeResult(int(age), int(in_test.sum()), scores, deciles, constant)
+        )
     report.predictions = pd.concat(rows, ignore_index=True)
     logger.info(
         "holdout %s: %d train, %d test users, model gini %.3f",

@@ -3,23 +3,28 @@ import json
 from models.evaluation import BASELINES, AgeResult, HoldoutReport
 
 
-def _scores(gini: float, mape: float) -> dict[str, float]:
+def _scores(gini: float, wape: float) -> dict[str, float]:
     return {
         "normalized_gini": gini,
         "spearman": gini / 2,
         "top10_capture": 0.3,
-        "decile_mape": mape,
+        "decile_mape": wape * 1.5,
         "total_error": 0.0,
+        "payer_spearman": gini / 2,
+        "decile_wape": wape,
     }
 
 
-def _report(model_gini: float, model_mape: float) -> HoldoutReport:
+def _report(
+    model_gini: float, model_wape: float, constant: list[str] | None = None
+) -> HoldoutReport:
     scores = {
-        "model": _scores(model_gini, model_mape),
+        "model": _scores(model_gini, model_wape),
         "observed_x_factor": _scores(0.50, 0.12),
         "bgnbd_gamma_gamma": _scores(0.51, 0.80),
     }
-    return HoldoutReport("time", 100, 50, [AgeResult(30, 50, scores)])
+    result = AgeResult(30, 50, scores, constant=constant or [])
+    return HoldoutReport("time", 100, 50, [result])
 
 
 def test_a_ranking_tie_within_noise_passes_the_gate_but_not_the_goal() -> None:
@@ -29,8 +34,16 @@ def test_a_ranking_tie_within_noise_passes_the_gate_but_not_the_goal() -> None:
 
 
 def test_worse_calibration_or_clearly_worse_ranking_fails_the_gate() -> None:
-    assert any("decile_mape" in r for r in _report(0.60, 0.20).gate([30]))
+    assert any("decile_wape" in r for r in _report(0.60, 0.20).gate([30]))
     assert any("normalized_gini" in r for r in _report(0.45, 0.05).gate([30]))
+
+
+def test_a_constant_baseline_is_no_yardstick_for_calibration() -> None:
+    # Calibrated by construction: one value for everyone is right on average.
+    assert _report(0.60, 0.20, constant=["observed_x_factor"]).gate([30]) == []
+    # It still counts for ranking.
+    failures = _report(0.45, 0.05, constant=["observed_x_factor"]).gate([30])
+    assert any("observed_x_factor" in r for r in failures)
 
 
 def test_holdout_json_carries_decile_means_of_every_participant(fitted) -> None:
