@@ -102,9 +102,10 @@ class HoldoutReport:
     n_train: int
     n_test: int
     ages: list[AgeResult] = field(default_factory=list)
-    # The regressor behind the model's figures, its schema, and its per-user
-    # predictions (user_id, age_days, actual, predicted) on the held-out users:
-    # kept so another model can be scored on the very same rows.
+    # The regressor behind the model's figures, its schema, and the per-user
+    # predictions on the held-out users (user_id, age_days, actual, predicted,
+    # then one column per baseline): kept so another model can be scored on
+    # the very same rows, and the benchmark can resample them.
     schema: FeatureSchema | None = field(default=None, repr=False)
     regressor: FutureValueRegressor | None = field(default=None, repr=False)
     loss: str = ""
@@ -381,6 +382,12 @@ def evaluate_holdout(
         test_x = test.features.loc[in_test]
         actual = test.future[in_test]
         predictions = {MODEL: regressor.predict(test_x)}
+        for name, baseline in (
+            ("observed_x_factor", ObservedFactorBaseline()),
+            ("bgnbd_gamma_gamma", BGNBDGammaGammaBaseline()),
+        ):
+            baseline.fit(train.features.loc[in_train], train.future[in_train])
+            predictions[name] = baseline.predict(test_x)
         rows.append(
             pd.DataFrame(
                 {
@@ -388,15 +395,10 @@ def evaluate_holdout(
                     "age_days": int(age),
                     "actual": actual,
                     "predicted": predictions[MODEL],
+                    **{name: predictions[name] for name in BASELINES},
                 }
             )
         )
-        for name, baseline in (
-            ("observed_x_factor", ObservedFactorBaseline()),
-            ("bgnbd_gamma_gamma", BGNBDGammaGammaBaseline()),
-        ):
-            baseline.fit(train.features.loc[in_train], train.future[in_train])
-            predictions[name] = baseline.predict(test_x)
         scores = {who: score_all(actual, pred) for who, pred in predictions.items()}
         deciles = {who: decile_means(actual, p) for who, p in predictions.items()}
         constant = [who for who, p in predictions.items() if np.ptp(p) == 0]

@@ -1,6 +1,9 @@
 import json
 
+import pytest
+
 from models.evaluation import BASELINES, AgeResult, HoldoutReport
+from models.metrics import score_all
 
 
 def _scores(gini: float, wape: float) -> dict[str, float]:
@@ -57,3 +60,18 @@ def test_holdout_json_carries_decile_means_of_every_participant(fitted) -> None:
         means = [d["predicted_mean"] for d in model]
         assert means == sorted(means, reverse=True)
     assert fitted.metadata["holdout"]["ages"] == ages
+
+
+def test_holdout_predictions_carry_every_participant(fitted) -> None:
+    holdout = fitted.holdout
+    assert holdout is not None and holdout.predictions is not None
+    rows = holdout.predictions
+    assert set(rows.columns) == {"user_id", "age_days", "actual", "predicted"} | set(
+        BASELINES
+    )
+    for result in holdout.ages:
+        at_age = rows.loc[rows["age_days"] == result.age_days]
+        for who in BASELINES:
+            # The stored column is what the age's scores were computed from.
+            again = score_all(at_age["actual"].to_numpy(), at_age[who].to_numpy())
+            assert again == pytest.approx(result.scores[who], nan_ok=True)
