@@ -1,5 +1,8 @@
 """pLTV model against its baselines on the real CDNOW purchase histories.
 
+``--scenario plg`` runs the same on the synthetic PLG account instead, where
+most users never pay.
+
 Sign-up is each customer's first purchase; the whole file is one acquisition
 cohort (first quarter of 1997) followed to the end of June 1998, so every
 customer has a full 365-day value. Two holdouts:
@@ -14,13 +17,15 @@ the quality gate a retrained model must pass (:meth:`HoldoutReport.gate`).
 
 Usage::
 
-    python benchmarks/pltv_benchmark.py [--data PATH] [--seeds 3] [--loss auto]
+    python benchmarks/pltv_benchmark.py [--scenario cdnow|plg] [--data PATH]
+        [--seeds 3] [--loss auto]
         [--draws 200] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
@@ -44,6 +49,7 @@ from models.features import DEFAULT_AGES
 from models.frames import prepare_events, prepare_revenue, prepare_users
 from models.metrics import HIGHER_IS_BETTER, METRIC_NAMES, score_all
 from optimizer.demo import cdnow_tables
+from optimizer.scenarios import plg
 
 DEFAULT_DATA = (
     Path(__file__).resolve().parents[2]
@@ -53,6 +59,7 @@ DEFAULT_DATA = (
     / "CDNOW_master.txt"
 )
 AS_OF = pd.Timestamp("1998-06-30", tz="UTC")
+PLG_RUN_DATE = dt.date(2026, 12, 1)
 
 logger = logging.getLogger("pltv_benchmark")
 
@@ -164,6 +171,13 @@ def _resampled_margins(report: HoldoutReport, draws: int, seed: int = 0) -> list
 def main(argv: list[str] | None = None) -> int:
     """Run both holdouts and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scenario",
+        choices=("cdnow", "plg"),
+        default="cdnow",
+        help="the real CDNOW histories, or the synthetic PLG account (its "
+        "default seed, run on 2026-12-01) whose users mostly never pay",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--loss", choices=LOSS_OPTIONS, default="auto")
@@ -178,11 +192,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
     started = time.perf_counter()
-    users, revenue = load_cdnow(args.data)
+    as_of = AS_OF
+    raw_events = None
+    if args.scenario == "plg":
+        world = plg.generate(PLG_RUN_DATE)
+        users, revenue, raw_events = world.users, world.revenue, world.events
+        as_of = pd.Timestamp(PLG_RUN_DATE, tz="UTC")
+    else:
+        users, revenue = load_cdnow(args.data)
     prepared = prepare_users(users)
     money = prepare_revenue(revenue, prepared)
-    events = prepare_events(None, prepared)
-    labelled = labelled_users(prepared, AS_OF)
+    events = prepare_events(raw_events, prepared)
+    labelled = labelled_users(prepared, as_of)
+    money = money.loc[money["occurred_at"] <= as_of]
 
     runs: dict[str, list[HoldoutReport]] = {"time": [], "random": []}
     splits: list[tuple[Split, int]] = [("time", 0)]
