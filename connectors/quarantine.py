@@ -58,6 +58,13 @@ class TableAudit:
         return {key: value for key, value in asdict(self).items() if key != "table"}
 
 
+def percent(share: float) -> str:
+    """A share as a percentage that never rounds a bad row away to 0.00 %."""
+    if share == 0 or share >= 0.0001:
+        return f"{share:.2%}"
+    return f"{share * 100:.1g}%"
+
+
 def audit(
     table: str,
     rows_in: int,
@@ -104,10 +111,15 @@ def judge(table_audit: TableAudit, rejected: pd.DataFrame, max_share: float) -> 
     bad = rejected[rejected["quarantine_kind"].ne(DUPLICATE)]
     where = f" Quarantined rows: {table_audit.file}." if table_audit.file else ""
     if table_audit.bad_share > max_share or max_share == 0:
+        limit = (
+            "and data.quarantine.max_share is 0: no bad row is accepted"
+            if max_share == 0
+            else f"above data.quarantine.max_share {percent(max_share)}"
+        )
         raise ContractError(
             f"{refusal(bad)} The {table_audit.table} table has {table_audit.bad} "
-            f"bad row(s) of {table_audit.rows_in} ({table_audit.bad_share:.2%}), "
-            f"above data.quarantine.max_share {max_share:.2%}.{where}"
+            f"bad row(s) of {table_audit.rows_in} "
+            f"({percent(table_audit.bad_share)}), {limit}.{where}"
         )
     logger.warning(
         "%s: %d of %d row(s) quarantined (%.2f%%, limit %.2f%%); first: %s%s",

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from connectors.exceptions import ContractError
+from connectors.quarantine import percent
 from tests.connectors.conftest import (
     BASE,
     REVENUE_CSV,
@@ -254,6 +255,7 @@ def test_bad_rows_are_quarantined_with_their_reason(
         message
     )
     assert case.reason in message
+    assert "data.quarantine.max_share is 0: no bad row is accepted" in message
 
 
 def test_identical_repeated_rows_are_set_aside_without_failing(load: Loader) -> None:
@@ -334,7 +336,9 @@ def test_too_many_bad_rows_fail_the_run_and_keep_the_quarantine(
 
     message = str(refused.value)
     assert "column 'amount', row 1: value '-1' is negative" in message
-    assert "2 bad row(s) of 4 (50.00%)" in message
+    assert "2 bad row(s) of 4 (50.00%), above data.quarantine.max_share 25.00%" in (
+        message
+    )
     quarantine = tmp_path / "state" / "quarantine" / "test" / "revenue.csv"
     assert str(quarantine) in message
     assert len(pd.read_csv(quarantine)) == 2
@@ -391,3 +395,11 @@ def test_an_fx_table_with_two_rates_a_day_is_refused(
     assert f"{fx}: column 'currency', row 2: value 'USD' has two rates" in str(
         refused.value
     )
+
+
+@pytest.mark.parametrize(
+    ("share", "shown"),
+    [(0.0, "0.00%"), (0.5, "50.00%"), (0.0001, "0.01%"), (2e-6, "0.0002%")],
+)
+def test_a_share_of_bad_rows_is_never_shown_as_zero(share: float, shown: str) -> None:
+    assert percent(share) == shown
