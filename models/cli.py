@@ -105,8 +105,21 @@ def _parse_as_of(value: str | None, revenue: pd.DataFrame) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
+OUTPUT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+def _output_path(path: Path) -> Path:
+    """``path`` if its name ends in a format the scores can be written in."""
+    if not path.name.lower().endswith(OUTPUT_SUFFIXES):
+        raise typer.BadParameter(
+            f"{path}: --out must end in {', '.join(OUTPUT_SUFFIXES)}",
+            param_hint="--out",
+        )
+    return path
+
+
 def _write(frame: pd.DataFrame, path: Path) -> None:
-    if path.suffix.lower() == ".parquet":
+    if path.name.lower().endswith(".parquet"):
         frame.to_parquet(path, index=False)
     else:
         frame.to_csv(path, index=False)
@@ -171,10 +184,13 @@ def score(
     as_of: Annotated[
         str, typer.Option("--as-of", help="scoring date, YYYY-MM-DD (UTC)")
     ],
-    out: Annotated[Path, typer.Option("--out", help="CSV or Parquet output file")],
+    out: Annotated[
+        Path, typer.Option("--out", help="output file: .csv, .csv.gz or .parquet")
+    ],
     events: EventsOption = None,
 ) -> None:
     """Score every user signed up by the as-of date."""
+    out = _output_path(out)
     user_table = read_table(users, "users")
     revenue_table = read_table(revenue, "revenue")
     event_table = read_table(events, "events") if events else None

@@ -137,7 +137,7 @@ def test_score_from_a_registry_folder_uses_its_current_model(
     assert len(pd.read_csv(out)) > 0
 
 
-def _score(fitted, tables, tmp_path, users_name: str, as_of: str):
+def _score(fitted, tables, tmp_path, users_name: str, as_of: str, out: str = "s.csv"):
     users, revenue, _events = tables
     users.to_csv(tmp_path / users_name, index=False)
     revenue.to_parquet(tmp_path / "revenue.parquet", index=False)
@@ -155,7 +155,7 @@ def _score(fitted, tables, tmp_path, users_name: str, as_of: str):
             "--as-of",
             as_of,
             "--out",
-            str(tmp_path / "s.csv"),
+            str(tmp_path / out),
         ],
     )
 
@@ -173,3 +173,21 @@ def test_an_as_of_date_that_is_not_iso_is_refused(fitted, tables, tmp_path) -> N
     assert result.exit_code == 2
     assert "not an ISO 8601 date" in result.output
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_scores_are_written_in_the_format_their_name_asks_for(
+    fitted, tables, as_of, tmp_path
+) -> None:
+    day = f"{as_of:%Y-%m-%d}"
+    for name in ("s.parquet", "s.csv.gz"):
+        result = _score(fitted, tables, tmp_path, "users.csv", day, out=name)
+        assert result.exit_code == 0, result.output
+    compressed = pd.read_csv(tmp_path / "s.csv.gz")
+    assert pd.read_parquet(tmp_path / "s.parquet").equals(compressed)
+
+    refused = _score(fitted, tables, tmp_path, "users.csv", day, out="s.xlsx")
+    assert refused.exit_code == 2
+    # The error box wraps long lines.
+    words = " ".join(refused.output.replace("│", " ").split())
+    assert "--out must end in .csv, .csv.gz, .parquet" in words
+    assert not (tmp_path / "s.xlsx").exists()
