@@ -8,6 +8,9 @@ Safety comes from three things working together:
 - **One applier per account.** A lease in the state store (see
   :mod:`optimizer.locks`) lets one process at a time apply an account; a
   second process waits, then finds the work done.
+- **Only a current plan.** A run whose day was started again and failed
+  before re-planning (status ``rerun_failed``) is neither approved nor
+  applied: its plan was made on inputs since replaced.
 - **Intent before push.** Each change is written ``pending`` (with the values
   read from the account just before) before it is pushed, and marked
   ``applied`` or ``rejected`` after. A later start skips what is applied and
@@ -32,7 +35,12 @@ from zoneinfo import ZoneInfo
 
 from config.schema import Settings
 from optimizer.alerts import AlertSink, NoAlerts
-from optimizer.exceptions import ApplyStopped, PlanningError, StateError
+from optimizer.exceptions import (
+    ApplyStopped,
+    PlanningError,
+    StateError,
+    SupersededPlanError,
+)
 from optimizer.locks import Clock, lease, utc_now
 from optimizer.plan import PlanRow
 from optimizer.policy import HOLD, KILL_SWITCH, MODEL_GATE, STALE_DATA, TARGET_ROAS
@@ -47,10 +55,12 @@ from optimizer.state import (
     PENDING,
     PLANNED,
     REJECTED,
+    RERUN_FAILED,
     STOPPED,
     ChangeRecord,
     RunRecord,
     StateStore,
+    as_utc,
 )
 
 logger = logging.getLogger(__name__)
@@ -189,6 +199,8 @@ def apply_run(
         A stop held the apply back; nothing was pushed.
     LockBusyError
         Another process kept the account's lease for the whole wait.
+    SupersededPlanError
+        A later start of the run's day failed before re-planning it.
     StateError
         No such run, or it is not a cycle run.
     """
@@ -196,6 +208,8 @@ def apply_run(
     run = _existing_run(store, run_id)
     if run.kind != CYCLE:
         raise StateError(f"run {run_id} is a {run.kind} run; only cycle runs apply")
+    # Before the stops: a stop would overwrite the status that holds it back.
+    refuse_superseded(run, "applied")
     _stop_if_needed(store, run, settings, model_gate, sink, clock)
 
     with _account_lease(store, run.account, settings, clock):
@@ -315,14 +329,12 @@ def approve(
 
     Raises
     ------
+    SupersededPlanError
+        A later start of the run's day failed before re-planning it.
     StateError
         No such run, or a campaign named is not a change of its plan.
     """
-    run = _existing_run(store, run_id)
-    if run.kind != CYCLE:
-        raise StateError(
-            f"run {run_id} is a {run.kind} run: there is nothing to approve"
-        )
+    ensure_approvable(store, run_id)
     changes = {
         s.row.campaign_id for s in store.stored_plan(run_id) if _is_change(s.row)
     }
@@ -334,6 +346,11 @@ def approve(
                 f"its changes are: {', '.join(sorted(changes)) or 'none'}"
             )
     with store.transaction() as connection:
+        # Checked again under the run's lock: a start of the day failing
+        # meanwhile must not leave an approved plan it has set aside.
+        locked = store.get_run(run_id, connection, lock=True)
+        assert locked is not None
+        refuse_superseded(locked, "approved")
         approved = store.approve(
             connection,
             run_id,
@@ -342,6 +359,57 @@ def approve(
         )
     logger.info("run %s: %d change(s) approved", run_id, len(approved))
     return approved
+
+
+def ensure_approvable(store: StateStore, run_id: str) -> RunRecord:
+    """The run, when its plan may be approved; checked before anything else.
+
+    Raises
+    ------
+    SupersededPlanError
+        A later start of the run's day failed before re-planning it.
+    StateError
+        No such run, or it is not a cycle run.
+    """
+    run = _existing_run(store, run_id)
+    if run.kind != CYCLE:
+        raise StateError(
+            f"run {run_id} is a {run.kind} run: there is nothing to approve"
+        )
+    refuse_superseded(run, "approved")
+    return run
+
+
+def refuse_superseded(run: RunRecord, verb: str) -> None:
+    """Raise when a later start of the run's day failed before re-planning it.
+
+    Parameters
+    ----------
+    run
+        The run about to be used.
+    verb
+        What was asked, as the message says it (``approved``, ``applied``).
+
+    Raises
+    ------
+    SupersededPlanError
+        The run is ``rerun_failed``; the message says why and what to do.
+    """
+    if run.status != RERUN_FAILED:
+        return
+    when = (
+        f" at {as_utc(run.failed_attempt_at):%Y-%m-%d %H:%M} UTC"
+        if run.failed_attempt_at is not None
+        else ""
+    )
+    raise SupersededPlanError(
+        f"run {run.run_id} cannot be {verb}: a later `valuebid run` for "
+        f"{run.run_date} failed{when} before re-planning the day "
+        f"({run.failed_attempt_error or 'no reason recorded'}), so this plan was "
+        "made on inputs that have since been replaced. Fix what that run "
+        f"reported, then run `valuebid run --run-date {run.run_date}` again: "
+        "once it succeeds, the day is re-planned and can be approved."
+    )
 
 
 def registry_gate(model_directory: Path) -> ModelGate:
@@ -422,6 +490,11 @@ def _record_intents(
     now = clock()
     updates = []
     with store.transaction() as connection:
+        # Under the run's lock: once an intent is written the plan is frozen,
+        # so a start of the day failing meanwhile must be seen here.
+        locked = store.get_run(run.run_id, connection, lock=True)
+        if locked is not None:
+            refuse_superseded(locked, "applied")
         store.set_status(connection, run.run_id, APPLYING)
         for cid, want in todo.items():
             current = live.get(cid)

@@ -5,7 +5,9 @@ Hierarchy::
     OptimizerError
     ├── PlanningError       the plan cannot be made from these inputs
     ├── StateError          the state store is unreadable or in use
-    │   └── LockBusyError   another process is applying the same account
+    │   ├── LockBusyError   another process is applying the same account
+    │   └── SupersededPlanError  a later start of the day failed: the
+    │                       run's plan may not be approved or applied
     ├── ApplyStopped        a stop (kill switch, stale data, model gate)
     │                       held the apply back; nothing was pushed
     └── ReportError         the report of a run cannot be made
@@ -28,6 +30,15 @@ class StateError(OptimizerError):
 
 class LockBusyError(StateError):
     """Another process holds the lease on the account being applied."""
+
+
+class SupersededPlanError(StateError):
+    """A later start of the run's day failed before re-planning it.
+
+    The plan was made on inputs since replaced by ones that fail their
+    checks, so it is neither approved nor applied until a start of the day
+    succeeds.
+    """
 
 
 class ApplyStopped(OptimizerError):

@@ -9,6 +9,16 @@ One cycle run per account and day: running the same day again re-plans that
 run in place until something of it has been approved or pushed; from then on
 the day's plan is frozen and every later start reuses it.
 
+A start of the day that fails before it records its plan (an input that
+breaks its contract, too many rows quarantined, a plan that cannot be made)
+is recorded on the day's run too: when and why, in ``failed_attempt_at`` and
+``failed_attempt_error``. The earlier plan was made on inputs the operator
+has since replaced, so unless it is frozen the run becomes ``rerun_failed``,
+which nothing approves or applies until a start of the day succeeds and
+re-plans it. A frozen plan keeps its status: what was reviewed or pushed does
+not depend on later inputs. A start that succeeds clears the record, as the
+day's run then shows what that start did.
+
 A target change is written in two steps. Before a push, an ``intent`` row
 holds the values read from the account just before (what a rollback
 restores) and the values wanted; after the push, its status becomes
@@ -28,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from optimizer.exceptions import StateError
@@ -49,6 +59,8 @@ APPLIED = "applied"
 PARTIAL = "partial"
 STOPPED = "stopped"
 FAILED = "failed"
+#: A later start of the day failed before re-planning: the plan may not be used.
+RERUN_FAILED = "rerun_failed"
 
 #: Statuses of a target change.
 PENDING = "pending"
@@ -73,6 +85,8 @@ runs = sa.Table(
     sa.Column("kind", sa.String(20), nullable=False, server_default=CYCLE),
     sa.Column("rolls_back", sa.String(80), nullable=False, server_default=""),
     sa.Column("stop_reason", sa.Text),
+    sa.Column("failed_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("failed_attempt_error", sa.Text),
     sa.UniqueConstraint(
         "account", "run_date", "kind", "rolls_back", name="uq_runs_account_day_kind"
     ),
@@ -120,7 +134,12 @@ leases = sa.Table(
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One row of the runs table."""
+    """One row of the runs table.
+
+    ``failed_attempt_at`` and ``failed_attempt_error`` say when and why the
+    latest start of the day failed before it recorded a plan; both are
+    ``None`` when the latest start succeeded.
+    """
 
     run_id: str
     account: str
@@ -136,6 +155,8 @@ class RunRecord:
     kind: str = CYCLE
     rolls_back: str = ""
     stop_reason: str | None = None
+    failed_attempt_at: dt.datetime | None = None
+    failed_attempt_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +190,23 @@ def state_url(directory: Path, url: str | None) -> str:
     if url:
         return url
     return f"sqlite:///{directory / 'state.db'}"
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names when it does not exist yet, else ``None``.
+
+    Opening a store creates its file, so commands that only read or amend
+    recorded runs check this first and leave no empty database behind.
+    """
+    location = make_url(url)
+    if location.get_backend_name() != "sqlite" or location.database in (
+        None,
+        "",
+        ":memory:",
+    ):
+        return None
+    path = Path(str(location.database))
+    return None if path.exists() else path
 
 
 def create_state_engine(url: str) -> Engine:
@@ -246,12 +284,15 @@ class StateStore:
 
         Once a change of the day's run has been approved or pushed, its plan
         is frozen: a later start counts the attempt and keeps the recorded
-        plan, so what is applied is always what was reviewed.
+        plan, so what is applied is always what was reviewed. Either way the
+        record of a failed earlier start is cleared: this one succeeded.
         """
         run_id = cycle_run_id(account, run_date)
         finished = dt.datetime.now(dt.UTC)
+        # The row lock orders this against an approval or a failed start of
+        # the same day, which decide on the same frozen-or-not question.
         existing = connection.execute(
-            sa.select(runs.c.attempts).where(runs.c.run_id == run_id)
+            sa.select(runs.c.attempts).where(runs.c.run_id == run_id).with_for_update()
         ).scalar_one_or_none()
         if existing is not None and self.plan_frozen(run_id, connection):
             logger.info(
@@ -260,7 +301,12 @@ class StateStore:
             connection.execute(
                 runs.update()
                 .where(runs.c.run_id == run_id)
-                .values(attempts=existing + 1, finished_at=finished)
+                .values(
+                    attempts=existing + 1,
+                    finished_at=finished,
+                    failed_attempt_at=None,
+                    failed_attempt_error=None,
+                )
             )
             record = self.get_run(run_id, connection)
             assert record is not None
@@ -276,6 +322,8 @@ class StateStore:
             "model_version": model_version,
             "plan_dir": plan_dir,
             "stop_reason": None,
+            "failed_attempt_at": None,
+            "failed_attempt_error": None,
         }
         if existing is None:
             connection.execute(
@@ -304,6 +352,58 @@ class StateStore:
                     for row in rows
                 ],
             )
+        record = self.get_run(run_id, connection)
+        assert record is not None
+        return record
+
+    def record_failed_attempt(
+        self,
+        connection: Connection,
+        *,
+        account: str,
+        run_date: dt.date,
+        error: str,
+        when: dt.datetime,
+    ) -> RunRecord | None:
+        """Record on the day's run a start that failed before recording a plan.
+
+        The attempt is counted and its time and error kept. A plan nothing
+        was approved or pushed from becomes ``rerun_failed``: it was made on
+        inputs since replaced, so it may not be approved or applied until a
+        start of the day succeeds. A frozen plan keeps its status.
+
+        Parameters
+        ----------
+        connection
+            The transaction to write in.
+        account, run_date
+            The day whose start failed.
+        error
+            Why it failed, as stored and shown; free of secrets.
+        when
+            When it failed.
+
+        Returns
+        -------
+        RunRecord or None
+            The day's run as now recorded; ``None`` when the day has no run,
+            so there is no plan to hold back and nothing is written.
+        """
+        run_id = cycle_run_id(account, run_date)
+        existing = connection.execute(
+            sa.select(runs.c.attempts).where(runs.c.run_id == run_id).with_for_update()
+        ).scalar_one_or_none()
+        if existing is None:
+            return None
+        values: dict[str, Any] = {
+            "attempts": existing + 1,
+            "failed_attempt_at": when,
+            "failed_attempt_error": error,
+        }
+        if not self.plan_frozen(run_id, connection):
+            # The old stop reason was about the plan now set aside.
+            values.update(status=RERUN_FAILED, stop_reason=None)
+        connection.execute(runs.update().where(runs.c.run_id == run_id).values(values))
         record = self.get_run(run_id, connection)
         assert record is not None
         return record
@@ -375,10 +475,20 @@ class StateStore:
         )
 
     def get_run(
-        self, run_id: str, connection: Connection | None = None
+        self,
+        run_id: str,
+        connection: Connection | None = None,
+        *,
+        lock: bool = False,
     ) -> RunRecord | None:
-        """The run with this id, or ``None``."""
+        """The run with this id, or ``None``.
+
+        With ``lock`` (and a ``connection``) the row stays locked until the
+        transaction ends, so a decision taken on its status holds.
+        """
         query = sa.select(runs).where(runs.c.run_id == run_id)
+        if lock:
+            query = query.with_for_update()
         if connection is not None:
             row = connection.execute(query).mappings().first()
         else:
@@ -559,6 +669,13 @@ class StateStore:
 def cycle_run_id(account: str, run_date: dt.date) -> str:
     """The id of the account's cycle run on ``run_date``."""
     return f"{run_date:%Y%m%d}-{_slug(account)}"
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A recorded time in UTC; SQLite hands back the stored UTC time naive."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def _as_date(value: Any) -> dt.date:

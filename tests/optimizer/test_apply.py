@@ -16,9 +16,14 @@ from optimizer.apply import (
     kill_switch_file,
     rollback_run,
 )
-from optimizer.exceptions import ApplyStopped, LockBusyError, StateError
+from optimizer.exceptions import (
+    ApplyStopped,
+    LockBusyError,
+    StateError,
+    SupersededPlanError,
+)
 from optimizer.locks import try_acquire
-from optimizer.state import StateStore
+from optimizer.state import RunRecord, StateStore, as_utc
 from tests.optimizer.conftest import (
     PLAN,
     RUN_DATE,
@@ -402,3 +407,118 @@ def test_an_unreachable_account_fails_the_run_and_pushes_nothing(
     )
     assert account.pushes == []
     assert store.changes_of(run.run_id) == {}
+
+
+FAILED_AT = dt.datetime(2026, 11, 16, 10, 5, tzinfo=dt.UTC)
+FAILURE = "ContractError: revenue.csv: column 'amount', row 2: value '-5' is negative"
+
+
+def _fail_start(store: StateStore, run_date: dt.date = RUN_DATE) -> RunRecord | None:
+    """Record a start of the day that failed before recording its plan."""
+    with store.transaction() as connection:
+        return store.record_failed_attempt(
+            connection,
+            account="Acme FR",
+            run_date=run_date,
+            error=FAILURE,
+            when=FAILED_AT,
+        )
+
+
+def test_a_failed_rerun_holds_back_a_plan_nothing_was_done_with(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    # A stop must not overwrite the status that holds the plan back.
+    kill_switch_file(settings).parent.mkdir(parents=True, exist_ok=True)
+    kill_switch_file(settings).touch()
+    account = MemoryAccount(START)
+
+    held = _fail_start(store)
+
+    assert held is not None
+    assert (held.run_id, held.status, held.attempts) == (
+        run.run_id,
+        "rerun_failed",
+        2,
+    )
+    assert held.failed_attempt_error == FAILURE
+    assert held.failed_attempt_at is not None
+    assert as_utc(held.failed_attempt_at) == FAILED_AT
+    # The set-aside plan stays readable, for whoever compares.
+    assert len(store.stored_plan(run.run_id)) == len(PLAN)
+    with pytest.raises(SupersededPlanError) as refused:
+        approve(store, run.run_id)
+    message = str(refused.value)
+    assert f"run {run.run_id} cannot be approved" in message
+    assert "failed at 2026-11-16 10:05 UTC" in message
+    assert FAILURE in message
+    assert "Fix what that run reported" in message
+    assert "`valuebid run --run-date 2026-11-16`" in message
+    assert [s for s in store.stored_plan(run.run_id) if s.approved_at] == []
+    with pytest.raises(SupersededPlanError, match="cannot be applied"):
+        apply_run(store, run.run_id, account, settings, clock=TODAY)
+    assert account.pushes == []
+    assert store.changes_of(run.run_id) == {}
+    after = store.get_run(run.run_id)
+    assert after is not None
+    assert after.status == "rerun_failed"
+
+
+def test_a_run_that_succeeds_after_a_failed_one_replans_the_day(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store, [plan_row("102", target_roas=2.5, action="hold")])
+    _fail_start(store)
+
+    again = record_plan(store)
+
+    assert again.run_id == run.run_id
+    assert (again.status, again.attempts) == ("planned", 3)
+    assert (again.failed_attempt_at, again.failed_attempt_error) == (None, None)
+    assert len(store.stored_plan(run.run_id)) == len(PLAN)
+    account = MemoryAccount(START)
+    report = apply_run(store, run.run_id, account, settings, clock=TODAY)
+    assert sorted(account.pushes) == CHANGED
+    assert report.status == "applied"
+
+
+@pytest.mark.parametrize("done", ["approved", "pushed"])
+def test_a_failed_rerun_keeps_a_plan_already_approved_or_pushed(
+    store: StateStore, tmp_path: Path, db_url: str, done: str
+) -> None:
+    settings = make_settings(tmp_path, db_url, apply_mode="approval")
+    run = record_plan(store)
+    account = MemoryAccount(START, reject={"103"})
+    approve(store, run.run_id, ["102"] if done == "approved" else None, clock=TODAY)
+    if done == "pushed":
+        apply_run(store, run.run_id, account, settings, clock=TODAY)
+    before = store.get_run(run.run_id)
+    assert before is not None
+    plan_before = store.stored_plan(run.run_id)
+
+    kept = _fail_start(store)
+
+    assert kept is not None
+    assert (
+        kept.status == before.status == ("planned" if done == "approved" else "partial")
+    )
+    assert kept.stop_reason == before.stop_reason
+    assert kept.attempts == before.attempts + 1
+    assert kept.failed_attempt_error == FAILURE
+    assert store.stored_plan(run.run_id) == plan_before
+    # What was reviewed or pushed does not depend on the later inputs, so it
+    # may still be approved and applied.
+    approve(store, run.run_id, ["101"], clock=TODAY)
+    apply_run(store, run.run_id, account, settings, clock=TODAY)
+    assert sorted(set(account.pushes)) == (
+        ["101", "102"] if done == "approved" else CHANGED
+    )
+
+
+def test_a_failed_start_of_a_day_without_a_run_records_nothing(
+    store: StateStore,
+) -> None:
+    record_plan(store)
+    assert _fail_start(store, RUN_DATE + dt.timedelta(days=1)) is None
+    assert [r.run_date for r in store.list_runs()] == [RUN_DATE]

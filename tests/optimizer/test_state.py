@@ -8,7 +8,13 @@ import threading
 import sqlalchemy as sa
 
 from optimizer.migrations import current_revision, head_revision, upgrade_schema
-from optimizer.state import StateStore, create_state_engine, runs, target_changes
+from optimizer.state import (
+    StateStore,
+    create_state_engine,
+    plan_rows,
+    runs,
+    target_changes,
+)
 
 
 def _foundation_schema(engine: sa.Engine) -> None:
@@ -148,6 +154,90 @@ def test_upgrade_from_the_first_revision_keeps_rows(db_url: str) -> None:
     assert record is not None
     assert (record.kind, record.rolls_back, record.stop_reason) == ("cycle", "", None)
     store.dispose()
+
+
+def test_upgrade_to_failed_attempts_keeps_runs_approvals_and_changes(
+    db_url: str,
+) -> None:
+    engine = create_state_engine(db_url)
+    upgrade_schema(engine, "0002")
+    started = dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.UTC)
+    with engine.begin() as connection:
+        # Only the columns revision 0002 has.
+        connection.execute(
+            runs.insert().values(
+                run_id="20261102-acme-fr",
+                account="Acme FR",
+                run_date=dt.date(2026, 11, 2),
+                started_at=started,
+                status="partial",
+                mode="apply",
+                attempts=2,
+                inputs={"data_through": "2026-11-01"},
+                kind="cycle",
+                rolls_back="",
+                stop_reason="103 rejected: TARGET_ROAS_OUT_OF_RANGE",
+            )
+        )
+        connection.execute(
+            plan_rows.insert().values(
+                run_id="20261102-acme-fr",
+                campaign_id="102",
+                action="raise",
+                new_troas=2.875,
+                row={"campaign_id": "102", "new_troas": 2.875},
+                approved_at=started,
+            )
+        )
+        connection.execute(
+            target_changes.insert().values(
+                run_id="20261102-acme-fr",
+                campaign_id="102",
+                applied_at=started,
+                old_strategy="TARGET_ROAS",
+                old_target_roas=2.5,
+                new_strategy="TARGET_ROAS",
+                new_target_roas=2.875,
+                status="applied",
+                request_id="req-1",
+            )
+        )
+    assert current_revision(engine) == "0002"
+    engine.dispose()
+
+    store = StateStore(db_url)
+    try:
+        assert current_revision(store.engine) == head_revision()
+        record = store.get_run("20261102-acme-fr")
+        assert record is not None
+        assert (record.status, record.attempts, record.stop_reason) == (
+            "partial",
+            2,
+            "103 rejected: TARGET_ROAS_OUT_OF_RANGE",
+        )
+        assert (record.failed_attempt_at, record.failed_attempt_error) == (None, None)
+        with store.engine.connect() as connection:
+            approved = connection.execute(
+                sa.select(plan_rows.c.approved_at)
+            ).scalar_one()
+        assert approved is not None
+        assert store.changes_of("20261102-acme-fr")["102"].request_id == "req-1"
+        # A failed start of that day is recorded on the upgraded row.
+        with store.transaction() as connection:
+            kept = store.record_failed_attempt(
+                connection,
+                account="Acme FR",
+                run_date=dt.date(2026, 11, 2),
+                error="InputError: users.csv is missing",
+                when=started,
+            )
+        assert kept is not None
+        assert (kept.status, kept.failed_attempt_error) == (
+            "partial",
+            "InputError: users.csv is missing",
+        )
+    finally:
+        store.dispose()
 
 
 def test_stores_opened_at_once_upgrade_the_schema_once(db_url: str) -> None:
