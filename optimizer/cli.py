@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
 from config import ConfigError, load_settings
 from config.schema import Settings
@@ -24,7 +23,14 @@ from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
 from optimizer.exceptions import OptimizerError
 from optimizer.plan import PlanRow
-from optimizer.state import StateStore, state_url
+from optimizer.state import (
+    RERUN_FAILED,
+    RunRecord,
+    StateStore,
+    as_utc,
+    missing_sqlite_file,
+    state_url,
+)
 
 app = typer.Typer(
     name="valuebid",
@@ -272,9 +278,16 @@ def runs(config: ConfigOption) -> None:
             record.mode,
             str(record.attempts),
             f"{applied}/{len(changes)}",
-            record.stop_reason or "",
+            "; ".join(filter(None, (record.stop_reason, _failed_start(record)))),
         )
     console.print(table)
+    if any(r.status == RERUN_FAILED for r in records):
+        console.print(
+            f"{RERUN_FAILED}: a later run of that day failed before re-planning "
+            "it, so its plan is neither approved nor applied; fix what it "
+            "reported and run the day again.",
+            highlight=False,
+        )
 
 
 @plan_app.command("show")
@@ -314,6 +327,15 @@ def plan_show(
     console.print(table)
     if record.stop_reason:
         console.print(f"[bold]Stopped:[/bold] {record.stop_reason}", highlight=False)
+    failed = _failed_start(record)
+    if failed:
+        console.print(f"[bold]Failed:[/bold] {failed}", highlight=False)
+    if record.status == RERUN_FAILED:
+        console.print(
+            "This plan is held back: fix what that run reported, then run "
+            f"`valuebid run --run-date {record.run_date}` again to re-plan the day.",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -333,8 +355,10 @@ def approve(
 
     _logging(verbose)
     with _fail_cleanly(), _store(config) as (settings, store):
-        # The account is checked first: an approval freezes the day's plan,
-        # so it is recorded only when it can be applied.
+        # A plan that may not be approved at all is refused before the
+        # account is reached. The account is checked next: an approval
+        # freezes the day's plan, so it is recorded only when it can be applied.
+        applying.ensure_approvable(store, run_id)
         writer = applying.ensure_writer(connect_writer(settings))
         approved = applying.approve(store, run_id, campaign or None)
         console.print(f"{len(approved)} change(s) of run {run_id} approved")
@@ -383,15 +407,11 @@ def _store(config: Path) -> Iterator[tuple[Settings, StateStore]]:
     """The state of recorded runs; a missing SQLite file is refused, not made."""
     settings = load_settings(config)
     url = state_url(settings.state.directory, settings.state.url)
-    location = make_url(url)
-    if (
-        location.get_backend_name() == "sqlite"
-        and location.database not in (None, "", ":memory:")
-        and not Path(str(location.database)).exists()
-    ):
+    missing = missing_sqlite_file(url)
+    if missing is not None:
         raise OptimizerError(
             f"no run recorded yet: there is no state database at "
-            f"{location.database}; `valuebid run` makes one"
+            f"{missing}; `valuebid run` makes one"
         )
     store = StateStore(url)
     try:
@@ -444,6 +464,18 @@ def _show_plan(result: CycleResult) -> None:
         )
     if result.report_error:
         errors.print(f"[yellow]report not written:[/yellow] {result.report_error}")
+
+
+def _failed_start(record: RunRecord) -> str | None:
+    """The run's failed later start, as the runs and plan views say it."""
+    if record.failed_attempt_error is None:
+        return None
+    when = (
+        f" at {as_utc(record.failed_attempt_at):%Y-%m-%d %H:%M} UTC"
+        if record.failed_attempt_at is not None
+        else ""
+    )
+    return f"a later run failed{when}: {record.failed_attempt_error}"
 
 
 def _current(row: PlanRow) -> str:

@@ -1,16 +1,25 @@
-"""The daily cycle: pull, check, score, decide, record."""
+"""The daily cycle: pull, check, score, decide, record.
+
+A run that fails before it records its plan still leaves a trace: the day's
+run, when there is one, records the failed start, and a plan it had not yet
+approved or pushed is held back until a run of the day succeeds.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from pydantic import BaseModel, SecretStr
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from config.schema import Settings
 from connectors.files import Inputs, load_inputs
@@ -25,12 +34,18 @@ from optimizer.apply import (
     ensure_writer,
     registry_gate,
 )
-from optimizer.exceptions import OptimizerError
+from optimizer.exceptions import OptimizerError, StateError
 from optimizer.google_ads_writer import connect_writer, read_api_stats
 from optimizer.plan import PlanRow, write_plan
 from optimizer.planner import plan_campaigns
 from optimizer.policy import HOLD, Freezes
-from optimizer.state import RunRecord, StateStore, state_url
+from optimizer.state import (
+    RERUN_FAILED,
+    RunRecord,
+    StateStore,
+    missing_sqlite_file,
+    state_url,
+)
 from optimizer.value_feed import feed_values
 
 logger = logging.getLogger(__name__)
@@ -96,22 +111,106 @@ def run_cycle(
     Raises
     ------
     connectors.exceptions.InputError
-        An input is missing or breaks its contract; nothing is written.
+        An input is missing or breaks its contract; no plan is written.
     PlanningError
         The plan cannot be made (e.g. a campaign maps to no market), or
         applying is asked for without an account to apply to.
+    Exception
+        Any error before the plan is recorded is raised unchanged, and first
+        recorded on the day's run when the day already has one (see
+        :func:`record_failed_start`): a plan recorded earlier that day is
+        then held back until a run of the day succeeds, unless approved or
+        pushed already. A first run of the day that fails records nothing.
     optimizer.exceptions.ApplyStopped
         A stop (kill switch, stale data, model gate) held the apply back;
         the plan is recorded.
     """
     say = progress or (lambda message: None)
-    started = dt.datetime.now(dt.UTC)
     zone = ZoneInfo(settings.account.time_zone)
     run_date = run_date or dt.datetime.now(zone).date()
+    apply = apply or settings.operations.apply_mode == "auto"
+    try:
+        day = _plan_day(
+            settings,
+            run_date,
+            apply=apply,
+            say=say,
+            inputs=inputs,
+            writer=writer,
+            google_ads=google_ads,
+            model=model,
+        )
+    except Exception as exc:
+        record_failed_start(settings, run_date, exc)
+        raise
+    record = day.record
+    report = None
+    if day.writer is not None and apply:
+        say("Applying the plan")
+        store = StateStore(state_url(settings.state.directory, settings.state.url))
+        try:
+            report = apply_run(
+                store,
+                record.run_id,
+                day.writer,
+                settings,
+                model_gate=registry_gate(settings.model.directory),
+                alerts=alerts_from(settings.operations.alerts),
+            )
+            record = store.get_run(record.run_id) or record
+        finally:
+            store.dispose()
+    logger.info(
+        "run %s planned %d campaigns (%d changes) with model %s",
+        record.run_id,
+        len(day.rows),
+        sum(row.action != HOLD for row in day.rows),
+        day.model.version,
+    )
+    say("Writing the report")
+    page, page_error = _write_report(
+        settings, record, day.rows, day.inputs, day.scores, day.model
+    )
+    return CycleResult(
+        record,
+        day.rows,
+        day.plan_dir,
+        day.model.version,
+        day.scores,
+        report,
+        report=page,
+        report_error=page_error,
+    )
+
+
+@dataclass(frozen=True)
+class _PlannedDay:
+    record: RunRecord
+    rows: list[PlanRow]
+    plan_dir: Path
+    inputs: Inputs
+    scores: pd.DataFrame
+    model: PLTVModel
+    writer: TargetWriter | None
+
+
+def _plan_day(
+    settings: Settings,
+    run_date: dt.date,
+    *,
+    apply: bool,
+    say: Progress,
+    inputs: Inputs | None,
+    writer: TargetWriter | None,
+    google_ads: GoogleAdsSession | None,
+    model: PLTVModel | None,
+) -> _PlannedDay:
+    """Everything up to the recorded plan: what a failed start never reaches."""
+    started = dt.datetime.now(dt.UTC)
+    zone = ZoneInfo(settings.account.time_zone)
     as_of = pd.Timestamp(dt.datetime.combine(run_date, dt.time(), zone)).tz_convert(
         "UTC"
     )
-    apply = apply or settings.operations.apply_mode == "auto"
     if apply:
         writer = ensure_writer(writer or connect_writer(settings, google_ads))
 
@@ -195,39 +294,131 @@ def run_cycle(
             # that plan: what is applied is what was reviewed.
             rows = [s.row for s in store.stored_plan(record.run_id, connection)]
             write_plan(rows, plan_dir, {"run_id": record.run_id, **meta})
-        report = None
-        if writer is not None and apply:
-            say("Applying the plan")
-            report = apply_run(
-                store,
-                record.run_id,
-                writer,
-                settings,
-                model_gate=registry_gate(settings.model.directory),
-                alerts=alerts_from(settings.operations.alerts),
-            )
-            record = store.get_run(record.run_id) or record
     finally:
         store.dispose()
-    logger.info(
-        "run %s planned %d campaigns (%d changes) with model %s",
-        record.run_id,
-        len(rows),
-        sum(row.action != HOLD for row in rows),
-        model.version,
-    )
-    say("Writing the report")
-    page, page_error = _write_report(settings, record, rows, inputs, scores, model)
-    return CycleResult(
-        record,
-        rows,
-        plan_dir,
-        model.version,
-        scores,
-        report,
-        report=page,
-        report_error=page_error,
-    )
+    return _PlannedDay(record, rows, plan_dir, inputs, scores, model, writer)
+
+
+def record_failed_start(
+    settings: Settings, run_date: dt.date, error: BaseException
+) -> RunRecord | None:
+    """Record on the day's run that a start failed before recording its plan.
+
+    The day's earlier plan, unless approved or pushed already, is then held
+    back (``rerun_failed``) until a start of the day succeeds; see
+    :meth:`optimizer.state.StateStore.record_failed_attempt`. A day with no
+    run yet gets none, and no state database is created for it. Recording
+    never hides ``error``: when the store cannot be written, that is logged.
+
+    Parameters
+    ----------
+    settings
+        The config of the failed start.
+    run_date
+        The day it was planning.
+    error
+        Why it failed; stored as its type and message, secrets removed (see
+        :func:`without_secrets`).
+
+    Returns
+    -------
+    RunRecord or None
+        The day's run as now recorded, or ``None`` when nothing was recorded.
+    """
+    url = state_url(settings.state.directory, settings.state.url)
+    if missing_sqlite_file(url) is not None:
+        return None
+    text = without_secrets(f"{type(error).__name__}: {error}", settings)
+    try:
+        store = StateStore(url)
+        try:
+            with store.transaction() as connection:
+                record = store.record_failed_attempt(
+                    connection,
+                    account=settings.account.name,
+                    run_date=run_date,
+                    error=text,
+                    when=dt.datetime.now(dt.UTC),
+                )
+        finally:
+            store.dispose()
+    except StateError as exc:
+        logger.error("the failed run of %s could not be recorded: %s", run_date, exc)
+        return None
+    if record is None:
+        return None
+    if record.status == RERUN_FAILED:
+        logger.warning(
+            "run %s: this run of the day failed, so the plan recorded earlier is "
+            "held back (not approved or applied) until a run of the day succeeds",
+            record.run_id,
+        )
+    else:
+        logger.info(
+            "run %s: this run of the day failed; the plan kept is the one "
+            "approved or pushed, status %s",
+            record.run_id,
+            record.status,
+        )
+    return record
+
+
+#: Longest failure message stored on a run; the full one is in the log.
+MAX_STORED_ERROR = 2000
+
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^\s/@:]*:)[^\s/@]+@")
+
+
+def without_secrets(text: str, settings: Settings) -> str:
+    """``text`` as it may be stored: no password, no secret of the config.
+
+    The tool's messages already leave secrets out (credentials are held
+    hidden, database URLs are shown without their password); this is a
+    second guard for what is kept in the state database. Every URL password
+    becomes ``***``, and so does every secret value in the config: a
+    database URL's password, a hidden value, and a web URL whole (a webhook
+    carries its secret in its path). The text is cut to
+    :data:`MAX_STORED_ERROR` characters.
+
+    Parameters
+    ----------
+    text
+        The message to store.
+    settings
+        The config whose secret values are removed.
+
+    Returns
+    -------
+    str
+        The message without them.
+    """
+    for secret in sorted(_config_secrets(settings), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _URL_PASSWORD.sub(r"\g<head>***@", text)
+    if len(text) > MAX_STORED_ERROR:
+        text = text[: MAX_STORED_ERROR - 1] + "…"
+    return text
+
+
+def _config_secrets(value: object) -> set[str]:
+    if isinstance(value, SecretStr):
+        return {value.get_secret_value()} - {""}
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields
+        return set().union(*(_config_secrets(getattr(value, f)) for f in fields))
+    if isinstance(value, Mapping):
+        return set().union(*(_config_secrets(v) for v in value.values()))
+    if isinstance(value, list | tuple):
+        return set().union(*(_config_secrets(v) for v in value))
+    if isinstance(value, str) and "://" in value:
+        if value.lower().startswith(("http://", "https://")):
+            return {value}
+        try:
+            password = make_url(value).password
+        except ArgumentError:
+            return set()
+        return {str(password)} if password else set()
+    return set()
 
 
 def _data_through(inputs: Inputs) -> str:
