@@ -155,10 +155,23 @@ def train(
         raise _fail(error) from error
     path = model.save(out)
     typer.echo(f"model {model.version} saved to {path}")
+    ages = ", ".join(map(str, model.gate_ages))
+    typer.echo(
+        f"  holdout means over ages {ages} (total error as absolute value; "
+        "per age: valuebid model evaluate):"
+    )
     for metric in METRIC_NAMES:
         typer.echo(f"  holdout {metric}: {model.metrics[metric]:.3f}")
-    if model.gate_failures:
-        typer.echo("  does not beat its baselines: " + "; ".join(model.gate_failures))
+    typer.echo(_gate_verdict(model))
+
+
+def _gate_verdict(model: PLTVModel) -> str:
+    if not model.gate_failures:
+        return "  quality gate: passed (it may become current)"
+    return (
+        "  quality gate: FAILED; a run scoring with this model holds every "
+        "target: " + "; ".join(model.gate_failures)
+    )
 
 
 def _model_at(directory: Path) -> PLTVModel:
@@ -203,6 +216,12 @@ def score(
         raise _fail(error) from error
     _write(scores, out)
     typer.echo(f"{len(scores)} users scored with model {fitted.version} into {out}")
+    if fitted.gate_failures:
+        typer.echo(
+            f"warning: model {fitted.version} failed its quality gate: "
+            + "; ".join(fitted.gate_failures),
+            err=True,
+        )
 
 
 @model_app.command()

@@ -27,7 +27,16 @@ from models.bgnbd import (
 )
 from models.frames import USER_COLUMNS, elapsed_days
 
-DEFAULT_AGES: tuple[int, ...] = (0, 1, 3, 7, 14, 30, 60, 90, 180, 270)
+# Users are scored at every age, but the trees and the age baselines only
+# know the ages they trained on: a user between two of them is scored with
+# the earlier age's baselines applied to later revenue. With ages 14, 30,
+# 90 and 180 alone, the synthetic PLG account's holdout total was 64 % and
+# 103 % too high at ages 17 and 20 (first invoices fall in between) and 50 %
+# at age 120; with these ages, within 8 % at every age from 7 to 120.
+DEFAULT_AGES: tuple[int, ...] = (
+    *(0, 1, 2, 3, 5, 7, 10, 14, 17, 21, 25, 30),
+    *(37, 45, 60, 75, 90, 120, 150, 180, 225, 270),
+)
 HORIZON_DAYS = 365
 
 BASE_FEATURES: tuple[str, ...] = (

@@ -427,7 +427,7 @@ class PLTVModel:
 
         Averaged over the gate ages on the time-based holdout, it must rank
         at least as well as every baseline (normalized Gini, within 0.01), be
-        better calibrated (decile WAPE; see
+        as well calibrated (decile WAPE, within 0.01; see
         :meth:`models.evaluation.HoldoutReport.gate`), keep its total error
         within 10 %, and rank at least as well as ``current``.
 

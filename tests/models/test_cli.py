@@ -3,7 +3,7 @@ import json
 import pandas as pd
 from typer.testing import CliRunner
 
-from models.cli import model_app
+from models.cli import _gate_verdict, model_app
 
 runner = CliRunner()
 
@@ -191,3 +191,24 @@ def test_scores_are_written_in_the_format_their_name_asks_for(
     words = " ".join(refused.output.replace("│", " ").split())
     assert "--out must end in .csv, .csv.gz, .parquet" in words
     assert not (tmp_path / "s.xlsx").exists()
+
+
+def test_the_gate_verdict_is_stated_and_a_failed_model_warns_when_scoring(
+    fitted, tables, as_of, tmp_path
+) -> None:
+    saved = list(fitted.gate_failures)
+    try:
+        fitted.gate_failures = []
+        assert "quality gate: passed" in _gate_verdict(fitted)
+        fitted.gate_failures = ["mean normalized_gini 0.400 below a baseline"]
+        fitted.metadata["gate_failures"] = fitted.gate_failures
+        verdict = _gate_verdict(fitted)
+        assert "quality gate: FAILED; a run scoring with this model holds" in verdict
+        assert "mean normalized_gini 0.400 below a baseline" in verdict
+
+        result = _score(fitted, tables, tmp_path, "users.csv", f"{as_of:%Y-%m-%d}")
+    finally:
+        fitted.gate_failures = saved
+        fitted.metadata["gate_failures"] = saved
+    assert result.exit_code == 0, result.output
+    assert "failed its quality gate: mean normalized_gini 0.400" in result.output

@@ -38,6 +38,9 @@ def test_a_ranking_tie_within_noise_passes_the_gate_but_not_the_goal() -> None:
 
 def test_worse_calibration_or_clearly_worse_ranking_fails_the_gate() -> None:
     assert any("decile_wape" in r for r in _report(0.60, 0.20).gate([30]))
+    # The baseline's decile WAPE is 0.12: a hundredth more is a tie.
+    assert _report(0.60, 0.129).gate([30]) == []
+    assert any("decile_wape" in r for r in _report(0.60, 0.131).gate([30]))
     assert any("normalized_gini" in r for r in _report(0.45, 0.05).gate([30]))
 
 
