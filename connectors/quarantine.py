@@ -122,12 +122,12 @@ def judge(table_audit: TableAudit, rejected: pd.DataFrame, max_share: float) -> 
             f"({percent(table_audit.bad_share)}), {limit}.{where}"
         )
     logger.warning(
-        "%s: %d of %d row(s) quarantined (%.2f%%, limit %.2f%%); first: %s%s",
+        "%s: %d of %d row(s) quarantined (%s, limit %s); first: %s%s",
         table_audit.table,
         table_audit.bad,
         table_audit.rows_in,
-        100 * table_audit.bad_share,
-        100 * max_share,
+        percent(table_audit.bad_share),
+        percent(max_share),
         refusal(bad),
         where,
     )
