@@ -407,7 +407,8 @@ def refuse_superseded(run: RunRecord, verb: str) -> None:
         f"{run.run_date} failed{when} before re-planning the day "
         f"({run.failed_attempt_error or 'no reason recorded'}), so this plan was "
         "made on inputs that have since been replaced. Fix what that run "
-        f"reported, then run `valuebid run --run-date {run.run_date}` again: "
+        f"reported, then run `valuebid run --config FILE --run-date {run.run_date}` "
+        "again: "
         "once it succeeds, the day is re-planned and can be approved."
     )
 

@@ -333,7 +333,8 @@ def plan_show(
     if record.status == RERUN_FAILED:
         console.print(
             "This plan is held back: fix what that run reported, then run "
-            f"`valuebid run --run-date {record.run_date}` again to re-plan the day.",
+            f"`valuebid run --config FILE --run-date {record.run_date}` again to "
+            "re-plan the day.",
             highlight=False,
         )
 

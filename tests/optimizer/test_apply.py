@@ -454,7 +454,7 @@ def test_a_failed_rerun_holds_back_a_plan_nothing_was_done_with(
     assert "failed at 2026-11-16 10:05 UTC" in message
     assert FAILURE in message
     assert "Fix what that run reported" in message
-    assert "`valuebid run --run-date 2026-11-16`" in message
+    assert "`valuebid run --config FILE --run-date 2026-11-16`" in message
     assert [s for s in store.stored_plan(run.run_id) if s.approved_at] == []
     with pytest.raises(SupersededPlanError, match="cannot be applied"):
         apply_run(store, run.run_id, account, settings, clock=TODAY)

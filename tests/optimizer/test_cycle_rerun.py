@@ -208,7 +208,7 @@ def test_a_failed_rerun_is_recorded_and_holds_the_days_plan_back(
     assert f"run {RUN_ID} cannot be approved" in _error(refused)
     assert says in _error(refused)
     assert "Fix what that run reported" in _error(refused)
-    assert "`valuebid run --run-date 2026-12-04` again" in _error(refused)
+    assert "`valuebid run --config FILE --run-date 2026-12-04` again" in _error(refused)
     assert [approved for _, _, approved in _day_run(config)[1] if approved] == []
 
 
