@@ -109,11 +109,16 @@ OUTPUT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
 
 def _output_path(path: Path) -> Path:
-    """``path`` if its name ends in a format the scores can be written in."""
+    """``path`` if the scores can be written there: a known format, in a folder
+    that exists (checked before scoring, so a long scoring is not lost)."""
     if not path.name.lower().endswith(OUTPUT_SUFFIXES):
         raise typer.BadParameter(
             f"{path}: --out must end in {', '.join(OUTPUT_SUFFIXES)}",
             param_hint="--out",
+        )
+    if not path.parent.is_dir():
+        raise typer.BadParameter(
+            f"{path}: folder {path.parent} does not exist", param_hint="--out"
         )
     return path
 

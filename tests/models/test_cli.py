@@ -192,6 +192,12 @@ def test_scores_are_written_in_the_format_their_name_asks_for(
     assert "--out must end in .csv, .csv.gz, .parquet" in words
     assert not (tmp_path / "s.xlsx").exists()
 
+    nowhere = _score(fitted, tables, tmp_path, "users.csv", day, out="no/s.csv")
+    assert nowhere.exit_code == 2
+    words = " ".join(nowhere.output.replace("│", " ").split())
+    assert "does not exist" in words
+    assert not (tmp_path / "no").exists()
+
 
 def test_the_gate_verdict_is_stated_and_a_failed_model_warns_when_scoring(
     fitted, tables, as_of, tmp_path
