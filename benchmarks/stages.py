@@ -52,8 +52,9 @@ for folder in (HERE.parent, HERE):
 RUN_DATE = dt.date(2026, 12, 1)
 STAGES = ("floor", "read", "train", "features", "score", "plan", "read+score", "cycle")
 #: Stages run only when asked for: planning one campaign at a time, the
-#: definition the grouped planner is tested against (tests/optimizer).
-EXTRA_STAGES = ("plan-one-by-one",)
+#: definition the grouped planner is tested against (tests/optimizer), and
+#: training on every labelled user instead of the configured sample.
+EXTRA_STAGES = ("plan-one-by-one", "train-all")
 TABLES = ("users", "revenue", "events", "campaign_stats")
 
 
@@ -173,20 +174,23 @@ def run_stage(name: str, world: World) -> tuple[Callable[[], Any], Callable[[], 
 
     def setup() -> None:
         state["inputs"] = world.inputs()
-        if name != "train":
+        if not name.startswith("train"):
             state["model"] = world.model()
         if name.startswith("plan"):
             state["scores"] = world.scores(state["model"], state["inputs"])
 
     def work() -> Any:
         inputs = state["inputs"]
-        if name == "train":
+        if name.startswith("train"):
             from models.pltv import PLTVModel
             from models.registry import ModelRegistry
 
-            model = PLTVModel().fit(
+            cap = world.settings.model.max_train_users if name == "train" else None
+            model = PLTVModel(max_train_users=cap).fit(
                 inputs.users, inputs.revenue, world.as_of, inputs.events
             )
+            if name == "train-all":
+                return model
             registry = ModelRegistry(world.settings.model.directory)
             if not registry.register(model):
                 # Timing needs a model in place; its quality is not measured here.

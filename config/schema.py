@@ -240,6 +240,13 @@ class ModelSettings(_Strict):
 
     directory: Path = Path("models")
     retrain_every_days: Annotated[int, Field(ge=1)] = 7
+    max_train_users: Annotated[int, Field(ge=200)] | None = Field(
+        default=100_000,
+        description=(
+            "Labelled users a training uses at most, drawn at random; null "
+            "uses every one. Bounds training time and memory on large accounts."
+        ),
+    )
 
 
 class StateSettings(_Strict):

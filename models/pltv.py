@@ -64,6 +64,11 @@ ARTEFACT_FORMAT = "valuebid-pltv"
 SCHEMA_VERSION = 2
 OUTPUT_COLUMNS = ("user_id", "age_days", "pltv_365", "pltv_1095", "pltv_1825")
 MIN_LABELLED_USERS = 200
+# Training rows are users times ages (22 by default), and every fit (holdout,
+# shape choice, final) walks them all; a random sample of this many labelled
+# users bounds the cost of a large account while keeping far more users than
+# a seven-leaf booster can tell apart. Uniform sampling keeps totals unbiased.
+MAX_TRAIN_USERS = 100_000
 # Fewest held-out users the current model never trained on for the two
 # models to be compared on the same rows.
 MIN_PAIRED_USERS = 100
@@ -99,6 +104,22 @@ def _prepare(
         cutoff = elapsed_days(as_of - signup)
         acts = acts.loc[acts["days"] <= cutoff].reset_index(drop=True)
     return prepared, money, acts
+
+
+def _sample_users(
+    users: pd.DataFrame, limit: int | None, random_state: int
+) -> pd.DataFrame:
+    """At most ``limit`` of ``users``, drawn uniformly, in their original order."""
+    if limit is None or len(users) <= limit:
+        return users
+    rng = np.random.default_rng(random_state)
+    keep = np.sort(rng.choice(len(users), size=limit, replace=False))
+    logger.info(
+        "training on a random %d of %d labelled users (max_train_users)",
+        limit,
+        len(users),
+    )
+    return users.iloc[keep]
 
 
 def _fingerprint(
@@ -144,7 +165,11 @@ class PLTVModel:
     gate_ages : sequence of int
         Ages whose holdout metrics decide the quality gate.
     random_state : int
-        Seed of the boosters and the curve bootstrap.
+        Seed of the boosters, the curve bootstrap and the training sample.
+    max_train_users : int or None
+        Labelled users the regressor, its holdout and its baselines use at
+        most; above it a uniform random sample is drawn. None uses every one.
+        The LTV curves always use every user.
 
     Attributes
     ----------
@@ -173,7 +198,14 @@ class PLTVModel:
         holdout_share: float = 0.3,
         gate_ages: Sequence[int] = GATE_AGES,
         random_state: int = 0,
+        max_train_users: int | None = MAX_TRAIN_USERS,
     ) -> None:
+        if max_train_users is not None and max_train_users < MIN_LABELLED_USERS:
+            raise ValueError(
+                f"max_train_users must be at least {MIN_LABELLED_USERS}, "
+                f"got {max_train_users}"
+            )
+        self.max_train_users = max_train_users
         self.ages = tuple(int(a) for a in ages)
         self.loss: LossOption = loss
         self.holdout_share = holdout_share
@@ -208,7 +240,8 @@ class PLTVModel:
 
         The latest ``holdout_share`` of labelled sign-ups is held out first to
         measure the model and its baselines (:attr:`metrics`); the regressor is
-        then refitted on every labelled user.
+        then refitted on every labelled user (a random ``max_train_users`` of
+        them on a larger account).
 
         Parameters
         ----------
@@ -240,6 +273,8 @@ class PLTVModel:
                 f"{as_of - pd.Timedelta(days=HORIZON_DAYS)} and so have a 365-day "
                 f"value at {as_of}; at least {MIN_LABELLED_USERS} are needed"
             )
+        n_labelled = len(labelled)
+        labelled = _sample_users(labelled, self.max_train_users, self.random_state)
 
         train_users, test_users = split_users(labelled, "time", self.holdout_share)
         self.holdout = evaluate_holdout(
@@ -283,6 +318,7 @@ class PLTVModel:
             "holdout_share": self.holdout_share,
             "gate_ages": list(self.gate_ages),
             "random_state": self.random_state,
+            "max_train_users": self.max_train_users,
         }
         content = hashlib.sha256(
             (fingerprint + json.dumps(params, sort_keys=True)).encode()
@@ -300,7 +336,8 @@ class PLTVModel:
             "params": params,
             "data_fingerprint": fingerprint,
             "n_users": len(prepared),
-            "n_labelled": len(labelled),
+            "n_labelled": n_labelled,
+            "n_trained": len(labelled),
             "feature_schema": self._schema.to_dict(),
             "feature_columns": self._schema.columns,
             "libraries": _library_versions(),
@@ -311,10 +348,11 @@ class PLTVModel:
             "gate_failures": self.gate_failures,
         }
         logger.info(
-            "trained pLTV model %s on %d labelled users: gini %.3f spearman %.3f "
+            "trained pLTV model %s on %d of %d labelled users: gini %.3f spearman %.3f "
             "total error %.1f%%",
             self.version,
             len(labelled),
+            n_labelled,
             self.metrics["normalized_gini"],
             self.metrics["spearman"],
             100 * self.metrics["total_error"],
@@ -611,6 +649,7 @@ class PLTVModel:
             holdout_share=params["holdout_share"],
             gate_ages=params["gate_ages"],
             random_state=params["random_state"],
+            max_train_users=params.get("max_train_users"),
         )
         model.version = str(meta["version"])
         model.metrics = {str(k): float(v) for k, v in meta["metrics"].items()}

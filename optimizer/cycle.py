@@ -469,7 +469,9 @@ def current_model(settings: Settings, inputs: Inputs, as_of: pd.Timestamp) -> PL
     model = registry.current()
     if model is not None:
         return model
-    trained = PLTVModel().fit(inputs.users, inputs.revenue, as_of, inputs.events)
+    trained = PLTVModel(max_train_users=settings.model.max_train_users).fit(
+        inputs.users, inputs.revenue, as_of, inputs.events
+    )
     registry.register(trained)
     logger.info("no current model: trained %s", trained.version)
     return trained

@@ -99,7 +99,9 @@ def measure(settings: Settings, run_date: dt.date | None) -> UnitEconomics:
     inputs = _inputs(settings, as_of)
     model = ModelRegistry(settings.model.directory).current()
     if model is None:
-        model = PLTVModel().fit(inputs.users, inputs.revenue, as_of, inputs.events)
+        model = PLTVModel(max_train_users=settings.model.max_train_users).fit(
+            inputs.users, inputs.revenue, as_of, inputs.events
+        )
     scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
     return compute_unit_economics(settings, inputs, scores, as_of)
 

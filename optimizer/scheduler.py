@@ -88,7 +88,9 @@ def retrain_job(config_path: str) -> None:
     today = dt.datetime.now(zone).date()
     as_of = pd.Timestamp(dt.datetime.combine(today, dt.time(), zone)).tz_convert("UTC")
     inputs = load_inputs(settings.data, currency=settings.account.currency, now=as_of)
-    model = PLTVModel().fit(inputs.users, inputs.revenue, as_of, inputs.events)
+    model = PLTVModel(max_train_users=settings.model.max_train_users).fit(
+        inputs.users, inputs.revenue, as_of, inputs.events
+    )
     promoted = ModelRegistry(settings.model.directory).register(model)
     logger.info(
         "retrained model %s: %s",

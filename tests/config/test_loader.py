@@ -74,6 +74,11 @@ def test_market_overrides_inherit_the_rest(tmp_path: Path) -> None:
         (lambda m: m.update(guardrail={"max_step": 0.1}), "guardrail", "unknown key"),
         (lambda m: m.update(default_market="FR"), "default_market", "'FR'"),
         (
+            lambda m: m.update(model={"max_train_users": 50}),
+            "model.max_train_users",
+            "50",
+        ),
+        (
             lambda m: m["markets"]["US"].update(campaign_name_pattern="(["),
             "markets.US.campaign_name_pattern",
             "'(['",
@@ -117,3 +122,4 @@ def test_shipped_example_config_is_valid() -> None:
     settings = load_settings(example)
     assert isinstance(settings, Settings)
     assert set(settings.markets) >= {"FR", "DE", "US"}
+    assert settings.model.max_train_users == 100_000

@@ -65,11 +65,36 @@ def test_too_few_labelled_users(tables) -> None:
         )
 
 
+def test_a_large_account_trains_on_a_random_sample(tables, as_of) -> None:
+    users, revenue, events = tables
+    model = PLTVModel(ages=(0, 7, 30, 90), max_train_users=300).fit(
+        users, revenue, as_of, events
+    )
+    assert model.metadata["n_labelled"] == len(users)
+    assert model.metadata["n_trained"] == 300
+    assert model.holdout is not None
+    assert model.holdout.n_train + model.holdout.n_test == 300
+    # The sample spans the whole sign-up range, so the time holdout still
+    # holds out later cohorts than it trains on.
+    assert model.holdout.n_test == pytest.approx(90, abs=15)
+    again = PLTVModel(ages=(0, 7, 30, 90), max_train_users=300).fit(
+        users, revenue, as_of, events
+    )
+    assert again.version == model.version
+    assert again.metrics == model.metrics
+
+
+def test_sample_size_below_the_training_minimum_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 200"):
+        PLTVModel(max_train_users=50)
+
+
 def test_save_and_load_round_trip(fitted, tables, as_of, tmp_path) -> None:
     users, revenue, events = tables
     loaded = PLTVModel.load(fitted.save(tmp_path / "m"))
     assert loaded.version == fitted.version
     assert loaded.metrics == fitted.metrics
+    assert loaded.max_train_users == fitted.max_train_users
     pd.testing.assert_frame_equal(
         loaded.predict(users, revenue, as_of, events),
         fitted.predict(users, revenue, as_of, events),
