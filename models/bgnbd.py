@@ -137,7 +137,19 @@ def fit_bgnbd(rfm: Rfm) -> BGNBDParams | None:
         logger.warning("BG/NBD: fit unusable (%s)", params)
         return None
     r, alpha, a, b = (float(v) for v in params)
-    return r, alpha, a, b
+    fitted = (r, alpha, a, b)
+    # Without heterogeneity (every buyer alike) the likelihood runs off to
+    # r, alpha -> infinity, where the expectation's hypergeometric term
+    # overflows: such a fit predicts nothing.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        usable = np.isfinite(expected_purchases(fitted, rfm)[rfm.buyer]).all()
+    if not usable:
+        logger.warning(
+            "BG/NBD: fit unusable, its expected purchases overflow (%s)", params
+        )
+        return None
+    return fitted
 
 
 def fit_gamma_gamma(rfm: Rfm) -> GammaGammaParams | None:

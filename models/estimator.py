@@ -17,6 +17,7 @@ Lee 2005b, the monetary part of RFM).
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import numpy as np
@@ -27,6 +28,8 @@ from sklearn.ensemble import (
 )
 
 from models.metrics import FloatArray
+
+logger = logging.getLogger(__name__)
 
 Loss = Literal["poisson", "hurdle", "relative"]
 LOSSES: tuple[Loss, ...] = ("poisson", "hurdle", "relative")
@@ -55,6 +58,20 @@ def _booster_args(random_state: int, categorical_mask: list[bool]) -> dict[str, 
     }
 
 
+def _fill_empty_columns(features: pd.DataFrame) -> pd.DataFrame:
+    """``features`` with every all-missing column set to zero.
+
+    The boosters cannot bin a column without one value (an event only later
+    users have, an empty extra column of the users table). As a constant it
+    is never split on, so any value it takes when scoring is ignored.
+    """
+    empty = [c for c in features.columns if features[c].isna().all()]
+    if not empty:
+        return features
+    logger.info("no training value in %s: not used", ", ".join(map(str, empty)))
+    return features.assign(**{str(c): 0.0 for c in empty})
+
+
 class FutureValueRegressor:
     """Predicts non-negative future value from snapshot features.
 
@@ -80,6 +97,7 @@ class FutureValueRegressor:
     ) -> FutureValueRegressor:
         """Fit on snapshot features and the value that followed each snapshot."""
         target = np.clip(np.asarray(future, dtype="float64"), 0.0, None)
+        features = _fill_empty_columns(features)
         args = _booster_args(self.random_state, categorical_mask)
         if self.loss == "poisson":
             self._amount = HistGradientBoostingRegressor(loss="poisson", **args)
@@ -98,7 +116,7 @@ class FutureValueRegressor:
         self._payer = HistGradientBoostingClassifier(**args)
         self._payer.fit(features, paying)
         self._amount = HistGradientBoostingRegressor(loss="gamma", **args)
-        self._amount.fit(features.loc[paying], target[paying])
+        self._amount.fit(_fill_empty_columns(features.loc[paying]), target[paying])
         return self
 
     def _exposure(self, features: pd.DataFrame) -> FloatArray:

@@ -33,6 +33,7 @@ from models.metrics import (
     METRIC_NAMES,
     FloatArray,
     decile_means,
+    normalized_gini,
     score_all,
 )
 
@@ -54,6 +55,10 @@ CALIBRATION_TOLERANCE = 0.01
 #: ones who bring nothing (see :mod:`models.metrics`); it is reported, and is
 #: part of the benchmark goal, but does not gate.
 GATE_RANKING: tuple[str, ...] = ("normalized_gini",)
+# Resamples of the held-out users behind the gate's chance check: beating
+# baselines that rank nothing proves nothing, so the model's mean normalized
+# Gini must stay above zero in 95 % of them.
+GATE_DRAWS = 100
 GATE_CALIBRATION = "decile_wape"
 Split = Literal["time", "random"]
 
@@ -139,6 +144,37 @@ class HoldoutReport:
         out["n_test"] = float(self.n_test)
         return out
 
+    def resampled_gini(
+        self, ages: Sequence[int] = GATE_AGES, draws: int = GATE_DRAWS, seed: int = 0
+    ) -> tuple[float, float] | None:
+        """5 and 95 % bounds of the model's mean normalized Gini over ``ages``.
+
+        Held-out users are drawn with replacement, the same draw at every age,
+        ``draws`` times. None without per-user predictions (a loaded model).
+        """
+        predictions = self.predictions
+        if predictions is None or draws <= 0:
+            return None
+        rows = predictions.loc[predictions["age_days"].isin(list(ages))]
+        if rows.empty:
+            return None
+        users = rows["user_id"].unique()
+        rng = np.random.default_rng(seed)
+        picks = rng.integers(0, len(users), size=(draws, len(users)))
+        sums = np.zeros(draws)
+        by_age = list(rows.groupby("age_days"))
+        for _, at_age in by_age:
+            indexed = at_age.set_index("user_id").reindex(users)
+            actual = indexed["actual"].to_numpy(dtype="float64")
+            predicted = indexed["predicted"].to_numpy(dtype="float64")
+            present = ~np.isnan(actual)
+            for draw, pick in enumerate(picks):
+                kept = pick[present[pick]]
+                sums[draw] += normalized_gini(actual[kept], predicted[kept])
+        means = sums / len(by_age)
+        low, high = np.percentile(means, [5, 95])
+        return float(low), float(high)
+
     def beats_baselines(self, ages: Sequence[int] = GATE_AGES) -> list[str]:
         """Per-age shortfalls against any baseline; empty when it beats them all.
 
@@ -179,8 +215,21 @@ class HoldoutReport:
         Both weigh users by their dollars and hold up when most users bring
         nothing (see :mod:`models.metrics`); the benchmark goal
         (:meth:`beats_baselines`) also asks for Spearman and decile MAPE.
+
+        Baselines that rank nothing are easy to tie, so the model must also
+        rank better than chance: the 5 % bound of its mean normalized Gini
+        over resamples of the held-out users (:meth:`resampled_gini`) must be
+        above zero.
         """
         reasons = []
+        bounds = self.resampled_gini(ages)
+        if bounds is not None and not bounds[0] > 0:
+            reasons.append(
+                f"mean normalized_gini {self.mean(MODEL, 'normalized_gini', ages):.3f}"
+                f" is not above chance: its 5-95 % interval over {GATE_DRAWS} "
+                f"resamples of the held-out users is {bounds[0]:+.3f} to "
+                f"{bounds[1]:+.3f}"
+            )
         for who in BASELINES:
             for metric in GATE_RANKING:
                 ours, theirs = (

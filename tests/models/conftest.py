@@ -66,6 +66,35 @@ def synthetic_tables(
     return users, revenue, event_table
 
 
+def noise_tables(
+    n_users: int = 600, seed: int = 5
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Users who all buy at the same rate and spend: the past says nothing."""
+    rng = np.random.default_rng(seed)
+    signup = START + pd.to_timedelta(rng.integers(0, 200, n_users), unit="D")
+    users = pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(n_users)],
+            "signup_at": signup,
+            "activated_at": signup,
+            "country": "FR",
+            "segment": "smb",
+            "campaign_id": "c1",
+        }
+    )
+    rows = []
+    for i in range(n_users):
+        offsets = np.concatenate(([0.0], rng.uniform(0, 600, rng.poisson(4))))
+        for j, offset in enumerate(offsets):
+            amount = float(rng.gamma(2.0, 20.0))
+            when = signup[i] + pd.Timedelta(days=float(offset))
+            rows.append((f"u{i}", when, amount, "EUR", f"o{i}-{j}"))
+    revenue = pd.DataFrame(
+        rows, columns=["user_id", "occurred_at", "amount", "currency", "order_id"]
+    )
+    return users, revenue
+
+
 @pytest.fixture(scope="session")
 def tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return synthetic_tables()

@@ -1,5 +1,7 @@
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from models.evaluation import BASELINES, AgeResult, HoldoutReport
@@ -78,3 +80,49 @@ def test_holdout_predictions_carry_every_participant(fitted) -> None:
             # The stored column is what the age's scores were computed from.
             again = score_all(at_age["actual"].to_numpy(), at_age[who].to_numpy())
             assert again == pytest.approx(result.scores[who], nan_ok=True)
+
+
+def _ranked_report(predicted_from_actual: bool) -> HoldoutReport:
+    rng = np.random.default_rng(3)
+    users = [f"u{i}" for i in range(400)]
+    report = HoldoutReport("time", 1000, len(users))
+    frames = []
+    for age in (7, 30):
+        actual = rng.gamma(0.3, 100.0, len(users))
+        noise = rng.gamma(0.3, 100.0, len(users))
+        predicted = actual + 0.5 * noise if predicted_from_actual else noise
+        frames.append(
+            pd.DataFrame(
+                {
+                    "user_id": users,
+                    "age_days": age,
+                    "actual": actual,
+                    "predicted": predicted,
+                    **{who: noise for who in BASELINES},
+                }
+            )
+        )
+        scores = {"model": score_all(actual, predicted)}
+        scores |= {who: score_all(actual, noise) for who in BASELINES}
+        report.ages.append(AgeResult(age, len(users), scores))
+    report.predictions = pd.concat(frames, ignore_index=True)
+    return report
+
+
+def test_a_model_that_ranks_no_better_than_chance_fails_the_gate() -> None:
+    # Baselines that rank nothing are tied by a model that ranks nothing.
+    failures = _ranked_report(predicted_from_actual=False).gate([7, 30])
+    assert [r for r in failures if "not above chance" in r]
+    assert not [r for r in failures if "below" in r]
+    assert _ranked_report(predicted_from_actual=True).gate([7, 30]) == []
+
+
+def test_pure_noise_revenue_trains_a_model_that_fails_its_gate() -> None:
+    from models.pltv import PLTVModel
+    from tests.models.conftest import START, noise_tables
+
+    users, revenue = noise_tables()
+    model = PLTVModel(ages=(0, 7, 30, 90)).fit(
+        users, revenue, START + pd.Timedelta(days=600)
+    )
+    assert [r for r in model.gate_failures if "not above chance" in r]

@@ -1,6 +1,8 @@
+import numpy as np
 import pandas as pd
 
 from models.features import (
+    PURCHASE_MODEL_FEATURES,
     FeatureSchema,
     build_features,
     learn_schema,
@@ -8,6 +10,7 @@ from models.features import (
     training_snapshots,
 )
 from models.frames import prepare_events, prepare_revenue, prepare_users
+from tests.models.conftest import noise_tables
 
 
 def _prepared(tables):
@@ -69,3 +72,48 @@ def test_age_baselines_are_features_with_their_bracket(tables) -> None:
         features["observed_x_factor"], expected, check_names=False
     )
     assert (features["bgnbd_age_value"] >= 0).all()
+
+
+def test_purchase_model_features_are_finite_or_absent_when_buyers_are_alike() -> None:
+    # Every buyer alike drives the BG/NBD fit to parameters whose expectation
+    # overflows; such a fit is dropped rather than turned into empty columns.
+    users, revenue = noise_tables(seed=6)
+    prepared = prepare_users(users)
+    money = prepare_revenue(revenue, prepared)
+    acts = prepare_events(None, prepared)
+    ages = (0, 7, 30, 90)
+    schema = learn_schema(prepared, money, acts, ages)
+    features = build_features(
+        training_snapshots(prepared, ages), prepared, money, acts, schema
+    )
+    for column in PURCHASE_MODEL_FEATURES:
+        if column in features:
+            assert features[column].notna().all(), column
+
+
+def test_an_event_only_later_users_have_does_not_stop_training(tables) -> None:
+    from models.estimator import FutureValueRegressor
+
+    users, money, _ = _prepared(tables)
+    late = users.sort_values("signup_at").tail(30)
+    extra = pd.DataFrame(
+        {
+            "user_id": late["user_id"].to_numpy(),
+            "occurred_at": late["signup_at"].to_numpy(),
+            "event": "late_feature",
+            "value": 1.0,
+        }
+    )
+    events = prepare_events(pd.concat([tables[2], extra]), users)
+    schema = FeatureSchema.learn(users, events)
+    assert "late_feature" in schema.events
+    early = users.loc[~users["user_id"].isin(late["user_id"])]
+    snaps = training_snapshots(early, [7, 30])
+    features = build_features(snaps, early, money, events, schema)
+    assert features["count:late_feature"].isna().all()
+    future = np.ones(len(features))
+    regressor = FutureValueRegressor("relative").fit(
+        features, future, schema.categorical_mask
+    )
+    later = build_features(training_snapshots(late, [7]), late, money, events, schema)
+    assert np.isfinite(regressor.predict(later)).all()
