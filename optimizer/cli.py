@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from config import ConfigError, load_settings
@@ -19,6 +18,7 @@ from config.schema import Settings
 from connectors.exceptions import ConnectorError
 from models.cli import model_app
 from models.exceptions import ModelError
+from optimizer.console import command_console
 from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
 from optimizer.exceptions import OptimizerError
@@ -44,8 +44,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-console = Console()
-errors = Console(stderr=True)
+console = command_console()
+errors = command_console(stderr=True)
 
 ConfigOption = Annotated[
     Path,

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from config import ConfigError, Settings, load_settings
@@ -21,11 +20,12 @@ from models.exceptions import ModelError
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
 from optimizer.cases import HireCase, SpendCase, hire_case, spend_case
+from optimizer.console import command_console
 from optimizer.exceptions import OptimizerError
 from optimizer.unit_economics import UnitEconomics, compute_unit_economics
 
-console = Console()
-errors = Console(stderr=True)
+console = command_console()
+errors = command_console(stderr=True)
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The YAML config file.", dir_okay=False)

@@ -70,6 +70,23 @@ def test_plan_show_defaults_to_the_latest_run(config: Path) -> None:
     assert "+15.0%" in result.output
 
 
+def test_a_plan_row_stays_on_one_line_when_the_output_is_not_a_terminal(
+    config: Path,
+) -> None:
+    command = ["plan", "show", "--config", str(config)]
+
+    piped = runner.invoke(app, command, env={"COLUMNS": None})
+    narrow = runner.invoke(app, command, env={"COLUMNS": "60"})
+
+    assert piped.exit_code == 0, piped.output
+    row = next(line for line in piped.output.splitlines() if "migrate" in line)
+    assert "101 FR | Search | 101" in row
+    assert "tCPA 41.00" in row and "1.93" in row
+    # A width the user set is kept, even when it breaks rows.
+    assert narrow.exit_code == 0, narrow.output
+    assert max(map(len, narrow.output.splitlines())) <= 60
+
+
 def test_plan_show_names_an_unknown_run(config: Path) -> None:
     result = runner.invoke(app, ["plan", "show", "nope", "--config", str(config)])
     assert result.exit_code == 1
