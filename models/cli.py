@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ import typer
 from models.estimator import LOSS_OPTIONS
 from models.evaluation import (
     GATE_AGES,
+    GOAL_METRICS,
     evaluate_holdout,
     labelled_users,
     split_users,
@@ -21,12 +23,17 @@ from models.exceptions import ModelError
 from models.features import DEFAULT_AGES
 from models.frames import prepare_events, prepare_revenue, prepare_users
 from models.metrics import METRIC_NAMES
-from models.pltv import PLTVModel
-from models.registry import ModelRegistry
+from models.pltv import ARTEFACT_FILES, ARTEFACT_FORMAT, PLTVModel, holdout_gate
+from models.registry import CURRENT_FILE, DECISIONS_FILE, ModelRegistry, is_registry
 
 logger = logging.getLogger(__name__)
 
 model_app = typer.Typer(help="Train, score and evaluate the pLTV model.")
+
+#: Exit status of ``model train`` when the model it saved failed its quality
+#: gate. 1 is an error and 2 a bad option or input (click's usage errors), so
+#: a script or scheduler can tell a refused model from a run that broke.
+EXIT_GATE_FAILED = 3
 
 TIMESTAMP_COLUMNS = {
     "users": ("signup_at", "activated_at"),
@@ -123,6 +130,60 @@ def _output_path(path: Path) -> Path:
     return path
 
 
+def _artefact_folder(path: Path) -> Path:
+    """``path`` if a model may be saved there: a new or empty folder, or one
+    holding an earlier model, outside any registry (checked before training)."""
+    if path.exists() and not path.is_dir():
+        raise typer.BadParameter(
+            f"{path} is a file; --out names the folder to save the model in",
+            param_hint="--out",
+        )
+    folder = path.absolute()
+    for root in (folder, folder.parent):
+        if is_registry(root):
+            where = (
+                f"{path} is a model registry"
+                if root == folder
+                else f"{path} is inside the model registry {root}"
+            )
+            marker = CURRENT_FILE if (root / CURRENT_FILE).is_file() else DECISIONS_FILE
+            raise typer.BadParameter(
+                f"{where} (it holds {marker}): a model saved there would bypass "
+                "the registry's gate and mix with its versions. Give --out a new "
+                "or empty folder; the scheduled retraining (valuebid schedule) "
+                "adds models to the registry through the gate, and valuebid model "
+                f"score --model {root} scores with its current model.",
+                param_hint="--out",
+            )
+    if not folder.is_dir():
+        return path
+    others = sorted(p.name for p in folder.iterdir() if p.name not in ARTEFACT_FILES)
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise typer.BadParameter(
+            f"{path} holds {shown}, which is not part of a saved model: give "
+            "--out a new or empty folder, or the folder of an earlier model to "
+            "replace it",
+            param_hint="--out",
+        )
+    metadata = folder / ARTEFACT_FILES[0]
+    if metadata.exists() and _artefact_format(metadata) != ARTEFACT_FORMAT:
+        raise typer.BadParameter(
+            f"{metadata} is not the metadata of a pLTV model: give --out a new "
+            "or empty folder, or the folder of an earlier model to replace it",
+            param_hint="--out",
+        )
+    return path
+
+
+def _artefact_format(metadata: Path) -> object:
+    try:
+        meta = json.loads(metadata.read_text())
+    except (OSError, ValueError):
+        return None
+    return meta.get("format") if isinstance(meta, dict) else None
+
+
 def _write(frame: pd.DataFrame, path: Path) -> None:
     if path.name.lower().endswith(".parquet"):
         frame.to_parquet(path, index=False)
@@ -146,9 +207,14 @@ def train(
         str, typer.Option(help="auto, relative, poisson or hurdle")
     ] = "auto",
 ) -> None:
-    """Train a model on the users with a full year of history and save it."""
+    """Train a model on the users with a full year of history and save it.
+
+    Exit status 3 (after saving the model and printing FAILED) when the model
+    fails its quality gate; 1 on an error, 2 on a bad option or input.
+    """
     if loss not in LOSS_OPTIONS:
         raise typer.BadParameter(f"--loss must be one of {', '.join(LOSS_OPTIONS)}")
+    out = _artefact_folder(out)
     user_table = read_table(users, "users")
     revenue_table = read_table(revenue, "revenue")
     event_table = read_table(events, "events") if events else None
@@ -167,16 +233,28 @@ def train(
     )
     for metric in METRIC_NAMES:
         typer.echo(f"  holdout {metric}: {model.metrics[metric]:.3f}")
-    typer.echo(_gate_verdict(model))
+    typer.echo(_gate_verdict(model.gate_failures))
+    if model.gate_failures:
+        raise typer.Exit(code=EXIT_GATE_FAILED)
 
 
-def _gate_verdict(model: PLTVModel) -> str:
-    if not model.gate_failures:
+def _gate_verdict(failures: Sequence[str]) -> str:
+    if not failures:
         return "  quality gate: passed (it may become current)"
     return (
         "  quality gate: FAILED; a run scoring with this model holds every "
-        "target: " + "; ".join(model.gate_failures)
+        "target: " + "; ".join(failures)
     )
+
+
+def _goal_verdict(shortfalls: Sequence[str]) -> list[str]:
+    """The benchmark goal's outcome, labelled apart from the gate."""
+    state = f"not met, {len(shortfalls)} shortfall(s)" if shortfalls else "met"
+    return [
+        f"  benchmark goal (stricter than the quality gate; not required): {state}",
+        "    beat every baseline at every age on " + ", ".join(GOAL_METRICS),
+        *(f"    - {shortfall}" for shortfall in shortfalls),
+    ]
 
 
 def _model_at(directory: Path) -> PLTVModel:
@@ -243,7 +321,11 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="seed of the random split")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Fit on earlier sign-ups, measure on the held-out ones, next to baselines."""
+    """Fit on earlier sign-ups, measure on the held-out ones, next to baselines.
+
+    Ends with the quality gate's verdict, as model train states it, then the
+    stricter benchmark goal, which no model needs to meet.
+    """
     if split not in ("time", "random"):
         raise typer.BadParameter("--split must be time or random")
     try:
@@ -278,9 +360,24 @@ def evaluate(
         )
     except ModelError as error:
         raise _fail(error) from error
-    typer.echo(report.to_json() if as_json else report.table())
-    if not as_json:
-        failures = report.beats_baselines(eval_ages)
-        verdict = "beats every baseline" if not failures else "; ".join(failures)
-        typer.echo(f"model: {verdict}")
+    # The gate averages fixed ages: judged only when all of them were measured.
+    gate_failures = (
+        holdout_gate(report, GATE_AGES) if set(GATE_AGES) <= set(eval_ages) else None
+    )
+    shortfalls = report.beats_baselines(eval_ages)
+    if as_json:
+        payload = json.loads(report.to_json())
+        payload["gate_ages"] = list(GATE_AGES)
+        payload["gate_failures"] = gate_failures
+        payload["goal_shortfalls"] = shortfalls
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        typer.echo(report.table())
+        typer.echo(
+            _gate_verdict(gate_failures)
+            if gate_failures is not None
+            else "  quality gate: not judged; it averages ages "
+            f"{', '.join(map(str, GATE_AGES))}: include them in --ages"
+        )
+        typer.echo("\n".join(_goal_verdict(shortfalls)))
     logger.debug("evaluation %s", json.dumps(report.flat(eval_ages)))

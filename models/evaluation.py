@@ -60,6 +60,8 @@ GATE_RANKING: tuple[str, ...] = ("normalized_gini",)
 # Gini must stay above zero in 95 % of them.
 GATE_DRAWS = 100
 GATE_CALIBRATION = "decile_wape"
+#: Metrics of the benchmark goal (:meth:`HoldoutReport.beats_baselines`).
+GOAL_METRICS: tuple[str, ...] = ("normalized_gini", "spearman", "decile_mape")
 Split = Literal["time", "random"]
 
 
@@ -188,7 +190,7 @@ class HoldoutReport:
             model = result.scores[MODEL]
             for who in BASELINES:
                 other = result.scores[who]
-                for metric in ("normalized_gini", "spearman", "decile_mape"):
+                for metric in GOAL_METRICS:
                     better = model[metric] > other[metric]
                     if not HIGHER_IS_BETTER[metric]:
                         better = model[metric] < other[metric]

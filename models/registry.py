@@ -22,6 +22,27 @@ from models.pltv import PLTVModel
 
 logger = logging.getLogger(__name__)
 
+CURRENT_FILE = "CURRENT"
+DECISIONS_FILE = "decisions.jsonl"
+
+
+def is_registry(directory: Path) -> bool:
+    """Whether ``directory`` is the root of a model registry.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        Any path.
+
+    Returns
+    -------
+    bool
+        True when it holds the current-version pointer or the decision log
+        that every registration appends to.
+    """
+    root = Path(directory)
+    return (root / CURRENT_FILE).is_file() or (root / DECISIONS_FILE).is_file()
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -47,11 +68,11 @@ class ModelRegistry:
 
     @property
     def _current_file(self) -> Path:
-        return self.root / "CURRENT"
+        return self.root / CURRENT_FILE
 
     @property
     def _decisions_file(self) -> Path:
-        return self.root / "decisions.jsonl"
+        return self.root / DECISIONS_FILE
 
     def versions(self) -> list[str]:
         """Every stored version id, oldest first."""
