@@ -23,7 +23,14 @@ from models.exceptions import ModelError
 from models.features import DEFAULT_AGES
 from models.frames import prepare_events, prepare_revenue, prepare_users
 from models.metrics import METRIC_NAMES
-from models.pltv import ARTEFACT_FILES, ARTEFACT_FORMAT, PLTVModel, holdout_gate
+from models.pltv import (
+    ARTEFACT_FILES,
+    ARTEFACT_FORMAT,
+    MAX_TRAIN_USERS,
+    MIN_LABELLED_USERS,
+    PLTVModel,
+    holdout_gate,
+)
 from models.registry import CURRENT_FILE, DECISIONS_FILE, ModelRegistry, is_registry
 
 logger = logging.getLogger(__name__)
@@ -206,6 +213,13 @@ def train(
     loss: Annotated[
         str, typer.Option(help="auto, relative, poisson or hurdle")
     ] = "auto",
+    max_train_users: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="labelled users to train on at most, drawn at random; 0 for all",
+        ),
+    ] = MAX_TRAIN_USERS,
 ) -> None:
     """Train a model on the users with a full year of history and save it.
 
@@ -214,12 +228,17 @@ def train(
     """
     if loss not in LOSS_OPTIONS:
         raise typer.BadParameter(f"--loss must be one of {', '.join(LOSS_OPTIONS)}")
+    if 0 < max_train_users < MIN_LABELLED_USERS:
+        raise typer.BadParameter(
+            f"--max-train-users must be 0 (all) or at least {MIN_LABELLED_USERS}, "
+            f"got {max_train_users}"
+        )
     out = _artefact_folder(out)
     user_table = read_table(users, "users")
     revenue_table = read_table(revenue, "revenue")
     event_table = read_table(events, "events") if events else None
     try:
-        model = PLTVModel(loss=loss).fit(
+        model = PLTVModel(loss=loss, max_train_users=max_train_users or None).fit(
             user_table, revenue_table, _parse_as_of(as_of, revenue_table), event_table
         )
     except ModelError as error:

@@ -27,9 +27,20 @@ def test_train_over_an_earlier_model_then_score(
     earlier = fitted.save(tmp_path / "m")
     result = runner.invoke(
         model_app,
-        ["train", *common, "--out", str(earlier), "--as-of", str(as_of.date())],
+        [
+            "train",
+            *common,
+            "--out",
+            str(earlier),
+            "--as-of",
+            str(as_of.date()),
+            "--max-train-users",
+            "500",
+        ],
     )
     saved = PLTVModel.load(earlier)
+    assert saved.metadata["n_labelled"] == 600
+    assert saved.metadata["n_trained"] == 500
     assert saved.version != fitted.version
     assert f"model {saved.version} saved to {earlier}" in result.output
     assert "holdout normalized_gini" in result.output
@@ -184,6 +195,23 @@ def test_train_refuses_an_out_folder_it_would_spoil_before_reading(
     assert named in words
     assert "no such file" not in words
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_train_refuses_a_sample_below_the_training_minimum(tmp_path) -> None:
+    result = runner.invoke(
+        model_app,
+        [
+            "train",
+            *("--users", str(tmp_path / "missing-users.csv")),
+            *("--revenue", str(tmp_path / "missing-revenue.csv")),
+            *("--out", str(tmp_path / "m")),
+            *("--max-train-users", "50"),
+        ],
+        env=WIDE,
+    )
+    assert result.exit_code == 2, result.output
+    words = " ".join(result.output.replace("│", " ").split())
+    assert "--max-train-users must be 0 (all) or at least 200, got 50" in words
 
 
 def test_train_accepts_an_empty_folder_and_an_earlier_model(fitted, tmp_path) -> None:
