@@ -38,6 +38,7 @@ UNSUPPORTED = "unsupported_strategy"
 STEP_LIMIT = "step_limit"
 MARKET_FROZEN = "market_frozen"
 OUT_OF_BOUNDS = "out_of_bounds"
+BELOW_FLOOR = "below_floor"
 
 #: Every named reason, for documentation and for checking plan files.
 GUARDRAILS = (
@@ -51,6 +52,7 @@ GUARDRAILS = (
     COOLDOWN,
     NO_DATA,
     OUT_OF_BOUNDS,
+    BELOW_FLOOR,
     NO_CHURN,
     AT_TARGET,
     STEP_LIMIT,
@@ -133,6 +135,17 @@ def decide(
         The action, the new target (``None`` when nothing is sent), the
         guardrail that held or shaped it, and a one-line reason.
 
+    Notes
+    -----
+    The floors bound tROAS on the premise that the bidder earns its target:
+    the implied cost per activation is ``mean(v) / tROAS``. A campaign whose
+    observed ROAS is under its economic target already pays more than that
+    per activation, so a lower target would let the bidder pay more still.
+    Such a campaign is never made more aggressive: its tROAS is held (or
+    raised toward the target), and on tCPA it switches no lower than today's
+    equivalent. Without an observed ROAS a target is not lowered either, as
+    a tCPA campaign without one is not switched.
+
     References
     ----------
     Google Ads Help, "About Target ROAS bidding" and "Target ROAS bidding for
@@ -171,9 +184,13 @@ def decide(
         )
 
     if campaign.strategy == TARGET_CPA:
-        return _migrate(campaign, current, low, high, goal_text)
+        return _migrate(campaign, current, low, high, goal, goal_text)
 
     new = _settle(goal, low, high)
+    if new < current:
+        unearned = _unearned_lowering(campaign, current, goal, goal_text)
+        if unearned is not None:
+            return unearned
     change = new / current - 1
     if abs(change) < guardrails.no_change_threshold:
         guard = AT_TARGET if new == round(goal, DIGITS) else NO_CHURN
@@ -186,13 +203,46 @@ def decide(
         )
     shaped = STEP_LIMIT if new != round(goal, DIGITS) else None
     verb = "Raise" if new > current else "Lower"
+    why = ""
+    if new < current and campaign.observed_roas is not None:
+        why = (
+            f"; its observed ROAS {campaign.observed_roas:.2f} already meets "
+            "that target, so today's target asks more than the economics need"
+        )
     return Decision(
         RAISE if new > current else LOWER,
         new,
         shaped,
         f"{verb} tROAS {current:.2f} to {new:.2f} ({change:+.1%}"
-        f"{', one step' if shaped else ''}) toward the {goal_text}.",
+        f"{', one step' if shaped else ''}) toward the {goal_text}{why}.",
     )
+
+
+def _unearned_lowering(
+    campaign: CampaignSnapshot, current: float, goal: float, goal_text: str
+) -> Decision | None:
+    """The hold of a lowering the campaign's observed ROAS does not justify."""
+    observed = campaign.observed_roas
+    if observed is None or not math.isfinite(observed) or observed <= 0:
+        return Decision(
+            HOLD,
+            None,
+            NO_DATA,
+            f"Hold tROAS {current:.2f}: no cost or predicted value in the "
+            "observation window to show the campaign earns its "
+            f"{goal_text}; it is lowered only once it does.",
+        )
+    if observed < goal:
+        return Decision(
+            HOLD,
+            None,
+            BELOW_FLOOR,
+            f"Hold tROAS {current:.2f}: the campaign's observed ROAS "
+            f"{observed:.2f} is under its {goal_text}, so at today's bids it "
+            "already falls short of that rule; a lower tROAS would let Google "
+            "bid more.",
+        )
+    return None
 
 
 def _migrate(
@@ -200,9 +250,14 @@ def _migrate(
     current: float,
     low: float,
     high: float,
+    goal: float,
     goal_text: str,
 ) -> Decision:
-    """First tROAS of a tCPA campaign: its own observed ROAS, within one step."""
+    """First tROAS of a tCPA campaign: its own observed ROAS, within one step.
+
+    A campaign under its economic target switches no lower than today's
+    equivalent, and stays on tCPA when the bounds allow nothing that high.
+    """
     observed = campaign.observed_roas
     if observed is None or not math.isfinite(observed) or observed <= 0:
         return Decision(
@@ -212,6 +267,8 @@ def _migrate(
             "Hold on tCPA: no cost or predicted value in the observation "
             "window to start tROAS from.",
         )
+    if observed < goal and observed < current:
+        return _migrate_below_floor(campaign, observed, current, low, high, goal_text)
     new = _settle(observed, low, high)
     shaped = STEP_LIMIT if new != round(observed, DIGITS) else None
     return Decision(
@@ -222,6 +279,42 @@ def _migrate(
         f"tROAS {new:.2f}, the campaign's observed ROAS {observed:.2f}"
         f"{' limited to one step and the bounds' if shaped else ''}, so the "
         f"bidder is not shocked; later steps walk toward the {goal_text}.",
+    )
+
+
+def _migrate_below_floor(
+    campaign: CampaignSnapshot,
+    observed: float,
+    current: float,
+    low: float,
+    high: float,
+    goal_text: str,
+) -> Decision:
+    """Switch at today's tCPA equivalent: the observed ROAS is under the target."""
+    scale = 10**DIGITS
+    # Up to the decimals sent, so the switch is no step down; the inner round
+    # drops float noise (0.07 * 10**4 is 700.0000000000001, not 700).
+    start = math.ceil(round(current * scale, 6)) / scale
+    new = _settle(start, low, high)
+    if new < start:
+        return Decision(
+            HOLD,
+            None,
+            BELOW_FLOOR,
+            f"Hold on tCPA {campaign.target_cpa:.2f} (= tROAS {current:.2f}): "
+            f"the campaign's observed ROAS {observed:.2f} is under its "
+            f"{goal_text}, and the market's bounds allow no tROAS as high as "
+            "today's equivalent; a lower one would let Google bid more.",
+        )
+    return Decision(
+        MIGRATE,
+        new,
+        BELOW_FLOOR,
+        f"Switch tCPA {campaign.target_cpa:.2f} (= tROAS {current:.2f}) to "
+        f"tROAS {new:.2f}, today's equivalent rather than the campaign's "
+        f"observed ROAS {observed:.2f}: that is under its {goal_text}, and "
+        "starting lower would let Google bid more; later steps walk toward "
+        "that target, never down while the observed ROAS stays under it.",
     )
 
 

@@ -12,24 +12,37 @@ import sqlalchemy as sa
 
 from config import Settings
 from config.loader import settings_from_mapping
-from config.schema import MarketSettings
-from optimizer.economics import FLOOR_LABELS, FLOORS
+from config.schema import GuardrailSettings, MarketSettings
+from optimizer.economics import (
+    FLOOR_LABELS,
+    FLOORS,
+    LTV_CAC,
+    CampaignEconomics,
+    Ratios,
+)
 from optimizer.plan import PlanRow, read_plan, write_plan
 from optimizer.planner import (
+    CampaignFacts,
     campaign_countries,
     gather_facts,
     plan_campaigns,
+    plan_row,
     user_cac_max,
 )
 from optimizer.policy import (
+    BELOW_FLOOR,
     COOLDOWN,
     GUARDRAILS,
     HOLD,
     KILL_SWITCH,
     LEARNING,
+    LOWER,
     MIGRATE,
     STALE_DATA,
+    STEP_LIMIT,
+    TARGET_ROAS,
     VOLUME,
+    CampaignSnapshot,
     Freezes,
 )
 from optimizer.state import StateStore, target_changes
@@ -268,3 +281,49 @@ def test_campaign_country_is_the_most_common_one_ties_to_the_first() -> None:
         }
     )
     assert campaign_countries(users) == {"a": "FR", "b": "DE"}
+
+
+def _brand_row(observed_roas: float) -> PlanRow:
+    """UK | Search | Brand as the PLG demo (seed 7) plans it: tROAS 4.00, 48
+    conversions, mean value 61.57 EUR, a third of activations paying, value
+    growing 2.126x to year 3, so the LTV/CAC floor 3 / 2.126 = 1.41 binds
+    (the CAC cap gives 61.57 / (330 x 0.3333) = 0.56)."""
+    snapshot = CampaignSnapshot(
+        campaign_id="2030",
+        strategy=TARGET_ROAS,
+        target_cpa=None,
+        target_roas=4.0,
+        observed_roas=observed_roas,
+        mean_value=61.5685,
+        conversions_in_window=48,
+        campaign_type="SEARCH",
+    )
+    economics = CampaignEconomics(61.5685, 2.1262, 1.0, 0.3333, 330.0, "GB", "EUR")
+    facts = CampaignFacts(snapshot, "UK | Search | Brand", "GB", 1667.8, economics)
+    market = MarketSettings(cac_max=330.0, troas_min=0.5, troas_max=20.0)
+    return plan_row(facts, market, GuardrailSettings(), Ratios(), Freezes())
+
+
+def test_a_campaign_that_earns_its_target_steps_down_and_says_why() -> None:
+    """Observed 2.03 against the target 1.41: the tROAS 4.00 asks more than
+    the economics need, so one 15 % step down to 3.40 is safe."""
+    row = _brand_row(2.0304)
+
+    assert row.binding_constraint == LTV_CAC
+    assert row.economic_troas == pytest.approx(1.411, abs=1e-3)
+    assert (row.action, row.new_troas, row.guardrail) == (LOWER, 3.4, STEP_LIMIT)
+    assert "observed ROAS 2.03 already meets that target" in row.reason
+
+
+def test_a_campaign_under_its_target_keeps_its_troas_and_says_why() -> None:
+    """The same campaign returning 1.20, under the target 1.41: lowering 4.00
+    would let Google bid more on a campaign already short of the rule."""
+    row = _brand_row(1.2)
+
+    assert (row.action, row.new_troas, row.change_pct) == (HOLD, None, None)
+    assert row.guardrail == BELOW_FLOOR
+    assert row.guardrail in GUARDRAILS
+    assert (
+        "observed ROAS 1.20 is under its economic target 1.41 set by "
+        "LTV/CAC target" in row.reason
+    )

@@ -13,6 +13,7 @@ from config.schema import GuardrailSettings, VolumeRule
 from optimizer.economics import CampaignEconomics, Ratios, economic_target
 from optimizer.policy import (
     AT_TARGET,
+    BELOW_FLOOR,
     COOLDOWN,
     HOLD,
     KILL_SWITCH,
@@ -58,7 +59,8 @@ def _roas(**changes: object) -> CampaignSnapshot:
 
 
 def _cpa(**changes: object) -> CampaignSnapshot:
-    return _roas(strategy=TARGET_CPA, target_cpa=50.0, target_roas=None, **changes)
+    tcpa: dict[str, object] = {"target_cpa": 50.0, "target_roas": None}
+    return _roas(strategy=TARGET_CPA, **(tcpa | changes))
 
 
 def _decide(
@@ -237,3 +239,100 @@ def test_volume_rules_need_a_fallback(tmp_path: Path) -> None:
     raw = _config(min_volume={"SEARCH": {"conversions": 15, "window_days": 30}})
     with pytest.raises(ConfigError, match=r"guardrails.min_volume: needs an OTHER"):
         settings_from_mapping(raw, source="t", base_dir=tmp_path)
+
+
+def test_a_campaign_under_its_target_is_not_lowered() -> None:
+    """tROAS 3.0 toward the target 2.0 would lower it to 2.55, but the
+    campaign returns 1.5: already short of the target, it is held."""
+    action, new, guard, reason = _decide(_roas(observed_roas=1.5))
+
+    assert (action, new, guard) == (HOLD, None, BELOW_FLOOR)
+    assert "observed ROAS 1.50 is under its economic target 2.00" in reason
+    assert "would let Google bid more" in reason
+
+
+def test_a_campaign_at_its_target_may_be_lowered() -> None:
+    """Observed exactly 2.0 meets the target 2.0: the step down is safe, and
+    the reason says so."""
+    action, new, guard, reason = _decide(_roas(observed_roas=2.0))
+
+    assert (action, new, guard) == (LOWER, 2.55, STEP_LIMIT)
+    assert "observed ROAS 2.00 already meets that target" in reason
+
+
+def test_a_campaign_under_its_target_is_still_raised_toward_it() -> None:
+    """tROAS 1.5 under the target 2.0, observed 1.2: raising is never more
+    aggressive, so the step up to 1.5 * 1.15 = 1.725 goes through."""
+    action, new, guard, _ = _decide(_roas(target_roas=1.5, observed_roas=1.2))
+
+    assert (action, guard) == (RAISE, STEP_LIMIT)
+    assert new == pytest.approx(1.725)
+
+
+def test_without_an_observed_roas_a_target_is_raised_but_not_lowered() -> None:
+    """No cost in the window: nothing shows the campaign earns its target,
+    so a step down holds as a switch from tCPA would; a step up goes."""
+    action, new, guard, reason = _decide(_roas(observed_roas=None))
+    assert (action, new, guard) == (HOLD, None, NO_DATA)
+    assert "lowered only once it does" in reason
+
+    assert _decide(_roas(target_roas=1.8, observed_roas=None))[:2] == (RAISE, 2.0)
+
+
+def test_too_few_conversions_hold_before_the_observed_roas_is_judged() -> None:
+    """14 Search conversions: the volume rule holds first, whatever the
+    observed ROAS, as for any campaign with too little data."""
+    held = _decide(_roas(observed_roas=1.5, conversions_in_window=14))
+
+    assert held[:3] == (HOLD, None, VOLUME)
+
+
+def test_a_tcpa_campaign_under_its_target_switches_at_todays_equivalent() -> None:
+    """tCPA 50 on a mean value of 100 is tROAS 2.0; observed 1.8 is under the
+    target 2.0, so the switch keeps 2.0 instead of starting lower at 1.8."""
+    action, new, guard, reason = _decide(_cpa(observed_roas=1.8))
+
+    assert (action, new, guard) == (MIGRATE, 2.0, BELOW_FLOOR)
+    assert "today's equivalent rather than the campaign's observed ROAS 1.80" in (
+        reason
+    )
+
+
+def test_a_tcpa_campaign_under_its_target_above_its_equivalent_switches_at_it() -> None:
+    """tCPA 60 is tROAS 1.67; observed 1.8 is under the target 2.0 but above
+    the equivalent, so the switch at 1.8 is already a step up."""
+    action, new, guard, _ = _decide(_cpa(target_cpa=60.0, observed_roas=1.8))
+
+    assert (action, new, guard) == (MIGRATE, 1.8, None)
+
+
+def test_a_tcpa_switch_the_bounds_would_force_down_is_held() -> None:
+    """Market capped at 1.9, equivalent 2.0, observed 1.5: every tROAS the
+    market allows is under today's equivalent, so the campaign stays on tCPA."""
+    capped = economic_target(
+        CampaignEconomics(100.0, 1.5, 1.0, 0.5, 250.0, "FR", "EUR"),
+        Ratios(),
+        0.5,
+        1.9,
+    )
+    decision = decide(_cpa(observed_roas=1.5), capped, GUARD, 0.5, 1.9, Freezes())
+
+    assert (decision.action, decision.new_target_roas) == (HOLD, None)
+    assert decision.guardrail == BELOW_FLOOR
+    assert "Hold on tCPA 50.00 (= tROAS 2.00)" in decision.reason
+
+
+def test_a_tcpa_equivalent_with_float_noise_is_sent_as_is() -> None:
+    """tCPA 100 / 0.07 on a mean value of 100 is tROAS 0.07 up to float noise;
+    the switch sends 0.07, not 0.0701, and is not held as a step down."""
+    low_target = economic_target(
+        CampaignEconomics(100.0, 1.5, 1.0, 1.0, 1.0, "FR", "EUR"),
+        Ratios(),
+        0.01,
+        1000.0,
+    )
+    campaign = _cpa(target_cpa=100.0 / 0.07, observed_roas=0.05)
+    decision = decide(campaign, low_target, GUARD, 0.01, 1000.0, Freezes())
+
+    assert (decision.action, decision.guardrail) == (MIGRATE, BELOW_FLOOR)
+    assert decision.new_target_roas == 0.07

@@ -3,7 +3,8 @@
 Whatever the inputs: no target outside the API's and the market's bounds, no
 step beyond the limit, a campaign at its economic target inside its market's
 CAC cap (through the paying share) and its 1-year ratio, targets that never
-rise when the CAC cap rises, and the same plan from the same inputs.
+rise when the CAC cap rises, no lower target for a campaign whose observed
+ROAS is under its economic target, and the same plan from the same inputs.
 """
 
 from __future__ import annotations
@@ -189,3 +190,23 @@ def test_planning_twice_gives_the_same_row(world: World) -> None:
     assert plan_row(fact, market, guard, ratio, freezes) == plan_row(
         fact, market, guard, ratio, freezes
     )
+
+
+@settings(max_examples=400, deadline=None)
+@given(worlds())
+def test_a_campaign_under_its_economic_target_is_never_made_more_aggressive(
+    world: World,
+) -> None:
+    """Observed ROAS under the economic target, or none observed: whatever
+    is sent is no lower than today's target in tROAS terms."""
+    fact, market, guard, ratio, freezes = world
+    assert fact.economics is not None
+    target = economic_target(fact.economics, ratio, market.troas_min, market.troas_max)
+    row = plan_row(fact, market, guard, ratio, freezes)
+
+    observed = fact.snapshot.observed_roas
+    current = fact.snapshot.current_roas
+    if row.new_troas is None or current is None:
+        return
+    if observed is None or observed < target.target_roas:
+        assert row.new_troas >= current - TOL
