@@ -39,6 +39,9 @@ _DAYS_PER_UNIT = 7.0
 # dropout parameters and the fit means nothing.
 MIN_REPEAT_SHARE = 0.01
 
+# Share of buyers whose expectation a usable fit must compute.
+MIN_FINITE_SHARE = 0.99
+
 BGNBDParams = tuple[float, float, float, float]
 GammaGammaParams = tuple[float, float, float]
 
@@ -140,11 +143,12 @@ def fit_bgnbd(rfm: Rfm) -> BGNBDParams | None:
     fitted = (r, alpha, a, b)
     # Without heterogeneity (every buyer alike) the likelihood runs off to
     # r, alpha -> infinity, where the expectation's hypergeometric term
-    # overflows: such a fit predicts nothing.
+    # overflows for most buyers: such a fit predicts nothing. A few buyers
+    # out of range score as missing, which the boosters handle.
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        usable = np.isfinite(expected_purchases(fitted, rfm)[rfm.buyer]).all()
-    if not usable:
+        finite = np.isfinite(expected_purchases(fitted, rfm)[rfm.buyer])
+    if finite.mean() < MIN_FINITE_SHARE:
         logger.warning(
             "BG/NBD: fit unusable, its expected purchases overflow (%s)", params
         )
