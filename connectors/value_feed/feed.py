@@ -467,4 +467,6 @@ def _optional_ts(value: object) -> dt.datetime | None:
         return None
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
-    return stamp.tz_convert("UTC").to_pydatetime()
+    # Google takes conversion times to the second; nanoseconds (as pandas
+    # keeps from a Parquet file) are dropped without a warning per row.
+    return stamp.tz_convert("UTC").to_pydatetime(warn=False)
