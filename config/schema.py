@@ -101,7 +101,11 @@ DEFAULT_MIN_VOLUME = {
 
 
 class GuardrailSettings(_Strict):
-    """How fast and when a target may move. Every market may override any key."""
+    """How fast and when a target may move.
+
+    Every market may override any key but ``max_value_jump``, which compares
+    the account's values as a whole.
+    """
 
     max_step: Annotated[float, Field(gt=0, le=1)] = 0.15
     min_days_between_changes: Annotated[int, Field(ge=0)] = 7
@@ -115,6 +119,14 @@ class GuardrailSettings(_Strict):
     max_data_age_days: Annotated[int, Field(ge=0)] = 2
     frozen: bool = Field(
         default=False, description="When true, no target moves in this market."
+    )
+    max_value_jump: Annotated[float, Field(gt=1)] = Field(
+        default=3.0,
+        description=(
+            "Account-wide: when the mean predicted value per new user is more "
+            "than this many times higher or lower than at the last successful "
+            "run, every target and the value feed hold for the day."
+        ),
     )
 
     @field_validator("min_volume")
@@ -131,7 +143,10 @@ class GuardrailSettings(_Strict):
 
 
 class GuardrailOverrides(_Strict):
-    """Per-market overrides of :class:`GuardrailSettings`; unset keys inherit."""
+    """Per-market overrides of :class:`GuardrailSettings`; unset keys inherit.
+
+    ``max_value_jump`` is account-wide and so has no per-market override.
+    """
 
     max_step: Annotated[float, Field(gt=0, le=1)] | None = None
     min_days_between_changes: Annotated[int, Field(ge=0)] | None = None

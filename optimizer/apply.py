@@ -10,7 +10,8 @@ Safety comes from three things working together:
   second process waits, then finds the work done.
 - **Only a current plan.** A run whose day was started again and failed
   before re-planning (status ``rerun_failed``) is neither approved nor
-  applied: its plan was made on inputs since replaced.
+  applied: its plan was made on inputs since replaced. Nor is a run whose
+  predicted values jumped from the last successful run (``value_held``).
 - **Intent before push.** Each change is written ``pending`` (with the values
   read from the account just before) before it is pushed, and marked
   ``applied`` or ``rejected`` after. A later start skips what is applied and
@@ -40,6 +41,7 @@ from optimizer.exceptions import (
     PlanningError,
     StateError,
     SupersededPlanError,
+    ValueJumpError,
 )
 from optimizer.locks import Clock, lease, utc_now
 from optimizer.plan import PlanRow
@@ -57,6 +59,7 @@ from optimizer.state import (
     REJECTED,
     RERUN_FAILED,
     STOPPED,
+    VALUE_HELD,
     ChangeRecord,
     RunRecord,
     StateStore,
@@ -201,6 +204,8 @@ def apply_run(
         Another process kept the account's lease for the whole wait.
     SupersededPlanError
         A later start of the run's day failed before re-planning it.
+    ValueJumpError
+        The run's predicted values jumped from the last successful run.
     StateError
         No such run, or it is not a cycle run.
     """
@@ -210,6 +215,7 @@ def apply_run(
         raise StateError(f"run {run_id} is a {run.kind} run; only cycle runs apply")
     # Before the stops: a stop would overwrite the status that holds it back.
     refuse_superseded(run, "applied")
+    refuse_value_held(run, "applied")
     _stop_if_needed(store, run, settings, model_gate, sink, clock)
 
     with _account_lease(store, run.account, settings, clock):
@@ -331,6 +337,8 @@ def approve(
     ------
     SupersededPlanError
         A later start of the run's day failed before re-planning it.
+    ValueJumpError
+        The run's predicted values jumped from the last successful run.
     StateError
         No such run, or a campaign named is not a change of its plan.
     """
@@ -351,6 +359,7 @@ def approve(
         locked = store.get_run(run_id, connection, lock=True)
         assert locked is not None
         refuse_superseded(locked, "approved")
+        refuse_value_held(locked, "approved")
         approved = store.approve(
             connection,
             run_id,
@@ -368,6 +377,8 @@ def ensure_approvable(store: StateStore, run_id: str) -> RunRecord:
     ------
     SupersededPlanError
         A later start of the run's day failed before re-planning it.
+    ValueJumpError
+        The run's predicted values jumped from the last successful run.
     StateError
         No such run, or it is not a cycle run.
     """
@@ -377,6 +388,7 @@ def ensure_approvable(store: StateStore, run_id: str) -> RunRecord:
             f"run {run_id} is a {run.kind} run: there is nothing to approve"
         )
     refuse_superseded(run, "approved")
+    refuse_value_held(run, "approved")
     return run
 
 
@@ -410,6 +422,30 @@ def refuse_superseded(run: RunRecord, verb: str) -> None:
         f"reported, then run `valuebid run --config FILE --run-date {run.run_date}` "
         "again: "
         "once it succeeds, the day is re-planned and can be approved."
+    )
+
+
+def refuse_value_held(run: RunRecord, verb: str) -> None:
+    """Raise when the run's predicted values jumped from the last successful run.
+
+    Parameters
+    ----------
+    run
+        The run about to be used.
+    verb
+        What was asked, as the message says it (``approved``, ``applied``).
+
+    Raises
+    ------
+    ValueJumpError
+        The run is ``value_held``; the message gives both figures, their
+        ratio, and how to re-plan the day or accept the new level.
+    """
+    if run.status != VALUE_HELD:
+        return
+    raise ValueJumpError(
+        f"run {run.run_id} cannot be {verb}: it holds every target and the "
+        f"day's values ({run.stop_reason or 'no reason recorded'})"
     )
 
 
@@ -496,6 +532,7 @@ def _record_intents(
         locked = store.get_run(run.run_id, connection, lock=True)
         if locked is not None:
             refuse_superseded(locked, "applied")
+            refuse_value_held(locked, "applied")
         store.set_status(connection, run.run_id, APPLYING)
         for cid, want in todo.items():
             current = live.get(cid)

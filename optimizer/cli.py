@@ -25,12 +25,14 @@ from optimizer.exceptions import OptimizerError
 from optimizer.plan import PlanRow
 from optimizer.state import (
     RERUN_FAILED,
+    VALUE_HELD,
     RunRecord,
     StateStore,
     as_utc,
     missing_sqlite_file,
     state_url,
 )
+from optimizer.value_level import ACCEPT_FLAG, ValueCheck, ValueSummary
 
 app = typer.Typer(
     name="valuebid",
@@ -76,6 +78,15 @@ def run(
         bool,
         typer.Option("--apply", help="Push the plan to Google Ads (default: dry run)."),
     ] = False,
+    accept_value_level: Annotated[
+        bool,
+        typer.Option(
+            ACCEPT_FLAG,
+            help="Accept, for this run, a mean predicted value per user that "
+            "moved by more than guardrails.max_value_jump since the last "
+            "successful run; recorded on the run.",
+        ),
+    ] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Run one daily cycle: read, check, score, plan, record."""
@@ -88,8 +99,11 @@ def run(
                 run_date=run_date.date() if run_date else None,
                 apply=apply,
                 progress=lambda message: status.update(message),
+                accept_value_level=accept_value_level,
             )
     _show_plan(result)
+    if result.held:
+        raise typer.Exit(code=1)
 
 
 app.command("economics")(economics_command)
@@ -225,18 +239,42 @@ def feed(
     verbose: VerboseOption = False,
 ) -> None:
     """Send each activated user's predicted value to Google once (dry run default)."""
-    from optimizer.value_feed import feed_values
+    from optimizer.value_feed import feed_values, prepare_feed
 
     _logging(verbose)
+    now = dt.datetime.now(dt.UTC)
     with _fail_cleanly():
         settings = load_settings(config)
-        report = feed_values(settings, now=dt.datetime.now(dt.UTC), send=send)
+        prepared = prepare_feed(settings, now=now)
+        if not send:
+            _show_value_check(prepared.check)
+        report = feed_values(
+            settings,
+            now=now,
+            send=send,
+            inputs=prepared.inputs,
+            scores=prepared.scores,
+            value_check=prepared.check,
+        )
     table = Table(title=f"Value feed {report.run_id} ({report.mode}, {report.sink})")
     table.add_column("decision or outcome")
     table.add_column("conversions", justify="right")
     for key, count in report.as_dict().items():
         table.add_row(key, f"{count:,}")
     console.print(table)
+    figures = report.value_figures()
+    money = settings.account.currency
+    if figures.count:
+        console.print(
+            f"Values {'sent or due' if send else 'it would send'} ({money}): "
+            f"{figures.count:,} conversions, total {figures.total:,.2f}, mean "
+            f"{figures.mean:,.2f}, median {figures.median:,.2f}, max "
+            f"{figures.largest:,.2f}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    else:
+        console.print("No value is due.", highlight=False)
     if not send:
         console.print(f"{len(report.planned):,} due; rerun with --send to upload.")
 
@@ -260,16 +298,22 @@ def schedule(config: ConfigOption, verbose: VerboseOption = False) -> None:
 @app.command()
 def runs(config: ConfigOption) -> None:
     """List recorded runs, newest first, with their outcomes."""
-    with _fail_cleanly(), _store(config) as (_, store):
+    with _fail_cleanly(), _store(config) as (settings, store):
         records = store.list_runs()
         counts = {r.run_id: store.changes_of(r.run_id) for r in records}
+        currency = settings.account.currency
+    # Runs recorded before values were checked have no figures to show.
+    checked = any(r.value_check for r in records)
     table = Table(title="Runs")
     table.add_column("run", no_wrap=True)
-    for header in ("kind", "day", "status", "mode", "tries", "applied", "why"):
+    headers = ["kind", "day", "status", "mode", "tries", "applied"]
+    for header in [*headers, *(["value/user"] if checked else []), "why"]:
         table.add_column(header, overflow="fold")
     for record in records:
         changes = counts[record.run_id].values()
         applied = sum(c.status == "applied" for c in changes)
+        check = ValueCheck.from_dict(record.value_check)
+        value = [check.describe(currency) if check is not None else "-"]
         table.add_row(
             record.run_id,
             record.kind + (f" of {record.rolls_back}" if record.rolls_back else ""),
@@ -277,7 +321,8 @@ def runs(config: ConfigOption) -> None:
             record.status,
             record.mode,
             str(record.attempts),
-            f"{applied}/{len(changes)}",
+            _applied(applied, len(changes)),
+            *(value if checked else []),
             "; ".join(filter(None, (record.stop_reason, _failed_start(record)))),
         )
     console.print(table)
@@ -286,6 +331,14 @@ def runs(config: ConfigOption) -> None:
             f"{RERUN_FAILED}: a later run of that day failed before re-planning "
             "it, so its plan is neither approved nor applied; fix what it "
             "reported and run the day again.",
+            highlight=False,
+        )
+    if any(r.status == VALUE_HELD for r in records):
+        console.print(
+            f"{VALUE_HELD}: the mean predicted value per user moved by more than "
+            "guardrails.max_value_jump since the last successful run, so every "
+            "target held and no value was sent; fix the inputs and run the day "
+            f"again, or accept the new level with `valuebid run {ACCEPT_FLAG}`.",
             highlight=False,
         )
 
@@ -325,7 +378,18 @@ def plan_show(
             change.status if change else "-",
         )
     console.print(table)
-    if record.stop_reason:
+    summary = ValueSummary.from_dict(record.value_summary)
+    if summary is not None:
+        console.print(f"[bold]Values:[/bold] {summary.describe()}", highlight=False)
+    check = ValueCheck.from_dict(record.value_check)
+    if check is not None:
+        console.print(f"[bold]Value check:[/bold] {check.reason}", highlight=False)
+    if record.status == VALUE_HELD:
+        console.print(
+            f"[bold]Held:[/bold] {record.stop_reason or 'no reason recorded'}",
+            highlight=False,
+        )
+    elif record.stop_reason:
         console.print(f"[bold]Stopped:[/bold] {record.stop_reason}", highlight=False)
     failed = _failed_start(record)
     if failed:
@@ -335,6 +399,14 @@ def plan_show(
             "This plan is held back: fix what that run reported, then run "
             f"`valuebid run --config FILE --run-date {record.run_date}` again to "
             "re-plan the day.",
+            highlight=False,
+        )
+    if record.status == VALUE_HELD:
+        console.print(
+            "This plan is held back: every target holds and no value of the "
+            "day is sent. Fix the inputs and run `valuebid run --config FILE "
+            f"--run-date {record.run_date}` again, or, if the new level is real, "
+            f"add {ACCEPT_FLAG} to that command.",
             highlight=False,
         )
 
@@ -444,6 +516,14 @@ def _show_plan(result: CycleResult) -> None:
         if row.binding_reason:
             console.print(f"  [dim]{row.binding_reason}[/dim]", highlight=False)
     console.print(f"Plan written to {result.plan_dir}/plan.json and plan.csv")
+    if result.value_summary is not None:
+        console.print(
+            f"Values: {result.value_summary.describe()}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    if result.value_check is not None:
+        _show_value_check(result.value_check)
     applied = result.applied
     if applied is not None:
         console.print(
@@ -465,6 +545,28 @@ def _show_plan(result: CycleResult) -> None:
         )
     if result.report_error:
         errors.print(f"[yellow]report not written:[/yellow] {result.report_error}")
+
+
+def _show_value_check(check: ValueCheck) -> None:
+    """The value-level check in one line; a held check on stderr, with its hint."""
+    if check.held:
+        errors.print(
+            f"[red]held:[/red] every target holds and no value is sent: "
+            f"{check.reason}. To go on: {check.hint}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    console.print(f"Value check: {check.reason}", soft_wrap=True, highlight=False)
+
+
+def _applied(applied: int, changes: int) -> str:
+    """Changes applied of those pushed; ``-`` when nothing was pushed.
+
+    A run only planned (a dry run, or changes awaiting approval) pushed
+    nothing, which ``0/0`` would show as an apply where everything failed.
+    """
+    return f"{applied}/{changes}" if changes else "-"
 
 
 def _failed_start(record: RunRecord) -> str | None:

@@ -3,6 +3,10 @@
 A run that fails before it records its plan still leaves a trace: the day's
 run, when there is one, records the failed start, and a plan it had not yet
 approved or pushed is held back until a run of the day succeeds.
+
+A run whose predicted values jumped from the last successful run (see
+:mod:`optimizer.value_level`) is recorded with every target held and sends
+no value: nothing of that day reaches Google.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sqlalchemy.exc import ArgumentError
 from config.schema import Settings
 from connectors.files import Inputs, load_inputs
 from connectors.google_ads import GoogleAdsSession
+from connectors.value_feed import ValueSink
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
 from optimizer.alerts import alerts_from
@@ -36,17 +41,24 @@ from optimizer.apply import (
 )
 from optimizer.exceptions import OptimizerError, StateError
 from optimizer.google_ads_writer import connect_writer, read_api_stats
-from optimizer.plan import PlanRow, write_plan
+from optimizer.plan import PlanRow, mark_plan_held, write_plan
 from optimizer.planner import plan_campaigns
-from optimizer.policy import HOLD, Freezes
+from optimizer.policy import HOLD, VALUE_JUMP, Freezes
 from optimizer.state import (
     RERUN_FAILED,
     RunRecord,
     StateStore,
+    held_back_reason,
     missing_sqlite_file,
     state_url,
 )
 from optimizer.value_feed import feed_values
+from optimizer.value_level import (
+    ValueCheck,
+    ValueSummary,
+    check_value_level,
+    summarize_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +77,13 @@ class CycleResult:
     applied: ApplyReport | None = None
     report: Path | None = None
     report_error: str | None = None
+    value_summary: ValueSummary | None = None
+    value_check: ValueCheck | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether the day's targets and values were held for a jump in values."""
+        return self.value_check is not None and self.value_check.held
 
 
 def run_cycle(
@@ -77,6 +96,8 @@ def run_cycle(
     writer: TargetWriter | None = None,
     google_ads: GoogleAdsSession | None = None,
     model: PLTVModel | None = None,
+    accept_value_level: bool = False,
+    value_sink: ValueSink | None = None,
 ) -> CycleResult:
     """Run one daily cycle and record it.
 
@@ -101,12 +122,20 @@ def run_cycle(
     google_ads
         An open Google Ads session for reading stats and applying; opened from
         the config's ``google_ads`` section when needed and ``None``.
+    accept_value_level
+        Accept a mean value per user that moved by more than
+        ``guardrails.max_value_jump`` from the last successful run; recorded
+        on the run, which then becomes the level later runs compare with.
+        Without it such a run holds every target and sends no value.
+    value_sink
+        Where the feed sends values when applying; built from the config's
+        ``feed:`` section when ``None``.
 
     Returns
     -------
     CycleResult
         The run record, the plan rows, where the plan was written, the model
-        version and the scores.
+        version, the scores, and the figures of the values and their check.
 
     Raises
     ------
@@ -139,13 +168,17 @@ def run_cycle(
             writer=writer,
             google_ads=google_ads,
             model=model,
+            accept_value_level=accept_value_level,
+            value_sink=value_sink,
         )
     except Exception as exc:
         record_failed_start(settings, run_date, exc)
         raise
     record = day.record
     report = None
-    if day.writer is not None and apply:
+    if day.check.held and apply:
+        logger.info("run %s holds every target: nothing is applied", record.run_id)
+    elif day.writer is not None and apply:
         say("Applying the plan")
         store = StateStore(state_url(settings.state.directory, settings.state.url))
         try:
@@ -180,6 +213,8 @@ def run_cycle(
         report,
         report=page,
         report_error=page_error,
+        value_summary=day.values,
+        value_check=day.check,
     )
 
 
@@ -192,6 +227,8 @@ class _PlannedDay:
     scores: pd.DataFrame
     model: PLTVModel
     writer: TargetWriter | None
+    values: ValueSummary
+    check: ValueCheck
 
 
 def _plan_day(
@@ -204,6 +241,8 @@ def _plan_day(
     writer: TargetWriter | None,
     google_ads: GoogleAdsSession | None,
     model: PLTVModel | None,
+    accept_value_level: bool,
+    value_sink: ValueSink | None,
 ) -> _PlannedDay:
     """Everything up to the recorded plan: what a failed start never reaches."""
     started = dt.datetime.now(dt.UTC)
@@ -238,21 +277,41 @@ def _plan_day(
     margin = settings.economics.gross_margin or 1.0
     scores["value"] = scores["pltv_365"] * margin
 
-    feed_report = None
-    if settings.feed is not None:
-        say("Sending activation values" if apply else "Planning activation values")
-        # Data stop at the start of the run day, so the feed's clock does too.
-        feed_report = feed_values(
-            settings,
-            now=as_of.to_pydatetime(),
-            send=apply,
-            inputs=inputs,
-            scores=scores,
-        )
-
-    say("Planning targets")
     store = StateStore(state_url(settings.state.directory, settings.state.url))
     try:
+        values = summarize_values(settings, inputs, scores, as_of)
+        check = check_value_level(
+            values,
+            store.value_baseline(settings.account.name, run_date),
+            factor=settings.guardrails.max_value_jump,
+            run_date=run_date,
+            accept=accept_value_level,
+        )
+        hold = f"{VALUE_JUMP}: {check.reason}; {check.hint}" if check.held else None
+        if hold is not None:
+            alerts_from(settings.operations.alerts).send(
+                f"valuebid run of {run_date} for {settings.account.name} holds "
+                f"every target and sends no value: {hold}"
+            )
+
+        feed_report = None
+        if settings.feed is not None:
+            sending = apply and not check.held
+            say(
+                "Sending activation values" if sending else "Planning activation values"
+            )
+            # Data stop at the start of the run day, so the feed's clock does too.
+            feed_report = feed_values(
+                settings,
+                now=as_of.to_pydatetime(),
+                send=sending,
+                inputs=inputs,
+                scores=scores,
+                sink=value_sink,
+                value_check=check,
+            )
+
+        say("Planning targets")
         rows = plan_campaigns(
             settings,
             inputs,
@@ -260,7 +319,10 @@ def _plan_day(
             as_of=as_of,
             run_date=run_date,
             last_changes=store.last_change_dates(),
-            freezes=Freezes(model_gate_failed=gate_failure),
+            freezes=Freezes(
+                model_gate_failed=gate_failure,
+                value_jump=check.reason if check.held else None,
+            ),
             model_version=model.version,
         )
         plan_dir = settings.state.directory / "runs" / f"{run_date:%Y-%m-%d}"
@@ -271,6 +333,8 @@ def _plan_day(
             "mode": "apply" if apply else "dry_run",
             "model_version": model.version,
             "feed": feed_report.as_dict() if feed_report is not None else None,
+            "value_summary": values.as_dict(),
+            "value_check": check.as_dict(),
         }
         say("Recording the run")
         with store.transaction() as connection:
@@ -289,14 +353,24 @@ def _plan_day(
                 plan_dir=str(plan_dir),
                 rows=rows,
                 started_at=started,
+                value_summary=values.as_dict(),
+                value_check=check.as_dict(),
+                hold_reason=hold,
             )
             # A second start of a day whose plan was approved or pushed keeps
             # that plan: what is applied is what was reviewed.
             rows = [s.row for s in store.stored_plan(record.run_id, connection)]
-            write_plan(rows, plan_dir, {"run_id": record.run_id, **meta})
+            write_plan(
+                rows,
+                plan_dir,
+                {"run_id": record.run_id, **meta},
+                held_reason=held_back_reason(record),
+            )
     finally:
         store.dispose()
-    return _PlannedDay(record, rows, plan_dir, inputs, scores, model, writer)
+    return _PlannedDay(
+        record, rows, plan_dir, inputs, scores, model, writer, values, check
+    )
 
 
 def record_failed_start(
@@ -306,9 +380,11 @@ def record_failed_start(
 
     The day's earlier plan, unless approved or pushed already, is then held
     back (``rerun_failed``) until a start of the day succeeds; see
-    :meth:`optimizer.state.StateStore.record_failed_attempt`. A day with no
-    run yet gets none, and no state database is created for it. Recording
-    never hides ``error``: when the store cannot be written, that is logged.
+    :meth:`optimizer.state.StateStore.record_failed_attempt`. Its plan files
+    are rewritten with the held-back mark and the reason. A day with no run
+    yet gets none, and no state database is created for it. Recording never
+    hides ``error``: when the store or the files cannot be written, that is
+    logged.
 
     Parameters
     ----------
@@ -353,6 +429,7 @@ def record_failed_start(
             "held back (not approved or applied) until a run of the day succeeds",
             record.run_id,
         )
+        _mark_files_held(record)
     else:
         logger.info(
             "run %s: this run of the day failed; the plan kept is the one "
@@ -361,6 +438,20 @@ def record_failed_start(
             record.status,
         )
     return record
+
+
+def _mark_files_held(record: RunRecord) -> None:
+    """Mark a run's plan files held back; a failure is logged, never raised."""
+    if not record.plan_dir:
+        return
+    try:
+        mark_plan_held(Path(record.plan_dir), held_back_reason(record))
+    except (OSError, ValueError, TypeError) as exc:
+        logger.error(
+            "run %s: its plan files could not be marked held back: %s",
+            record.run_id,
+            exc,
+        )
 
 
 #: Longest failure message stored on a run; the full one is in the log.

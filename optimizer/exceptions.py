@@ -10,6 +10,8 @@ Hierarchy::
     │                       run's plan may not be approved or applied
     ├── ApplyStopped        a stop (kill switch, stale data, model gate)
     │                       held the apply back; nothing was pushed
+    ├── ValueJumpError      the predicted values moved too far from the last
+    │                       successful run: the day's targets and values hold
     └── ReportError         the report of a run cannot be made
 """
 
@@ -56,6 +58,15 @@ class ApplyStopped(OptimizerError):
         super().__init__(f"apply stopped ({stop}): {reason}")
         self.stop = stop
         self.reason = reason
+
+
+class ValueJumpError(OptimizerError):
+    """The predicted values moved too far from the last successful run.
+
+    Raised instead of approving or applying a plan held by the value-level
+    guardrail, and instead of sending values while the day is held; the
+    message gives both figures, their ratio and how to accept a real change.
+    """
 
 
 class ReportError(OptimizerError):

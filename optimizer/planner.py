@@ -112,8 +112,8 @@ def plan_campaigns(
     last_changes
         Date of each campaign's last applied target change (state store).
     freezes
-        Account-wide freezes (kill switch, model gate) decided by the caller;
-        the config's kill switch and stale data are added here.
+        Account-wide freezes (kill switch, model gate, value jump) decided
+        by the caller; the config's kill switch and stale data are added here.
     model_version
         The model that scored the users, for the decision log.
 
@@ -144,6 +144,7 @@ def plan_campaigns(
             kill_switch=base.kill_switch or settings.kill_switch,
             stale_data=base.stale_data or stale.get(market),
             model_gate_failed=base.model_gate_failed,
+            value_jump=base.value_jump,
             market_frozen=base.market_frozen,
         )
         row = plan_row(

@@ -28,6 +28,7 @@ HOLD = "hold"
 KILL_SWITCH = "kill_switch"
 STALE_DATA = "stale_data"
 MODEL_GATE = "model_gate"
+VALUE_JUMP = "value_jump"
 LEARNING = "learning"
 VOLUME = "volume"
 NO_DATA = "no_data"
@@ -45,6 +46,7 @@ GUARDRAILS = (
     KILL_SWITCH,
     STALE_DATA,
     MODEL_GATE,
+    VALUE_JUMP,
     MARKET_FROZEN,
     UNSUPPORTED,
     LEARNING,
@@ -91,6 +93,7 @@ class Freezes:
     kill_switch: bool = False
     stale_data: str | None = None
     model_gate_failed: str | None = None
+    value_jump: str | None = None
     market_frozen: bool = False
 
 
@@ -127,7 +130,7 @@ def decide(
     troas_min, troas_max
         The market's bounds.
     freezes
-        Kill switch, stale data, model gate and market freeze.
+        Kill switch, stale data, model gate, value jump and market freeze.
 
     Returns
     -------
@@ -323,7 +326,8 @@ def held_back(
 ) -> Decision | None:
     """The hold that applies before any target is computed, if one does.
 
-    Freezes first (kill switch, stale data, model gate, market), then the
+    Freezes first (kill switch, stale data, model gate, a jump in the
+    predicted values, market), then the
     campaign's own state: unsupported strategy, learning, volume, cooldown.
     """
     if freezes.kill_switch:
@@ -332,6 +336,8 @@ def held_back(
         return Decision(HOLD, None, STALE_DATA, f"Hold: {freezes.stale_data}")
     if freezes.model_gate_failed is not None:
         return Decision(HOLD, None, MODEL_GATE, f"Hold: {freezes.model_gate_failed}")
+    if freezes.value_jump is not None:
+        return Decision(HOLD, None, VALUE_JUMP, f"Hold: {freezes.value_jump}")
     if freezes.market_frozen or guardrails.frozen:
         return Decision(
             HOLD, None, MARKET_FROZEN, "Hold: this market is frozen in the config."

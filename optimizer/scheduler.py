@@ -61,6 +61,8 @@ def value_feed_job(config_path: str) -> None:
 
     Values are uploaded in auto mode and only counted in approval mode, as the
     cycle's own feed step does; without a ``feed:`` section nothing runs.
+    While the values are held for a jump from the last successful cycle run,
+    the job fails with the reason (and so alerts) and sends nothing.
     """
     from optimizer.value_feed import feed_values
 

@@ -19,6 +19,13 @@ re-plans it. A frozen plan keeps its status: what was reviewed or pushed does
 not depend on later inputs. A start that succeeds clears the record, as the
 day's run then shows what that start did.
 
+Each cycle run also records the figures of the values it scored
+(``value_summary``) and how their mean per user compared with the last
+successful run of the account (``value_check``). A run whose values moved
+by more than the configured factor is ``value_held``: every target of its
+plan holds and no value of the day is sent, until a run of the day passes
+the check or accepts the new level deliberately.
+
 A target change is written in two steps. Before a push, an ``intent`` row
 holds the values read from the account just before (what a rollback
 restores) and the values wanted; after the push, its status becomes
@@ -61,6 +68,10 @@ STOPPED = "stopped"
 FAILED = "failed"
 #: A later start of the day failed before re-planning: the plan may not be used.
 RERUN_FAILED = "rerun_failed"
+#: The values scored jumped from the last successful run: targets and feed hold.
+VALUE_HELD = "value_held"
+#: Statuses whose plan is held back: neither approved nor applied.
+HELD_BACK = frozenset({RERUN_FAILED, VALUE_HELD})
 
 #: Statuses of a target change.
 PENDING = "pending"
@@ -87,6 +98,9 @@ runs = sa.Table(
     sa.Column("stop_reason", sa.Text),
     sa.Column("failed_attempt_at", sa.DateTime(timezone=True)),
     sa.Column("failed_attempt_error", sa.Text),
+    # Python None stays SQL NULL, so runs without figures are found by query.
+    sa.Column("value_summary", sa.JSON(none_as_null=True)),
+    sa.Column("value_check", sa.JSON(none_as_null=True)),
     sa.UniqueConstraint(
         "account", "run_date", "kind", "rolls_back", name="uq_runs_account_day_kind"
     ),
@@ -138,7 +152,11 @@ class RunRecord:
 
     ``failed_attempt_at`` and ``failed_attempt_error`` say when and why the
     latest start of the day failed before it recorded a plan; both are
-    ``None`` when the latest start succeeded.
+    ``None`` when the latest start succeeded. ``value_summary`` and
+    ``value_check`` are the figures of the values the run scored and their
+    comparison with the last successful run (see
+    :mod:`optimizer.value_level`); ``None`` on runs recorded before they
+    were kept.
     """
 
     run_id: str
@@ -157,6 +175,8 @@ class RunRecord:
     stop_reason: str | None = None
     failed_attempt_at: dt.datetime | None = None
     failed_attempt_error: str | None = None
+    value_summary: dict[str, Any] | None = None
+    value_check: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -279,6 +299,9 @@ class StateStore:
         plan_dir: str,
         rows: Sequence[PlanRow],
         started_at: dt.datetime,
+        value_summary: dict[str, Any] | None = None,
+        value_check: dict[str, Any] | None = None,
+        hold_reason: str | None = None,
     ) -> RunRecord:
         """Insert the day's run, or update it in place when it already exists.
 
@@ -286,6 +309,11 @@ class StateStore:
         is frozen: a later start counts the attempt and keeps the recorded
         plan, so what is applied is always what was reviewed. Either way the
         record of a failed earlier start is cleared: this one succeeded.
+
+        With ``hold_reason`` (the values jumped from the last successful
+        run) the run is recorded ``value_held`` with that reason as its stop
+        reason. A frozen plan keeps its status and figures instead, and the
+        held start is recorded like a failed one: when, and why.
         """
         run_id = cycle_run_id(account, run_date)
         finished = dt.datetime.now(dt.UTC)
@@ -304,8 +332,8 @@ class StateStore:
                 .values(
                     attempts=existing + 1,
                     finished_at=finished,
-                    failed_attempt_at=None,
-                    failed_attempt_error=None,
+                    failed_attempt_at=finished if hold_reason else None,
+                    failed_attempt_error=hold_reason,
                 )
             )
             record = self.get_run(run_id, connection)
@@ -316,14 +344,16 @@ class StateStore:
             "run_date": run_date,
             "started_at": started_at,
             "finished_at": finished,
-            "status": PLANNED,
+            "status": VALUE_HELD if hold_reason else PLANNED,
             "mode": mode,
             "inputs": inputs,
             "model_version": model_version,
             "plan_dir": plan_dir,
-            "stop_reason": None,
+            "stop_reason": hold_reason,
             "failed_attempt_at": None,
             "failed_attempt_error": None,
+            "value_summary": value_summary,
+            "value_check": value_check,
         }
         if existing is None:
             connection.execute(
@@ -496,6 +526,29 @@ class StateStore:
                 row = own.execute(query).mappings().first()
         return RunRecord(**row) if row is not None else None
 
+    def value_baseline(self, account: str, on_or_before: dt.date) -> RunRecord | None:
+        """The account's last successful cycle run up to a day, for its values.
+
+        Successful: it recorded the figures of its values and is not held
+        back, neither by a jump in those values nor by a failed later start
+        (whose plan was set aside). ``None`` when there is no such run.
+        """
+        query = (
+            sa.select(runs)
+            .where(
+                runs.c.account == account,
+                runs.c.kind == CYCLE,
+                runs.c.run_date <= on_or_before,
+                runs.c.value_summary.is_not(None),
+                runs.c.status.not_in(sorted(HELD_BACK)),
+            )
+            .order_by(runs.c.run_date.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return RunRecord(**row) if row is not None else None
+
     def latest_run(self, account: str) -> RunRecord | None:
         """The account's most recent cycle run, or ``None``."""
         with self.engine.connect() as connection:
@@ -664,6 +717,29 @@ class StateStore:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def held_back_reason(record: RunRecord) -> str | None:
+    """Why the run's plan is held back, or ``None`` when it is not.
+
+    A ``value_held`` run gives its stop reason; a ``rerun_failed`` one, when
+    and why the later start of its day failed.
+    """
+    if record.status == VALUE_HELD:
+        return record.stop_reason or f"{VALUE_HELD}: no reason recorded"
+    if record.status != RERUN_FAILED:
+        return None
+    when = (
+        f" at {as_utc(record.failed_attempt_at):%Y-%m-%d %H:%M} UTC"
+        if record.failed_attempt_at is not None
+        else ""
+    )
+    return (
+        f"{RERUN_FAILED}: a later run of {record.run_date} failed{when} before "
+        f"re-planning the day ({record.failed_attempt_error or 'no reason'}); "
+        "this plan is neither approved nor applied until a run of the day "
+        "succeeds"
+    )
 
 
 def cycle_run_id(account: str, run_date: dt.date) -> str:

@@ -2,20 +2,27 @@
 
 The value sent is the predicted 1-year value, times the gross margin when the
 config sets one, so that the bidder optimises what the business keeps.
+
+Before anything is sent, the values pass the value-level check (see
+:mod:`optimizer.value_level`): the cycle hands over its own check, and the
+feed run on its own (``valuebid feed``, the scheduler) makes it on the values
+it scored, so a day held for a jump in values sends nothing either way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 import pandas as pd
 
 from config.schema import Settings
 from connectors.files import Inputs, load_inputs
 from connectors.value_feed import FeedReport, Ledger, ValueSink, make_sink, run_feed
-from optimizer.exceptions import PlanningError
-from optimizer.state import state_url
+from optimizer.exceptions import PlanningError, ValueJumpError
+from optimizer.state import StateStore, state_url
+from optimizer.value_level import ValueCheck, feed_value_check, summarize_values
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +35,63 @@ def activation_values(settings: Settings, scores: pd.DataFrame) -> pd.Series:
     return values
 
 
+@dataclass(frozen=True)
+class PreparedFeed:
+    """What a feed run on its own sends from: tables, scores, and their check."""
+
+    inputs: Inputs
+    scores: pd.DataFrame
+    check: ValueCheck
+
+
+def prepare_feed(
+    settings: Settings,
+    *,
+    now: dt.datetime,
+    inputs: Inputs | None = None,
+    scores: pd.DataFrame | None = None,
+) -> PreparedFeed:
+    """Read and score as the feed does, and check the level of the values.
+
+    Parameters
+    ----------
+    settings
+        The validated config.
+    now
+        The feed's clock (time-zone aware).
+    inputs
+        Already-loaded inputs; read from ``settings.data`` when ``None``.
+    scores
+        Already-computed scores (``user_id``, ``pltv_365``); the current model
+        scores the users as of ``now`` when ``None``.
+
+    Returns
+    -------
+    PreparedFeed
+        The tables, the scores, and how the values compare with the last
+        successful cycle run (see :func:`optimizer.value_level.feed_value_check`).
+    """
+    if inputs is None:
+        inputs = load_inputs(
+            settings.data,
+            currency=settings.account.currency,
+            now=pd.Timestamp(now),
+        )
+    if scores is None:
+        from optimizer.cycle import current_model
+
+        as_of = pd.Timestamp(now).tz_convert("UTC")
+        model = current_model(settings, inputs, as_of)
+        scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
+    summary = summarize_values(settings, inputs, scores, now)
+    store = StateStore(state_url(settings.state.directory, settings.state.url))
+    try:
+        check = feed_value_check(settings, store, summary, now)
+    finally:
+        store.dispose()
+    return PreparedFeed(inputs, scores, check)
+
+
 def feed_values(
     settings: Settings,
     *,
@@ -36,6 +100,7 @@ def feed_values(
     inputs: Inputs | None = None,
     scores: pd.DataFrame | None = None,
     sink: ValueSink | None = None,
+    value_check: ValueCheck | None = None,
 ) -> FeedReport:
     """Run the value feed once: the entry point of the cycle and the scheduler.
 
@@ -54,6 +119,9 @@ def feed_values(
         scores the users as of ``now`` when ``None``.
     sink
         Where values go; built from the config when ``None`` and sending.
+    value_check
+        The level check of these values, as the cycle made it; made here
+        (see :func:`prepare_feed`) when ``None``.
 
     Returns
     -------
@@ -64,6 +132,9 @@ def feed_values(
     ------
     PlanningError
         The config has no ``feed:`` section.
+    ValueJumpError
+        Sending was asked while the values are held for a jump from the last
+        successful run; nothing was sent or recorded.
     connectors.exceptions.ValueFeedError
         A request failed as a whole; the next run resends its rows.
     """
@@ -71,18 +142,15 @@ def feed_values(
         raise PlanningError(
             "the config has no feed: section; add one to send activation values"
         )
-    if inputs is None:
-        inputs = load_inputs(
-            settings.data,
-            currency=settings.account.currency,
-            now=pd.Timestamp(now),
+    if inputs is None or scores is None or value_check is None:
+        prepared = prepare_feed(settings, now=now, inputs=inputs, scores=scores)
+        inputs, scores = prepared.inputs, prepared.scores
+        value_check = value_check or prepared.check
+    if send and value_check.held:
+        raise ValueJumpError(
+            f"no value sent: {value_check.reason}; "
+            f"{value_check.hint or 'the day is held'}"
         )
-    if scores is None:
-        from optimizer.cycle import current_model
-
-        as_of = pd.Timestamp(now).tz_convert("UTC")
-        model = current_model(settings, inputs, as_of)
-        scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
     if send and sink is None:
         sink = make_sink(settings.feed)
 

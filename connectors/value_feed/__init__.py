@@ -14,7 +14,12 @@ from connectors.value_feed.events import (
     ValueSink,
     transaction_id,
 )
-from connectors.value_feed.feed import FeedReport, run_feed, shape_values
+from connectors.value_feed.feed import (
+    FeedReport,
+    ValueFigures,
+    run_feed,
+    shape_values,
+)
 from connectors.value_feed.ledger import Ledger
 from connectors.value_feed.settings import FeedSettings
 
@@ -37,6 +42,7 @@ __all__ = [
     "Ledger",
     "Outcome",
     "RowResult",
+    "ValueFigures",
     "ValueSink",
     "make_sink",
     "run_feed",

@@ -64,6 +64,17 @@ class ShapedValues:
     floored: int
 
 
+@dataclass(frozen=True)
+class ValueFigures:
+    """Count, total, mean, median and largest of the values a run sends."""
+
+    count: int
+    total: float
+    mean: float | None
+    median: float | None
+    largest: float | None
+
+
 @dataclass
 class FeedReport:
     """What one feed run decided and, when sending, what became of it."""
@@ -78,6 +89,23 @@ class FeedReport:
     def as_dict(self) -> dict[str, int]:
         """Counts for the run record, sorted by name."""
         return {key: int(self.counts[key]) for key in sorted(self.counts)}
+
+    def value_figures(self) -> ValueFigures:
+        """The figures of the values due (first sends, retries, restatements).
+
+        They are what a person checks before sending: a total or a mean a
+        hundred times too large shows a unit mistake upstream.
+        """
+        values = np.array([event.value for event in self.planned], dtype=float)
+        if values.size == 0:
+            return ValueFigures(0, 0.0, None, None, None)
+        return ValueFigures(
+            count=int(values.size),
+            total=round(float(values.sum()), 2),
+            mean=round(float(values.mean()), 2),
+            median=round(float(np.median(values)), 2),
+            largest=round(float(values.max()), 2),
+        )
 
 
 def shape_values(

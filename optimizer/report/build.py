@@ -20,8 +20,16 @@ from optimizer.exceptions import ReportError
 from optimizer.plan import PlanRow, read_plan
 from optimizer.report import data as d
 from optimizer.report.html import render_html
-from optimizer.state import CYCLE, RunRecord, StateStore, state_url
+from optimizer.state import (
+    CYCLE,
+    VALUE_HELD,
+    RunRecord,
+    StateStore,
+    held_back_reason,
+    state_url,
+)
 from optimizer.unit_economics import compute_unit_economics
+from optimizer.value_level import ValueCheck
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +106,31 @@ def assemble(
         quality=d.model_quality(run.model_version or "", metrics),
         risks=d.risk_flags(inputs.users, inputs.revenue, as_of, channel_of),
         feed=d.feed_counts(_plan_document(run)),
+        held_back=hold_notice(run),
+        value_check=_value_check(run),
     )
+
+
+def hold_notice(run: RunRecord) -> str | None:
+    """The warning a held-back run's report opens with; ``None`` for the others."""
+    reason = held_back_reason(run)
+    if reason is None:
+        return None
+    if run.status == VALUE_HELD:
+        return (
+            "Every target of this run holds and none of its values is sent to "
+            f"Google. {reason}."
+        )
+    return (
+        f"This plan is held back: it may not be approved or applied. {reason}. "
+        "Fix what that run reported, then run `valuebid run --config FILE "
+        f"--run-date {run.run_date}` again to re-plan the day."
+    )
+
+
+def _value_check(run: RunRecord) -> str | None:
+    check = ValueCheck.from_dict(run.value_check)
+    return check.reason if check is not None else None
 
 
 def _plan_document(run: RunRecord) -> dict[str, Any]:

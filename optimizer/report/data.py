@@ -190,7 +190,13 @@ class WeekChange:
 
 @dataclass(frozen=True)
 class ReportData:
-    """Everything one report shows."""
+    """Everything one report shows.
+
+    ``held_back`` says why the run's plan may not be applied (a failed later
+    start of its day, or a jump in its predicted values), shown as a warning
+    above everything else; ``value_check`` is how the run's mean value per
+    user compared with the last successful run.
+    """
 
     account: str
     run_id: str
@@ -213,6 +219,8 @@ class ReportData:
     risks: tuple[RiskFlag, ...]
     feed: FeedCounts | None
     week: WeekChange | None = None
+    held_back: str | None = None
+    value_check: str | None = None
     generated_at: dt.datetime = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).replace(microsecond=0)
     )

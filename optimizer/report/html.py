@@ -59,6 +59,9 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .note{color:var(--muted);font-size:12px}
 .pill{display:inline-block;border-radius:9px;padding:0 7px;font-size:12px;
 background:#eee}
+.held{margin:16px 0 4px;padding:10px 14px;border:2px solid var(--bad);
+border-radius:8px;background:#fff3ea}
+.held b{color:var(--bad)}
 """
 
 Period = Literal["day", "week"]
@@ -149,13 +152,19 @@ def _header(report: ReportData) -> str:
         f'<div class="tile"><b>{escape(v)}</b><span>{escape(t)}</span></div>'
         for v, t in tiles
     )
+    held = (
+        f'<div class="held" id="held-back" role="alert"><b>Held back.</b> '
+        f"{escape(report.held_back)}</div>"
+        if report.held_back
+        else ""
+    )
     return (
         f"<header><h1>Unit economics and plan: {escape(report.account)}</h1>"
         f"<p>Run {escape(report.run_id)} for {report.run_date:%A %d %B %Y} "
         f"({escape(report.mode.replace('_', ' '))}), model "
         f"{escape(report.model_version or '-')}, money in {report.currency}. "
         f"Generated {report.generated_at:%Y-%m-%d %H:%M} UTC.</p></header>"
-        f'<div class="tiles">{tile_html}</div>'
+        f'{held}<div class="tiles">{tile_html}</div>'
     )
 
 
@@ -541,6 +550,8 @@ def _feed(report: ReportData) -> str:
             ["status", "values"],
             [[k, f"{v:,}"] for k, v in sorted(report.feed.counts.items())],
         )
+    if report.value_check:
+        body += f'<p class="note">Value level: {escape(report.value_check)}.</p>'
     return f'<section id="feed"><h2>Value feed</h2>{body}</section>'
 
 

@@ -8,6 +8,8 @@ from optimizer.report.data import ReportData
 def summary_lines(report: ReportData) -> list[str]:
     """What a person should know before opening the page, one line each."""
     lines = [f"Report of run {report.run_id} ({report.account}, {report.run_date})"]
+    if report.held_back:
+        lines.append(f"  HELD BACK: {report.held_back}")
     for market in report.markets:
         cac = "-" if market.cac is None else f"{market.cac:,.2f}"
         verdict = "OVER its cap" if market.over_cap else "within its cap"

@@ -25,6 +25,7 @@ def test_valid_config_resolves_paths_against_its_folder(tmp_path: Path) -> None:
     assert settings.data.users == FileSource(path=tmp_path / "data" / "users.csv")
     assert settings.state.directory == tmp_path / "state"
     assert settings.guardrails.max_step == 0.15
+    assert settings.guardrails.max_value_jump == 3.0
     assert settings.economics.target_ltv_to_cac == 3.0
 
 
@@ -72,6 +73,21 @@ def test_market_overrides_inherit_the_rest(tmp_path: Path) -> None:
             "'fast'",
         ),
         (lambda m: m.update(guardrail={"max_step": 0.1}), "guardrail", "unknown key"),
+        (
+            lambda m: m.update(guardrails={"max_value_jump": 1}),
+            "guardrails.max_value_jump",
+            "greater than 1",
+        ),
+        (
+            lambda m: m.update(guardrails={"max_value_jump": "a lot"}),
+            "guardrails.max_value_jump",
+            "'a lot'",
+        ),
+        (
+            lambda m: m["markets"]["US"].update(guardrails={"max_value_jump": 5}),
+            "markets.US.guardrails.max_value_jump",
+            "unknown key",
+        ),
         (lambda m: m.update(default_market="FR"), "default_market", "'FR'"),
         (
             lambda m: m.update(model={"max_train_users": 50}),
@@ -123,3 +139,7 @@ def test_shipped_example_config_is_valid() -> None:
     assert isinstance(settings, Settings)
     assert set(settings.markets) >= {"FR", "DE", "US"}
     assert settings.model.max_train_users == 100_000
+    # Every guardrail is shown with its default.
+    text = example.read_text(encoding="utf-8")
+    assert "  max_value_jump: 3.0 " in text
+    assert settings.guardrails.max_value_jump == 3.0

@@ -2,7 +2,8 @@
 
 ``MemoryAccount`` lives in one process. ``FileAccount`` keeps its state in a
 JSON file under an exclusive file lock, so several processes see one
-account; each push is appended to a log the tests count.
+account; each push is appended to a log the tests count. ``RecordingSink``
+takes the values the feed sends, as Google would, and keeps them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from connectors.value_feed import ConversionEvent, Outcome, RowResult
 from optimizer.apply import CampaignTarget, TargetUpdate, UpdateOutcome
 
 
@@ -118,3 +120,17 @@ class FileAccount:
     def targets(self) -> dict[str, CampaignTarget]:
         with self._locked() as document:
             return {c: CampaignTarget(**t) for c, t in document["targets"].items()}
+
+
+class RecordingSink:
+    """A value sink that accepts every conversion and keeps what it was sent."""
+
+    name = "conversion_upload"
+    supports_restatement = True
+
+    def __init__(self) -> None:
+        self.sent: list[ConversionEvent] = []
+
+    def upload(self, events: Sequence[ConversionEvent]) -> list[RowResult]:
+        self.sent.extend(events)
+        return [RowResult(e.transaction_id, e.revision, Outcome.SENT) for e in events]

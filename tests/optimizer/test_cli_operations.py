@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from optimizer.cli import app
 from optimizer.state import StateStore
-from tests.optimizer.conftest import ZONE, record_plan
+from tests.optimizer.conftest import PLAN, RUN_DATE, ZONE, record_plan
 
 runner = CliRunner()
 
@@ -120,3 +121,38 @@ def test_rollback_without_an_account_says_what_is_missing(config: Path) -> None:
     )
     assert result.exit_code == 1
     assert "needs a Google Ads account" in result.output
+
+
+def test_runs_shows_no_apply_count_for_a_run_nothing_was_pushed_for(
+    config: Path, tmp_path: Path
+) -> None:
+    store = StateStore(f"sqlite:///{tmp_path / 'state' / 'state.db'}")
+    with store.transaction() as connection:
+        store.record_run(
+            connection,
+            account="Acme FR",
+            run_date=RUN_DATE + dt.timedelta(days=1),
+            mode="dry_run",
+            inputs={},
+            model_version="pltv-test",
+            plan_dir="/nonexistent",
+            rows=PLAN,
+            started_at=dt.datetime.now(dt.UTC),
+        )
+    store.dispose()
+
+    result = runner.invoke(
+        app, ["runs", "--config", str(config)], env={"COLUMNS": "200"}
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "0/0" not in result.output
+    rows = [line.split("│") for line in result.output.splitlines() if "acme-fr" in line]
+    headers = next(
+        line.split("┃") for line in result.output.splitlines() if "applied" in line
+    )
+    applied = [h.strip() for h in headers].index("applied")
+    assert {(r[5].strip(), r[applied].strip()) for r in rows} == {
+        ("dry_run", "-"),
+        ("apply", "-"),
+    }

@@ -31,6 +31,7 @@ from optimizer.policy import (
     TARGET_CPA,
     TARGET_ROAS,
     UNSUPPORTED,
+    VALUE_JUMP,
     VOLUME,
     CampaignSnapshot,
     Freezes,
@@ -167,6 +168,7 @@ def test_volume_rules_are_configurable() -> None:
         (Freezes(kill_switch=True), KILL_SWITCH),
         (Freezes(stale_data="stats end 5 days ago"), STALE_DATA),
         (Freezes(model_gate_failed="model failed its gate"), MODEL_GATE),
+        (Freezes(value_jump="values 34x those of the last run"), VALUE_JUMP),
         (Freezes(market_frozen=True), MARKET_FROZEN),
     ],
 )

@@ -6,8 +6,14 @@ import datetime as dt
 import threading
 
 import sqlalchemy as sa
+from alembic import command
 
-from optimizer.migrations import current_revision, head_revision, upgrade_schema
+from optimizer.migrations import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade_schema,
+)
 from optimizer.state import (
     StateStore,
     create_state_engine,
@@ -261,3 +267,88 @@ def test_stores_opened_at_once_upgrade_the_schema_once(db_url: str) -> None:
     engine = create_state_engine(db_url)
     assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+def test_upgrade_to_value_level_keeps_runs_and_records_figures(db_url: str) -> None:
+    engine = create_state_engine(db_url)
+    upgrade_schema(engine, "0003")
+    started = dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.UTC)
+    with engine.begin() as connection:
+        # Only the columns revision 0003 has.
+        connection.execute(
+            sa.text(
+                "insert into runs (run_id, account, run_date, started_at, status, "
+                "mode, attempts, inputs, kind, rolls_back, stop_reason, "
+                "failed_attempt_error) values ('20261102-acme-fr', 'Acme FR', "
+                "'2026-11-02', :started, 'rerun_failed', 'dry_run', 2, '{}', "
+                "'cycle', '', null, 'InputError: users.csv is missing')"
+            ),
+            {"started": started},
+        )
+    assert current_revision(engine) == "0003"
+    engine.dispose()
+
+    store = StateStore(db_url)
+    try:
+        assert current_revision(store.engine) == head_revision() == "0004"
+        record = store.get_run("20261102-acme-fr")
+        assert record is not None
+        assert (record.status, record.failed_attempt_error) == (
+            "rerun_failed",
+            "InputError: users.csv is missing",
+        )
+        assert (record.value_summary, record.value_check) == (None, None)
+        assert store.value_baseline("Acme FR", dt.date(2026, 11, 30)) is None
+        with store.transaction() as connection:
+            held = store.record_run(
+                connection,
+                account="Acme FR",
+                run_date=dt.date(2026, 11, 3),
+                mode="dry_run",
+                inputs={},
+                model_version="pltv-test",
+                plan_dir="/nonexistent",
+                rows=[],
+                started_at=started,
+                value_summary={"new_users": 120, "new_total": 4332.0},
+                value_check={"status": "held", "ratio": 34.2},
+                hold_reason="value_jump: the predicted values jumped",
+            )
+        assert (held.status, held.value_check) == (
+            "value_held",
+            {"status": "held", "ratio": 34.2},
+        )
+    finally:
+        store.dispose()
+
+
+def test_downgrade_from_value_level_leaves_a_held_run_stopped(db_url: str) -> None:
+    store = StateStore(db_url)
+    with store.transaction() as connection:
+        store.record_run(
+            connection,
+            account="Acme FR",
+            run_date=dt.date(2026, 11, 3),
+            mode="dry_run",
+            inputs={},
+            model_version="pltv-test",
+            plan_dir="/nonexistent",
+            rows=[],
+            started_at=dt.datetime(2026, 11, 3, 6, 30, tzinfo=dt.UTC),
+            value_summary={"new_users": 120},
+            value_check={"status": "held"},
+            hold_reason="value_jump: the predicted values jumped",
+        )
+    store.dispose()
+    engine = create_state_engine(db_url)
+
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0003")
+
+    with engine.connect() as connection:
+        assert current_revision(engine) == "0003"
+        row = connection.execute(sa.text("select status, stop_reason from runs")).one()
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("runs")}
+    engine.dispose()
+    assert tuple(row) == ("stopped", "value_jump: the predicted values jumped")
+    assert not {"value_summary", "value_check"} & columns

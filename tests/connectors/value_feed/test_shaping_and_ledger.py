@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -9,8 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from connectors.value_feed import ConversionEvent, Ledger, shape_values, transaction_id
-from tests.connectors.value_feed.conftest import NOW
+from connectors.value_feed import (
+    ConversionEvent,
+    FeedReport,
+    FeedSettings,
+    Ledger,
+    ValueFigures,
+    run_feed,
+    shape_values,
+    transaction_id,
+)
+from tests.connectors.value_feed.conftest import NOW, make_users
 
 LEASE = dt.timedelta(minutes=60)
 
@@ -149,3 +159,38 @@ def test_a_batch_that_collides_falls_back_to_one_claim_each(tmp_path: Path) -> N
         assert set(ledger.latest_sends()) == {"vb-1", "vb-2"}
     finally:
         ledger.dispose()
+
+
+def test_times_with_nanoseconds_go_out_to_the_microsecond(
+    ledger: Ledger, feed_settings: FeedSettings
+) -> None:
+    users = make_users([{"user_id": "u1"}, {"user_id": "u2"}])
+    users["activated_at"] += pd.Timedelta(nanoseconds=123_456_789)
+
+    report = run_feed(
+        users,
+        pd.Series({"u1": 40.0, "u2": 60.0}),
+        settings=feed_settings,
+        account="acme",
+        currency="EUR",
+        ledger=ledger,
+        sink=None,
+        now=NOW,
+    )
+
+    assert sorted(e.conversion_time.microsecond for e in report.planned) == [
+        123_456,
+        123_456,
+    ]
+
+
+def test_value_figures_of_the_values_due() -> None:
+    report = FeedReport(run_id="feed-1", mode="dry_run", sink="conversion_upload")
+    assert report.value_figures() == ValueFigures(0, 0.0, None, None, None)
+
+    report.planned = [
+        dataclasses.replace(_event(number=n), value=v)
+        for n, v in enumerate([10.0, 20.0, 30.0, 100.0])
+    ]
+
+    assert report.value_figures() == ValueFigures(4, 160.0, 40.0, 25.0, 100.0)
