@@ -247,7 +247,7 @@ def feed(
         settings = load_settings(config)
         prepared = prepare_feed(settings, now=now)
         if not send:
-            _show_value_check(prepared.check)
+            _show_value_check(prepared.check, "--send would send nothing")
         report = feed_values(
             settings,
             now=now,
@@ -547,12 +547,13 @@ def _show_plan(result: CycleResult) -> None:
         errors.print(f"[yellow]report not written:[/yellow] {result.report_error}")
 
 
-def _show_value_check(check: ValueCheck) -> None:
+def _show_value_check(
+    check: ValueCheck, held: str = "every target holds and no value is sent"
+) -> None:
     """The value-level check in one line; a held check on stderr, with its hint."""
     if check.held:
         errors.print(
-            f"[red]held:[/red] every target holds and no value is sent: "
-            f"{check.reason}. To go on: {check.hint}.",
+            f"[red]held:[/red] {held}: {check.reason}. To go on: {check.hint}.",
             highlight=False,
             soft_wrap=True,
         )

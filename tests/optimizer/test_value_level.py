@@ -713,7 +713,7 @@ def test_the_commands_show_the_hold_and_how_to_accept_the_new_level(
     assert "error: no value sent" in sent.stderr
     dry = _valuebid("feed", config=config)
     assert dry.exit_code == 0, dry.output
-    assert "held: every target holds and no value is sent" in dry.stderr
+    assert "held: --send would send nothing: the predicted values" in dry.stderr
     assert "Values it would send (EUR): " in dry.stdout
     for figure in ("conversions, total ", ", mean ", ", median ", ", max "):
         assert figure in dry.stdout
