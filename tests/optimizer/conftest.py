@@ -1,11 +1,15 @@
-"""Fixtures of the optimizer tests: state databases, settings, plans, and a
-small seeded PLG world scored once per session."""
+"""Fixtures of the optimizer tests: state databases, settings, plans, an
+alert webhook on loopback, and a small seeded PLG world scored once per
+session."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -157,6 +161,44 @@ def record_plan(
             rows=PLAN if rows is None else rows,
             started_at=dt.datetime.now(dt.UTC),
         )
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict[str, object]]
+    status = 200
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.server.received.append(  # type: ignore[attr-defined]
+            {
+                "content_type": self.headers["Content-Type"],
+                "body": json.loads(self.rfile.read(length)),
+            }
+        )
+        self.send_response(self.server.status)  # type: ignore[attr-defined]
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the test output clean."""
+
+
+@pytest.fixture
+def webhook() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    server.received = []  # type: ignore[attr-defined]
+    server.status = 200  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def webhook_url(server: ThreadingHTTPServer) -> str:
+    """The URL of the webhook ``server`` answers, with a path like Slack's."""
+    return f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000"
 
 
 PLG_RUN_DATE = dt.date(2026, 12, 1)

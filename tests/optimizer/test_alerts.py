@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,45 +18,9 @@ from tests.optimizer.conftest import (
     clock_at,
     make_settings,
     record_plan,
+    webhook_url,
 )
 from tests.optimizer.fakes import MemoryAccount
-
-
-class _Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, object]]
-    status = 200
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        self.server.received.append(  # type: ignore[attr-defined]
-            {
-                "content_type": self.headers["Content-Type"],
-                "body": json.loads(self.rfile.read(length)),
-            }
-        )
-        self.send_response(self.server.status)  # type: ignore[attr-defined]
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the test output clean."""
-
-
-@pytest.fixture
-def webhook() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    server.received = []  # type: ignore[attr-defined]
-    server.status = 200  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-def _url(server: ThreadingHTTPServer) -> str:
-    return f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000"
 
 
 def test_big_applied_changes_are_announced(
@@ -68,7 +29,7 @@ def test_big_applied_changes_are_announced(
     settings = make_settings(
         tmp_path,
         db_url,
-        alerts={"webhook_url": _url(webhook), "change_pct_threshold": 10},
+        alerts={"webhook_url": webhook_url(webhook), "change_pct_threshold": 10},
     )
     run = record_plan(store)
 
@@ -93,7 +54,9 @@ def test_big_applied_changes_are_announced(
 def test_a_stop_is_announced(
     webhook: ThreadingHTTPServer, tmp_path: Path, db_url: str, store: StateStore
 ) -> None:
-    settings = make_settings(tmp_path, db_url, alerts={"webhook_url": _url(webhook)})
+    settings = make_settings(
+        tmp_path, db_url, alerts={"webhook_url": webhook_url(webhook)}
+    )
     flag = kill_switch_file(settings)
     flag.parent.mkdir(parents=True, exist_ok=True)
     flag.touch()
@@ -119,7 +82,7 @@ def test_a_rejected_change_is_announced(
     settings = make_settings(
         tmp_path,
         db_url,
-        alerts={"webhook_url": _url(webhook), "change_pct_threshold": 50},
+        alerts={"webhook_url": webhook_url(webhook), "change_pct_threshold": 50},
     )
     run = record_plan(store)
 
@@ -141,7 +104,7 @@ def test_an_undeliverable_alert_is_logged_without_the_url(
     webhook: ThreadingHTTPServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     webhook.status = 500  # type: ignore[attr-defined]
-    WebhookAlerts(_url(webhook)).send("valuebid run failed")
+    WebhookAlerts(webhook_url(webhook)).send("valuebid run failed")
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

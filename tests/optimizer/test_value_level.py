@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import shutil
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -50,7 +51,7 @@ from optimizer.value_level import (
     check_value_level,
     summarize_values,
 )
-from tests.optimizer.conftest import PLAN, make_settings, record_plan
+from tests.optimizer.conftest import PLAN, make_settings, record_plan, webhook_url
 from tests.optimizer.fakes import MemoryAccount, RecordingSink
 
 ZONE = "Europe/Paris"
@@ -381,10 +382,12 @@ def _config(
     db_url: str | None = None,
     *,
     data: Path | None = None,
+    webhook: str | None = None,
 ) -> Path:
     """The account's config with its own state, a feed, and a low volume bar.
 
-    The tables are the world's, or copies of them in ``data``.
+    The tables are the world's, or copies of them in ``data``; alerts go to
+    ``webhook`` when given.
     """
     raw = yaml.safe_load((world.directory / "valuebid.yaml").read_text())
     folder = data.parent if data is not None else world.directory
@@ -406,6 +409,8 @@ def _config(
         "conversion_action_id": "42",
     }
     raw["operations"] = {"lock_wait_seconds": 0}
+    if webhook is not None:
+        raw["operations"]["alerts"] = {"webhook_url": webhook}
     path = tmp_path / "valuebid.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
@@ -461,11 +466,13 @@ def _plan_files(result: CycleResult) -> tuple[dict[str, Any], pd.DataFrame]:
 
 
 def test_a_jump_in_values_holds_every_target_and_sends_no_value(
-    world: World, tmp_path: Path, db_url: str
+    world: World, tmp_path: Path, db_url: str, webhook: ThreadingHTTPServer
 ) -> None:
-    settings = load_settings(_config(world, tmp_path, db_url))
+    config = _config(world, tmp_path, db_url, webhook=webhook_url(webhook))
+    settings = load_settings(config)
     first = _cycle(world, settings, DAY_1)
     assert first.value_check is not None and first.value_check.status == FIRST
+    assert webhook.received == []  # type: ignore[attr-defined]
     account, sink = _account(world), RecordingSink()
 
     held = _cycle(
@@ -494,6 +501,11 @@ def test_a_jump_in_values_holds_every_target_and_sends_no_value(
     assert "--accept-value-level" in record.stop_reason
     assert record.value_summary == held.value_summary.as_dict()  # type: ignore[union-attr]
     assert record.value_check == check.as_dict()
+    [alert] = webhook.received  # type: ignore[attr-defined]
+    assert alert["body"]["text"] == (
+        f"valuebid run of {DAY_2} for {settings.account.name} holds every target "
+        f"and sends no value: {record.stop_reason}"
+    )
     document, table = _plan_files(held)
     assert (document["held_back"], document["held_reason"]) == (
         True,
