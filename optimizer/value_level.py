@@ -42,9 +42,9 @@ HELD = "held"
 ACCEPTED = "accepted"
 NOT_COMPARED = "not_compared"
 
-#: Below this many new users in either run, their mean value moves by
-#: chance by more than any useful factor (a handful of users, one of them a
-#: large account), so the mean over every scored user is compared instead.
+#: With fewer new users than this in either run, one large account among
+#: them can move their mean past the factor on its own, so the mean over
+#: every scored user is compared instead.
 MIN_NEW_USERS = 30
 
 #: The command-line flag that accepts a new level for one run.

@@ -65,7 +65,9 @@ DAY_2 = TODAY
 # Figures compared, without a model --------------------------------------
 
 
-def _summary(new_mean: float, *, new_users: int = 200, scored: float = 50.0) -> Any:
+def _summary(
+    new_mean: float, *, new_users: int = 200, scored: float = 50.0
+) -> ValueSummary:
     return ValueSummary(
         currency="EUR",
         window_days=28,
@@ -668,6 +670,8 @@ def test_a_failed_rerun_marks_the_plan_files_and_the_report_held_back(
     assert "users.parquet is missing" in report.held_back
     page = render_html(report)
     assert '<div class="held" id="held-back" role="alert">' in page
+    assert report.value_check is not None
+    assert f"Value level: {report.value_check}." in page
 
     rerun = _cycle(world, settings, DAY_1)
 
