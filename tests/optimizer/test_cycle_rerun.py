@@ -99,8 +99,9 @@ def _restore_inputs(trained: Path, config: Path) -> None:
 
 
 def _valuebid(*args: str, config: Path) -> Result:
-    # Wide enough that no table cell of the runs view folds.
-    return runner.invoke(app, [*args, "--config", str(config)], env={"COLUMNS": "300"})
+    # Wide enough that no table cell of the runs view folds, the value per
+    # user column and a failure naming every column of a table included.
+    return runner.invoke(app, [*args, "--config", str(config)], env={"COLUMNS": "500"})
 
 
 def _run_day(config: Path) -> Result:
