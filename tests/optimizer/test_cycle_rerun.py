@@ -299,3 +299,35 @@ def test_a_stored_failure_names_no_secret(tmp_path: Path) -> None:
     assert "s3cret" not in stored
     assert len(stored) == MAX_STORED_ERROR
     assert record.status == "rerun_failed"
+
+
+def _revenue_in_cents(directory: Path) -> None:
+    revenue = directory / "data" / "revenue.csv.gz"
+    with gzip.open(revenue, "rt", encoding="utf-8") as handle:
+        frame = pd.read_csv(handle, dtype="string", keep_default_na=False)
+    frame["amount"] = (frame["amount"].astype(float) * 100).map("{:.2f}".format)
+    with gzip.open(revenue, "wt", encoding="utf-8") as handle:
+        frame.to_csv(handle, index=False)
+
+
+@pytest.mark.slow
+def test_revenue_exported_in_cents_holds_the_next_day(config: Path) -> None:
+    day_before = (RUN_DATE - dt.timedelta(days=1)).isoformat()
+    assert _valuebid("run", "--run-date", day_before, config=config).exit_code == 0
+    _revenue_in_cents(config.parent)
+
+    held = _run_day(config)
+
+    assert held.exit_code == 1
+    assert "held: every target holds and no value is sent" in held.stderr
+    record, plan = _day_run(config)
+    assert record.status == "value_held"
+    assert {action for _, action, _ in plan} == {"hold"}
+    check = record.value_check
+    assert check is not None
+    assert (check["status"], check["basis"]) == ("held", "new")
+    assert check["ratio"] > 3
+    assert check["baseline_run"] == f"{day_before.replace('-', '')}-cdnow-replay--demo"
+    refused = _valuebid("approve", RUN_ID, config=config)
+    assert refused.exit_code == 1
+    assert f"run {RUN_ID} cannot be approved" in _error(refused)
