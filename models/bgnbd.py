@@ -149,7 +149,9 @@ def fit_bgnbd(rfm: Rfm) -> BGNBDParams | None:
         warnings.simplefilter("ignore", RuntimeWarning)
         finite = np.isfinite(expected_purchases(fitted, rfm)[rfm.buyer])
     if finite.mean() < MIN_FINITE_SHARE:
-        logger.warning(
+        # Routine at the earliest ages, where few buyers have repeated: the
+        # features and baselines fall back to means there.
+        logger.info(
             "BG/NBD: fit unusable, its expected purchases overflow (%s)", params
         )
         return None

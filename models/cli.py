@@ -217,7 +217,10 @@ def train(
         int,
         typer.Option(
             min=0,
-            help="labelled users to train on at most, drawn at random; 0 for all",
+            help=(
+                "labelled users to train on at most, drawn at random: 0 for "
+                "all, otherwise at least 200"
+            ),
         ),
     ] = MAX_TRAIN_USERS,
 ) -> None:
