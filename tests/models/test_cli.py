@@ -35,12 +35,14 @@ def test_train_over_an_earlier_model_then_score(
             "--as-of",
             str(as_of.date()),
             "--max-train-users",
-            "500",
+            "0",
         ],
     )
     saved = PLTVModel.load(earlier)
+    # 0 trains on every labelled user (sampling: tests/models/test_pltv.py).
     assert saved.metadata["n_labelled"] == 600
-    assert saved.metadata["n_trained"] == 500
+    assert saved.metadata["n_trained"] == 600
+    assert saved.max_train_users is None
     assert saved.version != fitted.version
     assert f"model {saved.version} saved to {earlier}" in result.output
     assert "holdout normalized_gini" in result.output
