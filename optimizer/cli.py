@@ -18,6 +18,7 @@ from config.schema import Settings
 from connectors.exceptions import ConnectorError
 from models.cli import model_app
 from models.exceptions import ModelError
+from optimizer import days
 from optimizer.console import command_console
 from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
@@ -129,8 +130,8 @@ def demo(
     verbose: VerboseOption = False,
 ) -> None:
     """Run the daily cycle on a bundled demo (default: real CDNOW customers)."""
-    from optimizer.demo import build_demo
-    from optimizer.scenarios.plg import build_plg
+    from optimizer.demo import DEMO_TIME_ZONE, build_demo
+    from optimizer.scenarios.plg import TIME_ZONE, build_plg
 
     if scenario not in ("cdnow", "plg"):
         errors.print(
@@ -138,7 +139,9 @@ def demo(
         )
         raise typer.Exit(code=2)
     _logging(verbose)
-    day = run_date.date() if run_date else dt.date.today()
+    # The day the demo's account is in, as every later command names it.
+    zone = TIME_ZONE if scenario == "plg" else DEMO_TIME_ZONE
+    day = run_date.date() if run_date else days.account_today(zone)
     build = build_plg if scenario == "plg" else build_demo
     with _fail_cleanly(), console.status("Building the demo data") as status:
         files = build(directory, day)

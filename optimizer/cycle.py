@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from pydantic import BaseModel, SecretStr
@@ -39,6 +38,7 @@ from optimizer.apply import (
     ensure_writer,
     registry_gate,
 )
+from optimizer.days import account_today, start_of_day
 from optimizer.exceptions import OptimizerError, StateError
 from optimizer.google_ads_writer import connect_writer, read_api_stats
 from optimizer.plan import PlanRow, mark_plan_held, write_plan
@@ -155,8 +155,7 @@ def run_cycle(
         the plan is recorded.
     """
     say = progress or (lambda message: None)
-    zone = ZoneInfo(settings.account.time_zone)
-    run_date = run_date or dt.datetime.now(zone).date()
+    run_date = run_date or account_today(settings.account.time_zone)
     apply = apply or settings.operations.apply_mode == "auto"
     try:
         day = _plan_day(
@@ -246,10 +245,7 @@ def _plan_day(
 ) -> _PlannedDay:
     """Everything up to the recorded plan: what a failed start never reaches."""
     started = dt.datetime.now(dt.UTC)
-    zone = ZoneInfo(settings.account.time_zone)
-    as_of = pd.Timestamp(dt.datetime.combine(run_date, dt.time(), zone)).tz_convert(
-        "UTC"
-    )
+    as_of = start_of_day(run_date, settings.account.time_zone)
     if apply:
         writer = ensure_writer(writer or connect_writer(settings, google_ads))
 

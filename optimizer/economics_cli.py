@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import typer
@@ -21,6 +20,7 @@ from models.pltv import PLTVModel
 from models.registry import ModelRegistry
 from optimizer.cases import HireCase, SpendCase, hire_case, spend_case
 from optimizer.console import command_console
+from optimizer.days import account_today, start_of_day
 from optimizer.exceptions import OptimizerError
 from optimizer.unit_economics import UnitEconomics, compute_unit_economics
 
@@ -93,9 +93,8 @@ def measure(settings: Settings, run_date: dt.date | None) -> UnitEconomics:
     Read-only: with no current model one is trained in memory and not
     registered, so measuring never changes what the daily cycle uses.
     """
-    zone = ZoneInfo(settings.account.time_zone)
-    day = run_date or dt.datetime.now(zone).date()
-    as_of = pd.Timestamp(dt.datetime.combine(day, dt.time(), zone)).tz_convert("UTC")
+    zone = settings.account.time_zone
+    as_of = start_of_day(run_date or account_today(zone), zone)
     inputs = _inputs(settings, as_of)
     model = ModelRegistry(settings.model.directory).current()
     if model is None:

@@ -64,6 +64,7 @@ def value_feed_job(config_path: str) -> None:
     While the values are held for a jump from the last successful cycle run,
     the job fails with the reason (and so alerts) and sends nothing.
     """
+    from optimizer import days
     from optimizer.value_feed import feed_values
 
     settings = load_settings(config_path)
@@ -71,7 +72,7 @@ def value_feed_job(config_path: str) -> None:
         logger.info("no feed: section in %s; scheduled feed skipped", config_path)
         return
     send = settings.operations.apply_mode == "auto"
-    report = feed_values(settings, now=dt.datetime.now(dt.UTC), send=send)
+    report = feed_values(settings, now=days.utc_now(), send=send)
     logger.info(
         "scheduled feed %s: %s", "sent" if send else "counted", report.as_dict()
     )
@@ -79,16 +80,14 @@ def value_feed_job(config_path: str) -> None:
 
 def retrain_job(config_path: str) -> None:
     """Fit a new pLTV model; it replaces the current one only if it passes its gate."""
-    import pandas as pd
-
     from connectors.files import load_inputs
     from models.pltv import PLTVModel
     from models.registry import ModelRegistry
+    from optimizer.days import account_today, start_of_day
 
     settings = load_settings(config_path)
-    zone = ZoneInfo(settings.account.time_zone)
-    today = dt.datetime.now(zone).date()
-    as_of = pd.Timestamp(dt.datetime.combine(today, dt.time(), zone)).tz_convert("UTC")
+    zone = settings.account.time_zone
+    as_of = start_of_day(account_today(zone), zone)
     inputs = load_inputs(settings.data, currency=settings.account.currency, now=as_of)
     model = PLTVModel(max_train_users=settings.model.max_train_users).fit(
         inputs.users, inputs.revenue, as_of, inputs.events

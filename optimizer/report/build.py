@@ -8,7 +8,6 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -16,6 +15,7 @@ from config.schema import Settings
 from connectors.files import Inputs, load_inputs
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
+from optimizer.days import start_of_day
 from optimizer.exceptions import ReportError
 from optimizer.plan import PlanRow, read_plan
 from optimizer.report import data as d
@@ -71,10 +71,7 @@ def assemble(
     -------
     ReportData
     """
-    zone = ZoneInfo(settings.account.time_zone)
-    as_of = pd.Timestamp(dt.datetime.combine(run.run_date, dt.time(), zone)).tz_convert(
-        "UTC"
-    )
+    as_of = start_of_day(run.run_date, settings.account.time_zone)
     margin = settings.economics.gross_margin or 1.0
     economics = settings.economics
     unit = compute_unit_economics(settings, inputs, scores, as_of)
@@ -216,10 +213,7 @@ def report_for_run(
     )
     if period == "week":
         previous = _week_before(runs, run)
-        zone = ZoneInfo(settings.account.time_zone)
-        as_of = pd.Timestamp(
-            dt.datetime.combine(run.run_date, dt.time(), zone)
-        ).tz_convert("UTC")
+        as_of = start_of_day(run.run_date, settings.account.time_zone)
         report = replace(
             report,
             week=d.week_change(report, previous, inputs.campaign_stats, as_of),
@@ -288,10 +282,7 @@ def _score(
             current.version,
         )
         model = current
-    zone = ZoneInfo(settings.account.time_zone)
-    as_of = pd.Timestamp(dt.datetime.combine(run.run_date, dt.time(), zone)).tz_convert(
-        "UTC"
-    )
+    as_of = start_of_day(run.run_date, settings.account.time_zone)
     scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
     return scores, dict(model.metrics)
 
