@@ -526,25 +526,45 @@ class StateStore:
                 row = own.execute(query).mappings().first()
         return RunRecord(**row) if row is not None else None
 
-    def value_baseline(self, account: str, on_or_before: dt.date) -> RunRecord | None:
-        """The account's last successful cycle run up to a day, for its values.
+    def value_baseline(
+        self, account: str, on_or_before: dt.date | None = None
+    ) -> RunRecord | None:
+        """The account's last successful cycle run, for its values.
 
         Successful: it recorded the figures of its values and is not held
         back, neither by a jump in those values nor by a failed later start
-        (whose plan was set aside). ``None`` when there is no such run.
+        (whose plan was set aside).
+
+        Parameters
+        ----------
+        account
+            The account whose runs are searched.
+        on_or_before
+            The latest run day to consider, the newest day first (a cycle run
+            compares with the days up to the one it plans). ``None``
+            considers every day and takes the run that started last (the
+            feed, on its own clock, compares with the latest level recorded).
+
+        Returns
+        -------
+        RunRecord or None
+            The run; ``None`` when there is no such run.
         """
-        query = (
-            sa.select(runs)
-            .where(
-                runs.c.account == account,
-                runs.c.kind == CYCLE,
-                runs.c.run_date <= on_or_before,
-                runs.c.value_summary.is_not(None),
-                runs.c.status.not_in(sorted(HELD_BACK)),
-            )
-            .order_by(runs.c.run_date.desc())
-            .limit(1)
+        query = sa.select(runs).where(
+            runs.c.account == account,
+            runs.c.kind == CYCLE,
+            runs.c.value_summary.is_not(None),
+            runs.c.status.not_in(sorted(HELD_BACK)),
         )
+        if on_or_before is None:
+            # A run's start time is that of the start whose figures it holds:
+            # a frozen plan keeps both when a later start reuses it.
+            query = query.order_by(runs.c.started_at.desc(), runs.c.run_date.desc())
+        else:
+            query = query.where(runs.c.run_date <= on_or_before).order_by(
+                runs.c.run_date.desc()
+            )
+        query = query.limit(1)
         with self.engine.connect() as connection:
             row = connection.execute(query).mappings().first()
         return RunRecord(**row) if row is not None else None

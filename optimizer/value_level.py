@@ -25,12 +25,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from config.schema import Settings
 from connectors.files import Inputs
+from optimizer.days import account_today
 from optimizer.state import VALUE_HELD, RunRecord, StateStore
 
 logger = logging.getLogger(__name__)
@@ -327,11 +327,14 @@ def feed_value_check(
 ) -> ValueCheck:
     """The check the feed makes before sending values it scored itself.
 
-    The values are compared with the last successful cycle run up to today
-    (account time zone), as the cycle compares its own; and while the
-    account's latest cycle run is held by this guardrail, the feed holds
-    too, even if its own values pass: that run's day is not settled until a
-    run of it passes or accepts the new level.
+    The values are compared with the account's last successful cycle run,
+    the one that ran last whatever day it planned: the feed runs on its own
+    clock, and a run dated a day ahead of it (or behind) is still the level
+    it must not jump from. Only an account with no successful run yet is
+    not compared, and the check says so. While the account's latest cycle
+    run is held by this guardrail, the feed holds too, even if its own
+    values pass: that run's day is not settled until a run of it passes or
+    accepts the new level.
 
     Parameters
     ----------
@@ -349,10 +352,10 @@ def feed_value_check(
     ValueCheck
     """
     account = settings.account.name
-    today = now.astimezone(ZoneInfo(settings.account.time_zone)).date()
+    today = account_today(settings.account.time_zone, now)
     check = check_value_level(
         summary,
-        store.value_baseline(account, today),
+        store.value_baseline(account),
         factor=settings.guardrails.max_value_jump,
         run_date=today,
     )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import re
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from typer.testing import CliRunner
+import yaml
+from typer.testing import CliRunner, Result
 
 from config import load_settings
 from optimizer.cli import app
@@ -18,7 +21,8 @@ from optimizer.report import report_for_run, write_report
 from optimizer.report.charts import nice_ticks
 from optimizer.report.data import FeedCounts
 from optimizer.report.html import CSS, content_security_policy, render_html
-from tests.optimizer.report.conftest import DemoRuns
+from optimizer.state import StateStore, state_url
+from tests.optimizer.report.conftest import DEMO_DAY, DemoRuns
 
 
 def test_each_run_writes_its_report_and_headline(demo_runs: DemoRuns) -> None:
@@ -185,15 +189,120 @@ def test_feed_section_shows_recorded_counts(demo_runs: DemoRuns) -> None:
     assert "<td>failed</td><td>2</td>" in table
 
 
-def test_demo_prints_where_its_report_is(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        app, ["demo", "--dir", str(tmp_path / "demo"), "--run-date", "2026-12-04"]
-    )
+#: 03:00 UTC on the day after the demo day: the machine's date is already
+#: the next day, while the demo account (New York) is still in the evening
+#: of the demo day.
+DEMO_CLOCK = dt.datetime.combine(DEMO_DAY + dt.timedelta(days=1), dt.time(3), dt.UTC)
 
+
+def _stop_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command reads the account's day from this instant."""
+    monkeypatch.setattr("optimizer.days.utc_now", lambda: DEMO_CLOCK)
+
+
+@dataclass(frozen=True)
+class DemoCommand:
+    """`valuebid demo` as a person runs it, with no --run-date."""
+
+    directory: Path
+    output: str
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "valuebid.yaml"
+
+
+@pytest.fixture(scope="module")
+def demo_command(tmp_path_factory: pytest.TempPathFactory) -> DemoCommand:
+    directory = tmp_path_factory.mktemp("demo-command") / "demo"
+    with pytest.MonkeyPatch.context() as patch:
+        _stop_the_clock(patch)
+        result = CliRunner().invoke(
+            app, ["demo", "--dir", str(directory)], env={"COLUMNS": "200"}
+        )
     assert result.exit_code == 0, result.output
-    written = re.search(r"Report written to (\S+report\.html)", result.output)
-    assert written is not None, result.output
+    return DemoCommand(directory, result.output)
+
+
+def _valuebid(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+
+
+def test_demo_prints_where_its_report_is(demo_command: DemoCommand) -> None:
+    written = re.search(r"Report written to (\S+report\.html)", demo_command.output)
+    assert written is not None, demo_command.output
     assert Path(written.group(1)).read_text(encoding="utf-8").startswith("<!DOCTYPE")
+
+
+def test_the_demo_is_dated_with_its_accounts_day(demo_command: DemoCommand) -> None:
+    settings = load_settings(demo_command.config)
+    store = StateStore(state_url(settings.state.directory, settings.state.url))
+    try:
+        (run,) = store.list_runs()
+    finally:
+        store.dispose()
+
+    assert settings.account.time_zone == "America/New_York"
+    assert run.run_date == DEMO_DAY
+    assert f"Plan {DEMO_DAY:%Y%m%d}-cdnow-replay--demo" in demo_command.output
+    assert (demo_command.directory / "state" / "runs" / f"{DEMO_DAY}").is_dir()
+
+
+def test_report_and_economics_agree_on_the_demos_day(
+    demo_command: DemoCommand, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stop_the_clock(monkeypatch)
+    config = str(demo_command.config)
+
+    report = _valuebid("report", "--config", config, "--out", str(tmp_path / "r.html"))
+    economics = _valuebid("economics", "--config", config)
+
+    assert report.exit_code == 0, report.output
+    assert economics.exit_code == 0, economics.output
+    reported = re.search(r"US: CAC ([\d,.]+) USD per paying customer", report.output)
+    measured = re.search(r"│ market\s+│ US\s+│.*│\s*([\d,.]+) │", economics.output)
+    assert reported is not None, report.output
+    assert measured is not None, economics.output
+    assert reported.group(1) == measured.group(1)
+    assert f"Report of run {DEMO_DAY:%Y%m%d}-cdnow-replay--demo" in report.output
+
+
+def test_the_feed_compares_with_the_demo_run(
+    demo_command: DemoCommand, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Revenue exported in cents right after the demo: the feed holds it."""
+    _stop_the_clock(monkeypatch)
+    raw = yaml.safe_load(demo_command.config.read_text(encoding="utf-8"))
+    base = demo_command.directory
+    raw["data"] = {k: str(base / v) for k, v in raw["data"].items()}
+    raw["model"] = {"directory": str(base / "model")}
+    # The demo's state, copied: the feed's records stay out of the fixture's.
+    shutil.copytree(base / "state", tmp_path / "state")
+    raw["state"] = {"directory": str(tmp_path / "state")}
+    revenue = pd.read_csv(base / "data" / "revenue.csv.gz", dtype="string")
+    cents = revenue.assign(amount=pd.to_numeric(revenue["amount"]) * 100)
+    cents.to_csv(tmp_path / "revenue.csv.gz", index=False)
+    raw["data"]["revenue"] = str(tmp_path / "revenue.csv.gz")
+    raw["feed"] = {
+        "sink": "conversion_upload",
+        "customer_id": "123-456-7890",
+        "conversion_action_id": "42",
+    }
+    config = tmp_path / "valuebid.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+
+    dry = _valuebid("feed", "--config", str(config))
+    sent = _valuebid("feed", "--send", "--config", str(config))
+
+    run_id = f"{DEMO_DAY:%Y%m%d}-cdnow-replay--demo"
+    assert dry.exit_code == 0, dry.output
+    assert "held: --send would send nothing: the predicted values jumped" in (
+        dry.stderr
+    )
+    assert f"USD of run {run_id}" in dry.stderr
+    assert "no earlier successful run" not in dry.output
+    assert sent.exit_code == 1
+    assert "error: no value sent: the predicted values jumped" in sent.stderr
 
 
 def test_report_scores_with_the_runs_own_model(
