@@ -12,6 +12,9 @@ Safety comes from three things working together:
   before re-planning (status ``rerun_failed``) is neither approved nor
   applied: its plan was made on inputs since replaced. Nor is a run whose
   predicted values jumped from the last successful run (``value_held``).
+  A plan approved before such a start keeps its approvals, but its changes
+  not applied yet wait for a start of the day that succeeds or a new
+  approval.
 - **Intent before push.** Each change is written ``pending`` (with the values
   read from the account just before) before it is pushed, and marked
   ``applied`` or ``rejected`` after. A later start skips what is applied and
@@ -32,10 +35,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
-from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection
 
 from config.schema import Settings
 from optimizer.alerts import AlertSink, NoAlerts
+from optimizer.days import account_today
 from optimizer.exceptions import (
     ApplyStopped,
     PlanningError,
@@ -203,7 +208,9 @@ def apply_run(
     LockBusyError
         Another process kept the account's lease for the whole wait.
     SupersededPlanError
-        A later start of the run's day failed before re-planning it.
+        A later start of the run's day failed before re-planning it, or,
+        for a plan kept as approved, after changes not applied yet were
+        approved (see :func:`refuse_unsettled`).
     ValueJumpError
         The run's predicted values jumped from the last successful run.
     StateError
@@ -289,7 +296,7 @@ def rollback_run(
         _record_stop(store, run_id, KILL_SWITCH, kill, sink, record=False)
 
     with _account_lease(store, original.account, settings, clock):
-        today = clock().astimezone(ZoneInfo(settings.account.time_zone)).date()
+        today = account_today(settings.account.time_zone, clock())
         with store.transaction() as connection:
             undo = store.create_rollback_run(connection, original, today)
         wanted = {
@@ -328,6 +335,11 @@ def approve(
 ) -> list[str]:
     """Approve a run's changes (all, or the campaigns named).
 
+    When a later start of the run's day failed after its plan was approved
+    (the plan is kept as it was), approving again renews the approvals of
+    the changes named that are not applied yet: that is the explicit word
+    that they may be pushed as planned.
+
     Returns
     -------
     list of str
@@ -360,11 +372,22 @@ def approve(
         assert locked is not None
         refuse_superseded(locked, "approved")
         refuse_value_held(locked, "approved")
+        if locked.failed_attempt_at is not None:
+            # Approving again after a failed start of the day is the explicit
+            # word that the plan may be pushed as it was made.
+            logger.warning(
+                "run %s: approved after a later run of %s failed (%s); the plan "
+                "approved is the one made before",
+                run_id,
+                locked.run_date,
+                locked.failed_attempt_error or "no reason recorded",
+            )
         approved = store.approve(
             connection,
             run_id,
             sorted(changes) if campaign_ids is None else list(campaign_ids),
             clock(),
+            renew_before=locked.failed_attempt_at,
         )
     logger.info("run %s: %d change(s) approved", run_id, len(approved))
     return approved
@@ -446,6 +469,65 @@ def refuse_value_held(run: RunRecord, verb: str) -> None:
     raise ValueJumpError(
         f"run {run.run_id} cannot be {verb}: it holds every target and the "
         f"day's values ({run.stop_reason or 'no reason recorded'})"
+    )
+
+
+def refuse_unsettled(
+    store: StateStore,
+    run: RunRecord,
+    campaign_ids: Sequence[str],
+    connection: Connection,
+) -> None:
+    """Raise when changes about to be pushed predate a failed start of the day.
+
+    A plan approved (or partly pushed) is kept when a later start of its day
+    fails or is held, as what was reviewed must not change under the
+    reviewer. But that start says the plan was made on inputs since
+    replaced, so a change not applied yet is pushed only once a start of
+    the day succeeds (which clears the failure) or once it is approved again
+    after the failure.
+
+    Parameters
+    ----------
+    store
+        The state store holding the run.
+    run
+        The run, read under its lock.
+    campaign_ids
+        The campaigns whose changes are about to be pushed.
+    connection
+        The transaction holding the run's lock.
+
+    Raises
+    ------
+    SupersededPlanError
+        Some of those changes were not approved since the failed start; the
+        message names them and says how to go on.
+    """
+    if run.failed_attempt_at is None or not campaign_ids:
+        return
+    failed = as_utc(run.failed_attempt_at)
+    approvals = {
+        s.row.campaign_id: s.approved_at
+        for s in store.stored_plan(run.run_id, connection)
+    }
+    unsettled = [
+        cid
+        for cid in campaign_ids
+        if (when := approvals.get(cid)) is None or as_utc(when) <= failed
+    ]
+    if not unsettled:
+        return
+    raise SupersededPlanError(
+        f"run {run.run_id} cannot be applied: a later `valuebid run` for "
+        f"{run.run_date} failed at {failed:%Y-%m-%d %H:%M} UTC "
+        f"({run.failed_attempt_error or 'no reason recorded'}) after this plan "
+        "was approved or partly pushed, and its change(s) for campaign(s) "
+        f"{', '.join(unsettled)} are not applied yet. The plan is kept as it "
+        "was, but it was made on inputs that run replaced. Fix what that run "
+        "reported and run `valuebid run --config FILE --run-date "
+        f"{run.run_date}` again, or, to push the plan as it was made, approve "
+        f"it again explicitly with `valuebid approve {run.run_id} --config FILE`."
     )
 
 
@@ -533,6 +615,7 @@ def _record_intents(
         if locked is not None:
             refuse_superseded(locked, "applied")
             refuse_value_held(locked, "applied")
+            refuse_unsettled(store, locked, sorted(todo), connection)
         store.set_status(connection, run.run_id, APPLYING)
         for cid, want in todo.items():
             current = live.get(cid)
@@ -744,7 +827,7 @@ def _kill_switch(settings: Settings) -> str | None:
 
 
 def _staleness(run: RunRecord, settings: Settings, clock: Clock) -> str | None:
-    today = clock().astimezone(ZoneInfo(settings.account.time_zone)).date()
+    today = account_today(settings.account.time_zone, clock())
     plan_age = (today - run.run_date).days
     allowed_plan = settings.operations.max_plan_age_days
     if plan_age > allowed_plan:

@@ -397,6 +397,15 @@ def plan_show(
     failed = _failed_start(record)
     if failed:
         console.print(f"[bold]Failed:[/bold] {failed}", highlight=False)
+    if failed and record.status not in (RERUN_FAILED, VALUE_HELD):
+        console.print(
+            "This plan is kept as approved or pushed, but its changes not "
+            "applied yet are not pushed until a run of the day succeeds "
+            f"(`valuebid run --config FILE --run-date {record.run_date}`) or "
+            f"they are approved again (`valuebid approve {record.run_id} "
+            "--config FILE`).",
+            highlight=False,
+        )
     if record.status == RERUN_FAILED:
         console.print(
             "This plan is held back: fix what that run reported, then run "

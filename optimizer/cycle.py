@@ -46,6 +46,7 @@ from optimizer.planner import plan_campaigns
 from optimizer.policy import HOLD, VALUE_JUMP, Freezes
 from optimizer.state import (
     RERUN_FAILED,
+    VALUE_HELD,
     RunRecord,
     StateStore,
     held_back_reason,
@@ -375,7 +376,8 @@ def record_failed_start(
     """Record on the day's run that a start failed before recording its plan.
 
     The day's earlier plan, unless approved or pushed already, is then held
-    back (``rerun_failed``) until a start of the day succeeds; see
+    back (``rerun_failed``, or still ``value_held`` when its values jumped)
+    until a start of the day succeeds; see
     :meth:`optimizer.state.StateStore.record_failed_attempt`. Its plan files
     are rewritten with the held-back mark and the reason. A day with no run
     yet gets none, and no state database is created for it. Recording never
@@ -426,10 +428,18 @@ def record_failed_start(
             record.run_id,
         )
         _mark_files_held(record)
+    elif record.status == VALUE_HELD:
+        logger.warning(
+            "run %s: this run of the day failed; the day stays held for its "
+            "values until a run of it passes the value check or accepts the "
+            "new level",
+            record.run_id,
+        )
     else:
-        logger.info(
+        logger.warning(
             "run %s: this run of the day failed; the plan kept is the one "
-            "approved or pushed, status %s",
+            "approved or pushed (status %s), and its changes not applied yet "
+            "wait for a run of the day that succeeds or a new approval",
             record.run_id,
             record.status,
         )

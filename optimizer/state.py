@@ -15,9 +15,11 @@ is recorded on the day's run too: when and why, in ``failed_attempt_at`` and
 ``failed_attempt_error``. The earlier plan was made on inputs the operator
 has since replaced, so unless it is frozen the run becomes ``rerun_failed``,
 which nothing approves or applies until a start of the day succeeds and
-re-plans it. A frozen plan keeps its status: what was reviewed or pushed does
-not depend on later inputs. A start that succeeds clears the record, as the
-day's run then shows what that start did.
+re-plans it; a ``value_held`` run stays held for its values instead. A frozen
+plan keeps its status: what was reviewed or pushed does not depend on later
+inputs, but its changes not applied yet are pushed only after a start of the
+day succeeds or a new approval. A start that succeeds clears the record, as
+the day's run then shows what that start did.
 
 Each cycle run also records the figures of the values it scored
 (``value_summary``) and how their mean per user compared with the last
@@ -400,7 +402,12 @@ class StateStore:
         The attempt is counted and its time and error kept. A plan nothing
         was approved or pushed from becomes ``rerun_failed``: it was made on
         inputs since replaced, so it may not be approved or applied until a
-        start of the day succeeds. A frozen plan keeps its status.
+        start of the day succeeds. A ``value_held`` run stays held for its
+        values, with its reason: the failed start settles nothing, and the
+        day must not look as if it were held for the failure alone. A frozen
+        plan keeps its status; its changes not yet applied wait for a start
+        of the day that succeeds or a new approval (see
+        :func:`stale_approvals`).
 
         Parameters
         ----------
@@ -421,16 +428,19 @@ class StateStore:
         """
         run_id = cycle_run_id(account, run_date)
         existing = connection.execute(
-            sa.select(runs.c.attempts).where(runs.c.run_id == run_id).with_for_update()
-        ).scalar_one_or_none()
+            sa.select(runs.c.attempts, runs.c.status)
+            .where(runs.c.run_id == run_id)
+            .with_for_update()
+        ).first()
         if existing is None:
             return None
+        attempts, status = existing
         values: dict[str, Any] = {
-            "attempts": existing + 1,
+            "attempts": attempts + 1,
             "failed_attempt_at": when,
             "failed_attempt_error": error,
         }
-        if not self.plan_frozen(run_id, connection):
+        if status != VALUE_HELD and not self.plan_frozen(run_id, connection):
             # The old stop reason was about the plan now set aside.
             values.update(status=RERUN_FAILED, stop_reason=None)
         connection.execute(runs.update().where(runs.c.run_id == run_id).values(values))
@@ -624,11 +634,31 @@ class StateStore:
         run_id: str,
         campaign_ids: Sequence[str] | None,
         when: dt.datetime,
+        *,
+        renew_before: dt.datetime | None = None,
     ) -> list[str]:
-        """Mark plan rows approved (all when ``campaign_ids`` is ``None``)."""
-        query = plan_rows.update().where(
-            plan_rows.c.run_id == run_id, plan_rows.c.approved_at.is_(None)
-        )
+        """Mark plan rows approved (all when ``campaign_ids`` is ``None``).
+
+        With ``renew_before``, a row approved at or before that time whose
+        change is not applied yet is approved again at ``when``: the approval
+        that counts is the one given after a later start of the day failed.
+        """
+        unapproved: sa.ColumnElement[bool] = plan_rows.c.approved_at.is_(None)
+        if renew_before is not None:
+            applied = (
+                sa.select(target_changes.c.change_id)
+                .where(
+                    target_changes.c.run_id == plan_rows.c.run_id,
+                    target_changes.c.campaign_id == plan_rows.c.campaign_id,
+                    target_changes.c.status == CHANGE_APPLIED,
+                )
+                .exists()
+            )
+            unapproved = sa.or_(
+                unapproved,
+                sa.and_(plan_rows.c.approved_at <= renew_before, ~applied),
+            )
+        query = plan_rows.update().where(plan_rows.c.run_id == run_id, unapproved)
         if campaign_ids is not None:
             query = query.where(plan_rows.c.campaign_id.in_(list(campaign_ids)))
         connection.execute(query.values(approved_at=when))

@@ -507,13 +507,81 @@ def test_a_failed_rerun_keeps_a_plan_already_approved_or_pushed(
     assert kept.attempts == before.attempts + 1
     assert kept.failed_attempt_error == FAILURE
     assert store.stored_plan(run.run_id) == plan_before
-    # What was reviewed or pushed does not depend on the later inputs, so it
-    # may still be approved and applied.
-    approve(store, run.run_id, ["101"], clock=TODAY)
-    apply_run(store, run.run_id, account, settings, clock=TODAY)
-    assert sorted(set(account.pushes)) == (
-        ["101", "102"] if done == "approved" else CHANGED
+
+
+#: Later on the day of the failed start, account time.
+AFTER_FAILURE = clock_at(RUN_DATE, 12)
+
+
+def _approvals(store: StateStore, run_id: str) -> dict[str, dt.datetime | None]:
+    return {s.row.campaign_id: s.approved_at for s in store.stored_plan(run_id)}
+
+
+@pytest.mark.parametrize("done", ["approved", "pushed"])
+def test_a_kept_plan_is_pushed_after_a_failed_rerun_only_once_approved_again(
+    store: StateStore, tmp_path: Path, db_url: str, done: str
+) -> None:
+    settings = make_settings(tmp_path, db_url, apply_mode="approval")
+    run = record_plan(store)
+    account = MemoryAccount(START, reject={"103"})
+    approve(store, run.run_id, ["102"] if done == "approved" else None, clock=TODAY)
+    if done == "pushed":
+        apply_run(store, run.run_id, account, settings, clock=TODAY)
+    pushed_before = list(account.pushes)
+    waiting = "102" if done == "approved" else "103"
+    _fail_start(store)
+
+    # The kept plan was made on inputs that run replaced: what is not
+    # applied yet waits for a run of the day that succeeds or a new approval.
+    with pytest.raises(SupersededPlanError) as refused:
+        apply_run(store, run.run_id, account, settings, clock=AFTER_FAILURE)
+    message = str(refused.value)
+    assert f"run {run.run_id} cannot be applied" in message
+    assert "failed at 2026-11-16 10:05 UTC" in message and FAILURE in message
+    assert f"campaign(s) {waiting} are not applied yet" in message
+    assert "`valuebid run --config FILE --run-date 2026-11-16` again" in message
+    assert f"approve it again explicitly with `valuebid approve {run.run_id}" in (
+        message
     )
+    assert account.pushes == pushed_before
+    # Approving another change leaves the one approved before the failure
+    # waiting: each change is approved again by name, or all of them.
+    approve(store, run.run_id, ["101"], clock=AFTER_FAILURE)
+    with pytest.raises(SupersededPlanError, match=rf"campaign\(s\) {waiting} are"):
+        apply_run(store, run.run_id, account, settings, clock=AFTER_FAILURE)
+    assert account.pushes == pushed_before
+    approvals = {
+        s.row.campaign_id: s.approved_at for s in store.stored_plan(run.run_id)
+    }
+
+    approve(store, run.run_id, clock=AFTER_FAILURE)
+    report = apply_run(store, run.run_id, account, settings, clock=AFTER_FAILURE)
+
+    assert sorted(set(account.pushes)) == CHANGED
+    assert waiting in report.pushed
+    renewed = _approvals(store, run.run_id)
+    assert renewed[waiting] != approvals[waiting]
+    if done == "pushed":
+        # The approvals of changes already applied are not rewritten.
+        assert [renewed[c] for c in ("101", "102")] == [
+            approvals[c] for c in ("101", "102")
+        ]
+
+
+def test_a_run_of_the_day_that_succeeds_releases_a_kept_plan(
+    store: StateStore, tmp_path: Path, db_url: str
+) -> None:
+    settings = make_settings(tmp_path, db_url, apply_mode="approval")
+    run = record_plan(store)
+    approve(store, run.run_id, ["102"], clock=TODAY)
+    _fail_start(store)
+
+    again = record_plan(store)
+
+    assert (again.status, again.failed_attempt_error) == ("planned", None)
+    account = MemoryAccount(START)
+    report = apply_run(store, run.run_id, account, settings, clock=AFTER_FAILURE)
+    assert account.pushes == ["102"] == report.pushed
 
 
 def test_a_failed_start_of_a_day_without_a_run_records_nothing(

@@ -25,6 +25,7 @@ from optimizer.apply import CampaignTarget, apply_run, approve
 from optimizer.cli import app
 from optimizer.cycle import MAX_STORED_ERROR, record_failed_start, run_cycle
 from optimizer.demo import CAMPAIGNS, DEMO_TIME_ZONE, build_demo
+from optimizer.exceptions import SupersededPlanError
 from optimizer.state import RunRecord, StateStore, missing_sqlite_file, state_url
 from tests.optimizer.conftest import RUN_DATE as RECORDED_DAY
 from tests.optimizer.conftest import make_settings, record_plan
@@ -159,7 +160,8 @@ def _apply_day(config: Path, account: MemoryAccount, approving: bool) -> list[st
     store = StateStore(state_url(settings.state.directory, settings.state.url))
     try:
         if approving:
-            approve(store, RUN_ID, clock=lambda: moment)
+            # Approved now, so after any failed start the tests recorded.
+            approve(store, RUN_ID)
         report = apply_run(store, RUN_ID, account, settings, clock=lambda: moment)
     finally:
         store.dispose()
@@ -266,8 +268,19 @@ def test_an_approved_day_keeps_its_plan_after_a_failed_rerun(
     listed = _valuebid("runs", config=config).stdout
     assert "a later run failed at" in listed
     assert "rerun_failed" not in listed
+    shown = _valuebid("plan", "show", RUN_ID, config=config).stdout
+    assert (
+        "This plan is kept as approved or pushed, but its changes not applied "
+        "yet are not pushed until a run of the day succeeds"
+    ) in shown
     account = _account()
-    assert _apply_day(config, account, approving=False) == ["1001"]
+    with pytest.raises(SupersededPlanError, match=r"campaign\(s\) 1001 are not"):
+        _apply_day(config, account, approving=False)
+    assert account.pushes == []
+    # Approved again after the failure, the plan is pushed as it was made.
+    changed = sorted(cid for cid, action, _ in plan if action != "hold")
+    assert _apply_day(config, account, approving=True) == changed
+    assert sorted(account.pushes) == changed
 
 
 def test_a_stored_failure_names_no_secret(tmp_path: Path) -> None:

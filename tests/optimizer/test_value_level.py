@@ -32,12 +32,12 @@ from models.registry import ModelRegistry
 from optimizer.apply import CampaignTarget, apply_run, approve
 from optimizer.cli import app
 from optimizer.cycle import CycleResult, record_failed_start, run_cycle
-from optimizer.exceptions import ValueJumpError
+from optimizer.exceptions import SupersededPlanError, ValueJumpError
 from optimizer.policy import HOLD, VALUE_JUMP
 from optimizer.report import report_for_run
 from optimizer.report.html import render_html
 from optimizer.scenarios.plg import build_plg
-from optimizer.state import RunRecord, StateStore
+from optimizer.state import RunRecord, StateStore, as_utc, held_back_reason
 from optimizer.value_feed import feed_values
 from optimizer.value_level import (
     ACCEPTED,
@@ -51,7 +51,15 @@ from optimizer.value_level import (
     check_value_level,
     summarize_values,
 )
-from tests.optimizer.conftest import PLAN, make_settings, record_plan, webhook_url
+from tests.optimizer.conftest import (
+    PLAN,
+    RUN_DATE,
+    START,
+    clock_at,
+    make_settings,
+    record_plan,
+    webhook_url,
+)
 from tests.optimizer.fakes import MemoryAccount, RecordingSink
 
 ZONE = "Europe/Paris"
@@ -303,6 +311,58 @@ def test_the_baseline_is_the_last_successful_run(store: StateStore) -> None:
     assert store.value_baseline("Other account", day + dt.timedelta(days=3)) is None
 
 
+def test_the_feeds_baseline_is_the_successful_run_that_started_last(
+    store: StateStore,
+) -> None:
+    day = dt.date(2026, 11, 10)
+    ahead = _record(store, day + dt.timedelta(days=1), summary=_summary(36.1))
+    latest = _record(store, day, summary=_summary(37.0))
+    _record(store, day - dt.timedelta(days=1), summary=_summary(3610.0), hold="x")
+
+    # The feed, on its own clock, takes the level recorded last, whatever
+    # day its run planned; a cycle run takes the newest day up to its own.
+    found = store.value_baseline("Acme FR")
+    assert found is not None and found.run_id == latest.run_id
+    by_day = store.value_baseline("Acme FR", day + dt.timedelta(days=1))
+    assert by_day is not None and by_day.run_id == ahead.run_id
+    assert store.value_baseline("Other account") is None
+
+
+def test_a_failed_rerun_keeps_a_held_day_held_for_its_values(
+    store: StateStore, tmp_path: Path, db_url: str
+) -> None:
+    settings = make_settings(tmp_path, db_url)
+    held = _record(store, TODAY, summary=_summary(3610.0), hold="value_jump: x")
+    failed_at = dt.datetime(2026, 12, 5, 8, 30, tzinfo=dt.UTC)
+
+    with store.transaction() as connection:
+        after = store.record_failed_attempt(
+            connection,
+            account="Acme FR",
+            run_date=TODAY,
+            error="InputError: users.csv is missing",
+            when=failed_at,
+        )
+
+    assert after is not None and after.run_id == held.run_id
+    assert (after.status, after.stop_reason, after.attempts) == (
+        "value_held",
+        "value_jump: x",
+        2,
+    )
+    assert after.failed_attempt_error == "InputError: users.csv is missing"
+    assert after.failed_attempt_at is not None
+    assert as_utc(after.failed_attempt_at) == failed_at
+    assert held_back_reason(after) == "value_jump: x"
+    with pytest.raises(ValueJumpError, match=r"cannot be approved.*value_jump: x"):
+        approve(store, held.run_id)
+    account = MemoryAccount({"102": CampaignTarget("102", "TARGET_ROAS", 2.5, None)})
+    with pytest.raises(ValueJumpError, match=r"cannot be applied.*value_jump: x"):
+        apply_run(store, held.run_id, account, settings)
+    assert account.pushes == []
+    assert store.value_baseline("Acme FR") is None
+
+
 def test_a_held_run_is_neither_approved_nor_applied(
     store: StateStore, tmp_path: Path, db_url: str
 ) -> None:
@@ -324,10 +384,10 @@ def test_a_held_run_is_neither_approved_nor_applied(
 
 
 def test_a_frozen_plan_stays_as_approved_when_a_rerun_is_held(
-    store: StateStore,
+    store: StateStore, tmp_path: Path, db_url: str
 ) -> None:
     first = record_plan(store)
-    approve(store, first.run_id, ["102"])
+    approve(store, first.run_id, ["102"], clock=clock_at(RUN_DATE, 8))
 
     kept = _record(store, first.run_date, summary=_summary(3610.0), hold="jumped")
 
@@ -337,6 +397,12 @@ def test_a_frozen_plan_stays_as_approved_when_a_rerun_is_held(
     assert [s.row.action for s in store.stored_plan(first.run_id)] == [
         r.action for r in PLAN
     ]
+    # The approved change is not pushed on the word of a held start.
+    settings = make_settings(tmp_path, db_url, apply_mode="approval")
+    account = MemoryAccount(START)
+    with pytest.raises(SupersededPlanError, match=r"approve it again explicitly"):
+        apply_run(store, first.run_id, account, settings, clock=clock_at(RUN_DATE))
+    assert account.pushes == []
 
 
 # The cycle and the feed on a small synthetic account --------------------
@@ -564,6 +630,61 @@ def test_the_feed_compares_its_own_values_before_any_cycle_holds(
         settings, now=dt.datetime.now(dt.UTC), send=True, inputs=world.inputs, sink=sink
     )
     assert sent.mode == "send" and sink.sent
+
+
+def test_the_feed_compares_with_the_last_run_whatever_day_it_planned(
+    world: World, tmp_path: Path, db_url: str
+) -> None:
+    settings = load_settings(_config(world, tmp_path, db_url))
+    # A run dated a day ahead of the feed's clock, as a machine's UTC date
+    # would date it for an account still in the evening before.
+    ahead = _cycle(world, settings, TODAY + dt.timedelta(days=1))
+    sink = RecordingSink()
+
+    with pytest.raises(ValueJumpError, match="the predicted values jumped") as held:
+        feed_values(
+            settings,
+            now=dt.datetime.now(dt.UTC),
+            send=True,
+            inputs=world.inflated,
+            sink=sink,
+        )
+
+    assert f"of run {ahead.run.run_id}" in str(held.value)
+    assert sink.sent == []
+
+
+def test_a_held_day_stays_held_for_the_feed_after_a_failed_rerun(
+    world: World, tmp_path: Path, db_url: str
+) -> None:
+    settings = load_settings(_config(world, tmp_path, db_url))
+    _cycle(world, settings, DAY_1)
+    held = _cycle(world, settings, DAY_2, inputs=world.inflated)
+
+    record = record_failed_start(
+        settings, DAY_2, FileNotFoundError("users.parquet is missing")
+    )
+
+    assert record is not None
+    assert (record.status, record.stop_reason) == ("value_held", held.run.stop_reason)
+    assert record.failed_attempt_error is not None
+    assert "users.parquet is missing" in record.failed_attempt_error
+    document, _ = _plan_files(held)
+    assert (document["held_back"], document["held_reason"]) == (
+        True,
+        held.run.stop_reason,
+    )
+    sink = RecordingSink()
+    # Its own values are the day before's: only the held day stops them.
+    with pytest.raises(ValueJumpError, match=r"no value sent: the cycle run \S+ of"):
+        feed_values(
+            settings,
+            now=dt.datetime.now(dt.UTC),
+            send=True,
+            inputs=world.inputs,
+            sink=sink,
+        )
+    assert sink.sent == []
 
 
 def test_accepting_the_new_level_sends_it_and_later_runs_compare_with_it(
