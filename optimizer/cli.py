@@ -245,12 +245,16 @@ def feed(
     from optimizer.value_feed import feed_values, prepare_feed
 
     _logging(verbose)
-    now = dt.datetime.now(dt.UTC)
+    now = days.utc_now()
     with _fail_cleanly():
         settings = load_settings(config)
         prepared = prepare_feed(settings, now=now)
-        if not send:
+        if prepared.check.held and not send:
+            # Nothing is due while the day is held: say that and why, only.
             _show_value_check(prepared.check, "--send would send nothing")
+            return
+        if not prepared.check.held:
+            _show_value_check(prepared.check)
         report = feed_values(
             settings,
             now=now,

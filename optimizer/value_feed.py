@@ -19,7 +19,14 @@ import pandas as pd
 
 from config.schema import Settings
 from connectors.files import Inputs, load_inputs
-from connectors.value_feed import FeedReport, Ledger, ValueSink, make_sink, run_feed
+from connectors.value_feed import (
+    FeedReport,
+    FeedSettings,
+    Ledger,
+    ValueSink,
+    make_sink,
+    run_feed,
+)
 from optimizer.exceptions import PlanningError, ValueJumpError
 from optimizer.state import StateStore, state_url
 from optimizer.value_level import ValueCheck, feed_value_check, summarize_values
@@ -33,6 +40,21 @@ def activation_values(settings: Settings, scores: pd.DataFrame) -> pd.Series:
     values = scores.set_index("user_id")["pltv_365"].astype(float) * margin
     values.index = values.index.astype(str)
     return values
+
+
+def require_feed(settings: Settings) -> FeedSettings:
+    """The config's ``feed:`` section, checked before any input is read.
+
+    Raises
+    ------
+    PlanningError
+        The config has none.
+    """
+    if settings.feed is None:
+        raise PlanningError(
+            "the config has no feed: section; add one to send activation values"
+        )
+    return settings.feed
 
 
 @dataclass(frozen=True)
@@ -70,7 +92,13 @@ def prepare_feed(
     PreparedFeed
         The tables, the scores, and how the values compare with the last
         successful cycle run (see :func:`optimizer.value_level.feed_value_check`).
+
+    Raises
+    ------
+    PlanningError
+        The config has no ``feed:`` section; checked before reading anything.
     """
+    require_feed(settings)
     if inputs is None:
         inputs = load_inputs(
             settings.data,
@@ -138,10 +166,7 @@ def feed_values(
     connectors.exceptions.ValueFeedError
         A request failed as a whole; the next run resends its rows.
     """
-    if settings.feed is None:
-        raise PlanningError(
-            "the config has no feed: section; add one to send activation values"
-        )
+    feed = require_feed(settings)
     if inputs is None or scores is None or value_check is None:
         prepared = prepare_feed(settings, now=now, inputs=inputs, scores=scores)
         inputs, scores = prepared.inputs, prepared.scores
@@ -152,14 +177,14 @@ def feed_values(
             f"{value_check.hint or 'the day is held'}"
         )
     if send and sink is None:
-        sink = make_sink(settings.feed)
+        sink = make_sink(feed)
 
     ledger = Ledger(state_url(settings.state.directory, settings.state.url))
     try:
         return run_feed(
             inputs.users,
             activation_values(settings, scores),
-            settings=settings.feed,
+            settings=feed,
             account=settings.account.name,
             currency=settings.account.currency,
             ledger=ledger,

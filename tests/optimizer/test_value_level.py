@@ -850,10 +850,13 @@ def test_the_commands_show_the_hold_and_how_to_accept_the_new_level(
     assert "error: no value sent" in sent.stderr
     dry = _valuebid("feed", config=config)
     assert dry.exit_code == 0, dry.output
+    # Nothing is due on a held day: it says so and why, and nothing else.
     assert "held: --send would send nothing: the predicted values" in dry.stderr
-    assert "Values it would send (EUR): " in dry.stdout
-    for figure in ("conversions, total ", ", mean ", ", median ", ", max "):
-        assert figure in dry.stdout
+    assert "To go on: check the inputs" in dry.stderr
+    assert "due" not in dry.output
+    assert "rerun with --send" not in dry.output
+    assert "Values it would send" not in dry.output
+    assert dry.stdout == ""
     page = tmp_path / "report.html"
     report = _valuebid("report", "--run", run_2, "--out", str(page), config=config)
     assert report.exit_code == 0, report.output
@@ -892,3 +895,29 @@ def test_the_feed_dry_run_prints_the_values_it_would_send(
         f"{figures.median:,.2f}, max {figures.largest:,.2f}"
     ) in result.stdout
     assert "Value check: no earlier successful run of this account" in result.stdout
+
+
+def test_the_feed_needs_its_section_before_reading_anything(tmp_path: Path) -> None:
+    # The tables do not exist: reading or scoring them would fail first.
+    raw = {
+        "account": {"name": "Acme FR", "time_zone": ZONE, "currency": "EUR"},
+        "data": {
+            "users": "missing/users.csv",
+            "revenue": "missing/revenue.csv",
+            "campaign_stats": "missing/stats.csv",
+        },
+        "markets": {"FR": {"cac_max": 120.0}},
+        "default_market": "FR",
+        "state": {"directory": "state"},
+        "model": {"directory": "model"},
+    }
+    config = tmp_path / "valuebid.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+
+    result = _valuebid("feed", config=config)
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: the config has no feed: section")
+    assert "does not exist" not in result.output
+    assert "Value check" not in result.output
+    assert not (tmp_path / "state").exists()
