@@ -9,6 +9,7 @@ Hierarchy::
     ├── GoogleAdsError          the Google Ads API refused or failed a request
     │   └── GoogleAdsTransientError   still unavailable, timed out or over quota
     │                                 after the retries
+    ├── LoginError              the OAuth login to a Google API failed
     └── ValueFeedError          the conversion value feed could not deliver
 """
 
@@ -71,6 +72,20 @@ class GoogleAdsError(ConnectorError):
 
 class GoogleAdsTransientError(GoogleAdsError):
     """The API stayed unavailable, timed out or over quota through every retry."""
+
+
+class LoginError(ConnectorError):
+    """The OAuth login to a Google API failed: no access token, so no request.
+
+    ``api`` names the API; ``transient`` is true when the token endpoint
+    could not be reached (worth retrying), false when it refused the
+    credentials. The message never holds a secret.
+    """
+
+    def __init__(self, message: str, *, api: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.api = api
+        self.transient = transient
 
 
 class ValueFeedError(ConnectorError):

@@ -71,12 +71,21 @@ def connect_writer(
 ) -> TargetWriter | None:
     """The configured accounts' writer, or ``None`` without a google_ads section.
 
-    Building it sends nothing; credentials are checked here, so a missing key
-    fails before any plan is applied.
+    Building it logs in (one OAuth token request, none with a valid token)
+    and sends nothing to the API: a missing key or a refused login fails here,
+    before any plan is approved or applied.
+
+    Raises
+    ------
+    connectors.exceptions.GoogleAdsConfigError
+        A credential is missing or unreadable.
+    connectors.exceptions.LoginError
+        The OAuth login failed.
     """
     if settings.google_ads is None:
         return None
     session = session or open_session(settings.google_ads)
+    session.login()
     return GoogleAdsTargetWriter(session, settings.google_ads.customer_ids)
 
 

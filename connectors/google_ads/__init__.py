@@ -16,6 +16,7 @@ from connectors.google_ads.session import (
     GoogleAdsSession,
     RetryPolicy,
     as_session,
+    oauth_credentials,
     open_session,
 )
 from connectors.google_ads.settings import (
@@ -23,6 +24,7 @@ from connectors.google_ads.settings import (
     GoogleAdsCredentials,
     GoogleAdsSettings,
     RetrySettings,
+    credentials_from_file,
     load_credentials,
     newest_api_version,
     normalize_customer_id,
@@ -52,10 +54,12 @@ __all__ = [
     "apply_target_changes",
     "as_session",
     "assign_markets",
+    "credentials_from_file",
     "is_learning",
     "load_credentials",
     "newest_api_version",
     "normalize_customer_id",
+    "oauth_credentials",
     "open_session",
     "read_campaign_countries",
     "read_campaign_stats",

@@ -5,6 +5,11 @@ unavailable, timed-out and quota-exhausted calls are retried with bounded
 exponential backoff (Google Ads API guide, "Error handling": these are the
 transient errors, and quota errors need backoff); every other failure is
 raised at once as ``GoogleAdsError``, keeping the request id.
+
+Before each call the session holds a valid OAuth access token
+(:meth:`GoogleAdsSession.login`): a token endpoint that cannot be reached is
+retried like an unavailable call, and a failed login is raised as
+``LoginError``, not as an API failure of the call it preceded.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any, TypeVar
 
+import google.auth
+import google.auth.exceptions
 import grpc
 import proto
 from google.ads.googleads.client import GoogleAdsClient
@@ -30,6 +37,7 @@ from connectors.exceptions import (
     GoogleAdsConfigError,
     GoogleAdsError,
     GoogleAdsTransientError,
+    LoginError,
 )
 from connectors.google_ads.settings import (
     GoogleAdsCredentials,
@@ -38,6 +46,7 @@ from connectors.google_ads.settings import (
     load_credentials,
     newest_api_version,
 )
+from connectors.google_login import GOOGLE_TOKEN_URI, log_in, with_token_uri
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +60,7 @@ TRANSIENT_CODES = frozenset(
     }
 )
 ADWORDS_SCOPE = "https://www.googleapis.com/auth/adwords"
-TOKEN_URI = "https://oauth2.googleapis.com/token"
+GOOGLE_ADS_API = "the Google Ads API"
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,8 @@ class GoogleAdsSession:
     client: Any
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
+    login_hint: str = "the credentials given to the client"
+    secrets: tuple[str, ...] = field(default=(), repr=False)
     _services: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -107,11 +118,45 @@ class GoogleAdsSession:
             import_module(f"google.ads.googleads.{self.api_version}.{module}"), name
         )
 
-    def call(self, action: str, attempt: Callable[[], T]) -> T:
-        """Run ``attempt``, retrying transient failures; wrap the final failure.
+    def login(self) -> None:
+        """Get an OAuth access token now, unless a valid one is held.
+
+        An unreachable token endpoint is retried with the session's backoff;
+        credentials the endpoint refuses are not.
 
         Raises
         ------
+        LoginError
+            The login failed; the message names the setting to check.
+        """
+        credentials = getattr(self.client, "credentials", None)
+        if credentials is None:
+            return
+        delays = self.retry.delays()
+        while True:
+            try:
+                log_in(
+                    credentials,
+                    api=GOOGLE_ADS_API,
+                    token_setting="google_ads.token_uri",
+                    credentials_hint=self.login_hint,
+                    secrets=self.secrets,
+                )
+                return
+            except LoginError as exc:
+                delay = next(delays, None) if exc.transient else None
+                if delay is None:
+                    raise
+                logger.warning("%s; retrying in %.1f s", exc, delay)
+                self.sleep(delay)
+
+    def call(self, action: str, attempt: Callable[[], T]) -> T:
+        """Log in, run ``attempt``, retry transient failures; wrap the final one.
+
+        Raises
+        ------
+        LoginError
+            The OAuth login failed, before or between attempts.
         GoogleAdsTransientError
             If every attempt failed with a transient status.
         GoogleAdsError
@@ -120,6 +165,7 @@ class GoogleAdsSession:
         delays = self.retry.delays()
         attempt_number = 1
         while True:
+            self.login()
             try:
                 return attempt()
             except (GoogleAdsException, api_exceptions.GoogleAPICallError) as exc:
@@ -211,7 +257,11 @@ def open_session(
         If the developer token or the OAuth keys are missing or unreadable.
     """
     resolved = load_credentials(settings, environ, require_oauth=credentials is None)
-    oauth = credentials if credentials is not None else _oauth_credentials(resolved)
+    oauth = (
+        credentials
+        if credentials is not None
+        else oauth_credentials(resolved, token_uri=settings.token_uri)
+    )
     client = GoogleAdsClient(
         credentials=oauth,
         developer_token=resolved.developer_token.get_secret_value(),
@@ -221,7 +271,11 @@ def open_session(
         use_proto_plus=False,
     )
     return GoogleAdsSession(
-        client=client, retry=RetryPolicy.from_settings(settings.retry), sleep=sleep
+        client=client,
+        retry=RetryPolicy.from_settings(settings.retry),
+        sleep=sleep,
+        login_hint=resolved.login_hint(),
+        secrets=resolved.secrets(),
     )
 
 
@@ -237,7 +291,33 @@ def as_session(client_or_session: Any) -> GoogleAdsSession:
     )
 
 
-def _oauth_credentials(resolved: GoogleAdsCredentials) -> Credentials:
+def oauth_credentials(
+    resolved: GoogleAdsCredentials, *, token_uri: str | None = None
+) -> Credentials:
+    """OAuth credentials from resolved keys; refreshed on first use, not here.
+
+    Parameters
+    ----------
+    resolved
+        The installed-app keys, the service account key file, or the
+        machine's application default credentials.
+    token_uri
+        The token endpoint; Google's (or the key file's) when ``None``.
+
+    Raises
+    ------
+    GoogleAdsConfigError
+        The service account key file or the application default credentials
+        cannot be loaded.
+    """
+    if resolved.use_application_default_credentials:
+        try:
+            found, _ = google.auth.default(scopes=[ADWORDS_SCOPE])
+            return with_token_uri(found, token_uri) if token_uri else found
+        except (google.auth.exceptions.GoogleAuthError, ValueError) as exc:
+            raise GoogleAdsConfigError(
+                f"application default credentials unusable: {exc}"
+            ) from exc
     if resolved.json_key_file_path is not None:
         try:
             account: Credentials = (
@@ -251,14 +331,14 @@ def _oauth_credentials(resolved: GoogleAdsCredentials) -> Credentials:
             raise GoogleAdsConfigError(
                 f"cannot load the service account key {resolved.json_key_file_path}"
             ) from exc
-        return account
+        return with_token_uri(account, token_uri) if token_uri else account
     assert resolved.client_secret is not None and resolved.refresh_token is not None
     installed: Credentials = oauth2_credentials.Credentials(  # type: ignore[no-untyped-call]
         token=None,
         refresh_token=resolved.refresh_token.get_secret_value(),
         client_id=resolved.client_id,
         client_secret=resolved.client_secret.get_secret_value(),
-        token_uri=TOKEN_URI,
+        token_uri=token_uri or GOOGLE_TOKEN_URI,
         scopes=[ADWORDS_SCOPE],
     )
     return installed

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from connectors.exceptions import GoogleAdsConfigError
+from connectors.google_login import check_token_uri
 
 ENV_PREFIX = "GOOGLE_ADS_"
 CONFIGURATION_FILE_ENV = "GOOGLE_ADS_CONFIGURATION_FILE_PATH"
@@ -38,6 +39,7 @@ _CREDENTIAL_KEYS = (
     "json_key_file_path",
     "impersonated_email",
     "login_customer_id",
+    "use_application_default_credentials",
 )
 _VERSION_PACKAGE = re.compile(r"v(\d+)")
 
@@ -141,8 +143,18 @@ class GoogleAdsSettings(BaseModel):
     login_customer_id: CustomerId | None = None
     credentials_file: Path | None = None
     endpoint: str | None = None
+    token_uri: str | None = Field(
+        default=None,
+        description="OAuth token endpoint the login goes to; Google's when "
+        "unset. Moving only the endpoint leaves the login with Google.",
+    )
     api_version: str = Field(default_factory=newest_api_version)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+
+    @field_validator("token_uri")
+    @classmethod
+    def _token_uri_is_safe(cls, value: str | None) -> str | None:
+        return check_token_uri(value)
 
     @field_validator("api_version")
     @classmethod
@@ -172,7 +184,39 @@ class GoogleAdsCredentials(BaseModel):
     json_key_file_path: Path | None = None
     impersonated_email: str | None = None
     login_customer_id: CustomerId | None = None
+    use_application_default_credentials: bool = False
     source: str
+
+    def login_hint(self) -> str:
+        """The keys a refused login points at, named as the user wrote them."""
+        name_of: Callable[[str], str] = (
+            _env_name if self.source == "environment" else str
+        )
+        if self.use_application_default_credentials:
+            return (
+                "this machine's application default credentials "
+                f"({name_of('use_application_default_credentials')} in the "
+                f"{self.source})"
+            )
+        if self.json_key_file_path is not None:
+            return (
+                f"the service account key {self.json_key_file_path} "
+                f"({name_of('json_key_file_path')}) and "
+                f"{name_of('impersonated_email')} in the {self.source}"
+            )
+        client_id, secret, refresh = (name_of(k) for k in _INSTALLED_APP_KEYS)
+        return (
+            f"{client_id}, {secret} and {refresh} in the {self.source} (a "
+            "refresh token stops working once revoked or left unused for six months)"
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values, for masking in messages."""
+        return tuple(
+            secret.get_secret_value()
+            for secret in (self.developer_token, self.client_secret, self.refresh_token)
+            if secret is not None
+        )
 
 
 def load_credentials(
@@ -200,28 +244,65 @@ def load_credentials(
     path = settings.credentials_file or (
         Path(env[CONFIGURATION_FILE_ENV]) if env.get(CONFIGURATION_FILE_ENV) else None
     )
-    name_of: Callable[[str], str]
     if path is not None:
-        values = _read_credentials_file(path)
-        source = f"credentials file {path}"
-        name_of = str
-    else:
-        values = {
-            key: env[_env_name(key)]
-            for key in _CREDENTIAL_KEYS
-            if env.get(_env_name(key))
-        }
-        source = "environment"
-        name_of = _env_name
+        return credentials_from_file(
+            path,
+            login_customer_id=settings.login_customer_id,
+            require_oauth=require_oauth,
+        )
+    values = {
+        key: env[_env_name(key)] for key in _CREDENTIAL_KEYS if env.get(_env_name(key))
+    }
+    return _resolve(
+        values, "environment", _env_name, settings.login_customer_id, require_oauth
+    )
 
+
+def credentials_from_file(
+    path: Path, *, login_customer_id: str | None = None, require_oauth: bool = True
+) -> GoogleAdsCredentials:
+    """Read the credentials of a ``google-ads.yaml`` file; nothing is sent.
+
+    Parameters
+    ----------
+    path
+        The file.
+    login_customer_id
+        The manager account, overriding the file's.
+    require_oauth
+        Require the OAuth keys (installed app or service account) as well as
+        the developer token.
+
+    Raises
+    ------
+    GoogleAdsConfigError
+        The file is unreadable, or a required key is missing or invalid. The
+        message names the keys, never a value.
+    """
+    return _resolve(
+        _read_credentials_file(path),
+        f"credentials file {path}",
+        str,
+        login_customer_id,
+        require_oauth,
+    )
+
+
+def _resolve(
+    values: dict[str, Any],
+    source: str,
+    name_of: Callable[[str], str],
+    login_customer_id: str | None,
+    require_oauth: bool,
+) -> GoogleAdsCredentials:
     missing = _missing_keys(values, require_oauth)
     if missing:
         raise GoogleAdsConfigError(
             f"Google Ads credentials incomplete in the {source}: set "
             f"{' and '.join(name_of(k) for k in missing)}"
         )
-    if settings.login_customer_id is not None:
-        values["login_customer_id"] = settings.login_customer_id
+    if login_customer_id is not None:
+        values["login_customer_id"] = login_customer_id
     try:
         return GoogleAdsCredentials(**values, source=source)
     except ValidationError as exc:
@@ -262,5 +343,11 @@ def _read_credentials_file(path: Path) -> dict[str, Any]:
 def _missing_keys(values: Mapping[str, Any], require_oauth: bool) -> list[str]:
     missing = [] if values.get("developer_token") else ["developer_token"]
     if not require_oauth or values.get("json_key_file_path"):
+        return missing
+    if str(values.get("use_application_default_credentials", "")).lower() in (
+        "true",
+        "1",
+        "yes",
+    ):
         return missing
     return missing + [key for key in _INSTALLED_APP_KEYS if not values.get(key)]

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from optimizer.cli import app
 from optimizer.state import StateStore
+from tests.fakes.token_endpoint import closed_token_uri
 from tests.optimizer.conftest import PLAN, RUN_DATE, ZONE, record_plan
 
 runner = CliRunner()
@@ -111,6 +112,45 @@ def test_approve_without_an_account_records_nothing(
         for s in store.stored_plan("20261116-acme-fr")
         if s.approved_at
     ]
+    store.dispose()
+    assert approved == []
+
+
+def test_approve_with_a_failing_login_is_one_error_and_records_nothing(
+    config: Path, tmp_path: Path
+) -> None:
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    raw["google_ads"] = {
+        "customer_ids": ["1234567890"],
+        "endpoint": "127.0.0.1:9",
+        "token_uri": closed_token_uri(),
+        "retry": {"max_attempts": 1},
+    }
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    secrets = {
+        "GOOGLE_ADS_DEVELOPER_TOKEN": "dt-secret-8181",
+        "GOOGLE_ADS_CLIENT_ID": "client-id.apps",
+        "GOOGLE_ADS_CLIENT_SECRET": "cs-secret-8282",
+        "GOOGLE_ADS_REFRESH_TOKEN": "rt-secret-8383",
+    }
+
+    result = runner.invoke(
+        app,
+        ["approve", "20261116-acme-fr", "--campaign", "102", "--config", str(config)],
+        env=secrets,
+    )
+
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "error: login to the Google Ads API failed" in result.output
+    assert "google_ads.token_uri" in result.output
+    assert "Traceback" not in result.output and "approved" not in result.output
+    assert not any(
+        secrets[f"GOOGLE_ADS_{k}"] in result.output
+        for k in ("DEVELOPER_TOKEN", "CLIENT_SECRET", "REFRESH_TOKEN")
+    )
+    store = StateStore(f"sqlite:///{tmp_path / 'state' / 'state.db'}")
+    approved = [s for s in store.stored_plan("20261116-acme-fr") if s.approved_at]
     store.dispose()
     assert approved == []
 

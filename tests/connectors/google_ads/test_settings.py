@@ -197,3 +197,23 @@ def test_session_built_from_oauth_keys_sends_nothing(
     assert session.client.credentials.refresh_token == "rt-secret-3"
     assert not session.client.credentials.valid
     assert fake_api.requests == []
+
+
+def test_application_default_credentials_stand_for_the_oauth_keys() -> None:
+    credentials = load_credentials(
+        GoogleAdsSettings(customer_ids=[CUSTOMER]),
+        {
+            "GOOGLE_ADS_DEVELOPER_TOKEN": "dt-secret-1",
+            "GOOGLE_ADS_USE_APPLICATION_DEFAULT_CREDENTIALS": "true",
+        },
+    )
+
+    assert credentials.use_application_default_credentials
+    assert "GOOGLE_ADS_USE_APPLICATION_DEFAULT_CREDENTIALS" in (
+        credentials.login_hint()
+    )
+
+
+def test_a_token_uri_off_this_machine_must_be_https() -> None:
+    with pytest.raises(ValidationError, match="unencrypted"):
+        GoogleAdsSettings(customer_ids=[CUSTOMER], token_uri="http://proxy.example/t")

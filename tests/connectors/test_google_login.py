@@ -1,0 +1,98 @@
+"""Logging in with real google.auth credentials against loopback token endpoints."""
+
+from __future__ import annotations
+
+import pytest
+from google.oauth2.credentials import Credentials
+
+from connectors.exceptions import LoginError
+from connectors.google_login import check_token_uri, log_in
+from tests.fakes.token_endpoint import ACCESS_TOKEN, closed_token_uri, token_endpoint
+
+CLIENT_SECRET = "client-secret-not-real-4242"
+REFRESH_TOKEN = "1//refresh-token-not-real-4242"
+
+
+def user_credentials(token_uri: str) -> Credentials:
+    return Credentials(  # type: ignore[no-untyped-call]
+        token=None,
+        refresh_token=REFRESH_TOKEN,
+        client_id="client-id.apps.example",
+        client_secret=CLIENT_SECRET,
+        token_uri=token_uri,
+    )
+
+
+def login(credentials: Credentials) -> None:
+    log_in(
+        credentials,
+        api="the Example API",
+        token_setting="example.token_uri",
+        credentials_hint="the keys in example.yaml",
+        secrets=(CLIENT_SECRET, REFRESH_TOKEN),
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://oauth2.googleapis.com/token",
+        "http://127.0.0.1:8080/token",
+        "http://localhost:9/token",
+        "http://[::1]:9/token",
+    ],
+)
+def test_a_token_endpoint_is_https_or_on_this_machine(value: str) -> None:
+    assert check_token_uri(value) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("http://oauth.example.com/token", "unencrypted"),
+        ("https://user:pw@oauth.example.com/token", "user name or password"),
+        ("oauth.example.com/token", "is not an http"),
+        ("ftp://127.0.0.1/token", "is not an http"),
+    ],
+)
+def test_other_token_endpoints_are_refused(value: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        check_token_uri(value)
+
+
+def test_an_unreachable_endpoint_is_a_transient_login_error() -> None:
+    uri = closed_token_uri()
+
+    with pytest.raises(LoginError) as raised:
+        login(user_credentials(uri))
+
+    message = str(raised.value)
+    assert raised.value.transient
+    assert message.startswith("login to the Example API failed")
+    assert f"{uri} could not be reached (Connection refused)" in message
+    assert "example.token_uri" in message
+    assert "\n" not in message
+
+
+def test_refused_credentials_name_where_they_come_from_and_no_secret() -> None:
+    with token_endpoint(refuse=True) as endpoint, pytest.raises(LoginError) as raised:
+        login(user_credentials(endpoint.url))
+
+    message = str(raised.value)
+    assert not raised.value.transient
+    assert "refused the credentials (invalid_grant" in message
+    assert "Check the keys in example.yaml." in message
+    # The endpoint echoed the request back; the message masks the secrets.
+    assert REFRESH_TOKEN in str(endpoint.requests)
+    assert REFRESH_TOKEN not in message and CLIENT_SECRET not in message
+
+
+def test_a_valid_token_is_used_until_it_expires() -> None:
+    with token_endpoint() as endpoint:
+        credentials = user_credentials(endpoint.url)
+        login(credentials)
+        login(credentials)
+
+    assert credentials.token == ACCESS_TOKEN
+    assert len(endpoint.requests) == 1
+    assert endpoint.requests[0]["grant_type"] == "refresh_token"
