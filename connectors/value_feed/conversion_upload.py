@@ -12,14 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from google.ads.googleads.client import GoogleAdsClient
 from google.ads.googleads.errors import GoogleAdsException
 from google.api_core import exceptions as api_exceptions
 
-from connectors.exceptions import ValueFeedError
+from connectors.exceptions import GoogleAdsConfigError, ValueFeedError
+from connectors.google_login import log_in
 from connectors.value_feed.events import ConversionEvent, Outcome, RowResult
 from connectors.value_feed.settings import MAX_BATCH, FeedSettings
 
@@ -56,49 +56,96 @@ class ConversionUploadSink:
         The account that owns the conversion action.
     conversion_action_id
         The activation conversion action.
+    login_hint
+        Where the client's credentials come from, as a failed login names them.
+    secrets
+        Secret values a failed login's message must mask.
     """
 
     name = "conversion_upload"
     supports_restatement = True
 
     def __init__(
-        self, client: GoogleAdsClient, customer_id: str, conversion_action_id: str
+        self,
+        client: GoogleAdsClient,
+        customer_id: str,
+        conversion_action_id: str,
+        *,
+        login_hint: str = "the credentials given to the client",
+        secrets: Sequence[str] = (),
     ) -> None:
         self._client = client
         self._customer_id = customer_id
         self._action = (
             f"customers/{customer_id}/conversionActions/{conversion_action_id}"
         )
+        self._login_hint = login_hint
+        self._secrets = tuple(secrets)
 
     @classmethod
     def from_settings(cls, settings: FeedSettings) -> ConversionUploadSink:
-        """Build the client from the ``google-ads.yaml`` the config points to."""
-        from google.ads.googleads import config as ads_config
+        """Build the client from the ``google-ads.yaml`` the config points to.
+
+        Nothing is sent: the login happens at the first :meth:`login` or
+        upload, against ``feed.token_uri`` when set.
+
+        Raises
+        ------
+        ValueFeedError
+            ``feed.credentials`` is unset, unreadable or lacks a key.
+        """
+        from connectors.google_ads import credentials_from_file, oauth_credentials
 
         if settings.credentials is None:
             raise ValueFeedError(
                 "feed.credentials: the conversion_upload sink needs the path of a "
                 "google-ads.yaml file"
             )
-        path = Path(settings.credentials)
         try:
-            raw: dict[str, Any] = ads_config.load_from_yaml_file(str(path))
-        except (OSError, ValueError) as exc:
-            raise ValueFeedError(
-                f"feed.credentials: cannot read {path}: {exc}"
-            ) from exc
-        if settings.endpoint:
-            raw["endpoint"] = settings.endpoint
-        if settings.login_customer_id:
-            raw["login_customer_id"] = settings.login_customer_id
-        raw["use_proto_plus"] = True
-        client = GoogleAdsClient.load_from_dict(raw, version=API_VERSION)
-        return cls(client, settings.customer_id, settings.conversion_action_id)
+            resolved = credentials_from_file(
+                settings.credentials.expanduser(),
+                login_customer_id=settings.login_customer_id,
+            )
+            credentials = oauth_credentials(resolved, token_uri=settings.token_uri)
+        except GoogleAdsConfigError as exc:
+            raise ValueFeedError(f"feed.credentials: {exc}") from exc
+        client = GoogleAdsClient(
+            credentials=credentials,
+            developer_token=resolved.developer_token.get_secret_value(),
+            endpoint=settings.endpoint,
+            login_customer_id=resolved.login_customer_id,
+            version=API_VERSION,
+            use_proto_plus=True,
+        )
+        return cls(
+            client,
+            settings.customer_id,
+            settings.conversion_action_id,
+            login_hint=f"{resolved.login_hint()}, the file feed.credentials names",
+            secrets=resolved.secrets(),
+        )
+
+    def login(self) -> None:
+        """Get an OAuth access token now, unless a valid one is held.
+
+        Raises
+        ------
+        LoginError
+            The token endpoint could not be reached or refused the credentials.
+        """
+        log_in(
+            self._client.credentials,
+            api="the Google Ads API (conversion upload)",
+            token_setting="feed.token_uri",
+            credentials_hint=self._login_hint,
+            secrets=self._secrets,
+        )
 
     def upload(self, events: Sequence[ConversionEvent]) -> list[RowResult]:
         """Send first values and restatements; one result per event, in order."""
         if len(events) > MAX_BATCH:
             raise ValueError(f"{len(events)} events exceed the {MAX_BATCH} limit")
+        self.login()
         firsts = [e for e in events if e.revision == 0]
         restatements = [e for e in events if e.revision > 0]
         results: dict[tuple[str, int], RowResult] = {}

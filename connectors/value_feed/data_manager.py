@@ -11,16 +11,21 @@ repeated event.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from google.ads import datamanager_v1 as dm
 from google.api_core import exceptions as api_exceptions
 from google.auth.credentials import Credentials
+from google.oauth2 import credentials as user_credentials
+from google.oauth2 import service_account
 from google.protobuf import timestamp_pb2
 
 from connectors.exceptions import ValueFeedError
+from connectors.google_login import log_in, with_token_uri
 from connectors.value_feed.events import ConversionEvent, Outcome, RowResult
 from connectors.value_feed.settings import MAX_BATCH, FeedSettings
 
@@ -48,6 +53,8 @@ class DataManagerSink:
         The activation conversion action.
     login_customer_id
         The manager account making the call, if any.
+    login_hint
+        Where the client's credentials come from, as a failed login names them.
     """
 
     name = "data_manager"
@@ -61,8 +68,11 @@ class DataManagerSink:
         customer_id: str,
         conversion_action_id: str,
         login_customer_id: str | None = None,
+        *,
+        login_hint: str = "the credentials given to the client",
     ) -> None:
         self._client = client
+        self._login_hint = login_hint
         destination = dm.Destination(
             operating_account=dm.ProductAccount(
                 account_id=customer_id,
@@ -80,21 +90,38 @@ class DataManagerSink:
 
     @classmethod
     def from_settings(cls, settings: FeedSettings) -> DataManagerSink:
-        """Build the client from a service-account key file or the machine's ADC."""
+        """Build the client from a service-account key file or the machine's ADC.
+
+        Nothing is sent: the login happens at the first :meth:`login` or
+        upload, at ``feed.token_uri`` when set, else at the token endpoint
+        the key file names.
+
+        Raises
+        ------
+        ValueFeedError
+            No usable credentials, or credentials whose token endpoint
+            ``feed.token_uri`` cannot move.
+        """
         import google.auth
 
         credentials: Credentials
+        where = (
+            f"the key file feed.credentials names ({settings.credentials})"
+            if settings.credentials is not None
+            else "this machine's application default credentials (feed.credentials "
+            "unset)"
+        )
         try:
             if settings.credentials is not None:
-                credentials, _ = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-                    str(settings.credentials), scopes=[DATAMANAGER_SCOPE]
-                )
+                credentials = _key_file_credentials(settings.credentials.expanduser())
             else:
                 credentials, _ = google.auth.default(scopes=[DATAMANAGER_SCOPE])
-        except google.auth.exceptions.GoogleAuthError as exc:
+            if settings.token_uri:
+                credentials = with_token_uri(credentials, settings.token_uri)
+        except (google.auth.exceptions.GoogleAuthError, OSError, ValueError) as exc:
             raise ValueFeedError(
                 f"feed.credentials: no usable credentials for the Data Manager "
-                f"API ({settings.credentials or 'application default'}): {exc}"
+                f"API in {where}: {exc}"
             ) from exc
         options: dict[str, Any] = {}
         if settings.endpoint:
@@ -107,6 +134,30 @@ class DataManagerSink:
             settings.customer_id,
             settings.conversion_action_id,
             settings.login_customer_id,
+            login_hint=where,
+        )
+
+    def login(self) -> None:
+        """Get an OAuth access token now, unless a valid one is held.
+
+        The token is got on the credentials the client's transport holds: for
+        a service account key the client signs its own tokens, and contacts no
+        token endpoint, so neither does this.
+
+        Raises
+        ------
+        LoginError
+            The token endpoint could not be reached or refused the credentials.
+        """
+        credentials = getattr(self._client.transport, "_credentials", None)
+        if not isinstance(credentials, Credentials):
+            return
+        log_in(
+            credentials,
+            api="the Data Manager API",
+            token_setting="feed.token_uri",
+            credentials_hint=self._login_hint,
+            secrets=_secrets_of(credentials),
         )
 
     def upload(self, events: Sequence[ConversionEvent]) -> list[RowResult]:
@@ -115,6 +166,7 @@ class DataManagerSink:
             raise ValueError(f"{len(events)} events exceed the {MAX_BATCH} limit")
         if any(e.revision > 0 for e in events):
             raise ValueFeedError("the Data Manager sink does not send restatements")
+        self.login()
         request = dm.IngestEventsRequest(
             destinations=[self._destination],
             events=[_event(e) for e in events],
@@ -142,9 +194,12 @@ class DataManagerSink:
 
         Raises
         ------
+        LoginError
+            The login failed.
         ValueFeedError
             The status could not be read.
         """
+        self.login()
         try:
             response = self._client.retrieve_request_status(
                 request=dm.RetrieveRequestStatusRequest(request_id=request_id)
@@ -159,6 +214,48 @@ class DataManagerSink:
                 name = dm.ProcessingErrorReason(error.reason).name
                 counts[name] = counts.get(name, 0) + int(error.record_count)
         return counts
+
+
+def _key_file_credentials(path: Path) -> Credentials:
+    """Credentials of a service-account key or an authorized-user file.
+
+    Only these two kinds are loaded, by their own loaders: a key file of
+    another kind (an external account, say) could make the client run
+    commands or reach hosts the file names.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    ValueError
+        It is not JSON, is of another kind, or lacks a field.
+    """
+    info = json.loads(path.read_text(encoding="utf-8"))
+    kind = info.get("type") if isinstance(info, dict) else None
+    loaded: Credentials
+    if kind == "service_account":
+        loaded = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=[DATAMANAGER_SCOPE]
+        )
+    elif kind == "authorized_user":
+        loaded = user_credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+            info, scopes=[DATAMANAGER_SCOPE]
+        )
+    else:
+        raise ValueError(
+            f"its type is {kind!r}; use a service account key (service_account) "
+            "or an authorized-user file (authorized_user), or leave "
+            "feed.credentials unset for the application default credentials"
+        )
+    return loaded
+
+
+def _secrets_of(credentials: Credentials) -> tuple[str, ...]:
+    """The secrets user credentials hold (a key file's private key never shows)."""
+    found = (
+        getattr(credentials, name, None) for name in ("refresh_token", "client_secret")
+    )
+    return tuple(value for value in found if isinstance(value, str))
 
 
 def _event(event: ConversionEvent) -> dm.Event:

@@ -79,11 +79,23 @@ class ValueSink(Protocol):
     name: str
     supports_restatement: bool
 
+    def login(self) -> None:
+        """Get an OAuth access token now, unless a valid one is held; send nothing.
+
+        Raises
+        ------
+        connectors.exceptions.LoginError
+            The login failed.
+        """
+        ...
+
     def upload(self, events: Sequence[ConversionEvent]) -> list[RowResult]:
         """Send one batch (at most 2,000 events); one result per event, in order.
 
         Raises
         ------
+        connectors.exceptions.LoginError
+            The login failed; nothing was sent.
         connectors.exceptions.ValueFeedError
             The request as a whole failed; no row's fate is known.
         """

@@ -191,6 +191,9 @@ def run_feed(
     ------
     InputError
         The users table lacks a column or has an unreadable consent value.
+    LoginError
+        The login to Google failed: before the first batch nothing was
+        claimed or sent; later, the batch it stopped is marked in doubt.
     ValueFeedError
         A request failed as a whole; the rows it carried are marked in doubt
         and the next run resends them under the same transaction ids.
@@ -247,9 +250,12 @@ def run_feed(
     try:
         if send:
             assert sink is not None
+            # Logged in before anything is claimed: a refused or unreachable
+            # login leaves no send in the ledger, only this failed run.
+            sink.login()
             _deliver(report, settings, ledger, sink, now)
             status = "sent"
-    except ValueFeedError:
+    except BaseException:
         status = "failed"
         raise
     finally:
@@ -421,7 +427,9 @@ def _deliver(
             continue
         try:
             results = sink.upload(claimed)
-        except ValueFeedError as exc:
+        except Exception as exc:
+            # Whatever stopped the request, its rows may or may not have
+            # reached Google: resent later under the same transaction ids.
             ledger.release(claimed, now, str(exc))
             report.counts["in_doubt"] += len(claimed)
             logger.warning(

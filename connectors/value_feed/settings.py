@@ -3,6 +3,8 @@
 Credentials are referenced, never written in the config: a path to a
 ``google-ads.yaml`` (Conversion upload) or to a service-account key file
 (Data Manager API; unset means the machine's Application Default Credentials).
+The login goes to Google's OAuth token endpoint, or to the key file's own,
+unless ``token_uri`` names another; moving ``endpoint`` does not move it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from connectors.google_login import check_token_uri
 
 #: Google rejects clicks younger than this (TOO_RECENT_EVENT): Google Ads API,
 #: "Upload offline conversions" guide.
@@ -48,6 +52,11 @@ class FeedSettings(BaseModel):
     )
     endpoint: str | None = Field(
         default=None, description="host:port of the API; the public one when unset."
+    )
+    token_uri: str | None = Field(
+        default=None,
+        description="OAuth token endpoint the login goes to; Google's (or the "
+        "key file's) when unset. https, or http on this machine only.",
     )
     identifiers: tuple[Identifier, ...] = Field(
         default=("gclid",),
@@ -88,6 +97,11 @@ class FeedSettings(BaseModel):
             msg = f"{value!r} is not a Google Ads customer id (10 digits)"
             raise ValueError(msg)
         return digits
+
+    @field_validator("token_uri")
+    @classmethod
+    def _token_uri_is_safe(cls, value: str | None) -> str | None:
+        return check_token_uri(value)
 
     @field_validator("conversion_action_id")
     @classmethod

@@ -131,6 +131,9 @@ class RecordingSink:
     def __init__(self) -> None:
         self.sent: list[ConversionEvent] = []
 
+    def login(self) -> None:
+        pass
+
     def upload(self, events: Sequence[ConversionEvent]) -> list[RowResult]:
         self.sent.extend(events)
         return [RowResult(e.transaction_id, e.revision, Outcome.SENT) for e in events]

@@ -201,6 +201,9 @@ class _DiesAfterUpload:
     def __init__(self, sink: ConversionUploadSink) -> None:
         self.sink = sink
 
+    def login(self) -> None:
+        self.sink.login()
+
     def upload(self, events: Sequence[ConversionEvent]) -> list[RowResult]:
         self.sink.upload(events)
         raise SystemExit("killed")
