@@ -12,6 +12,7 @@ the row and the value.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -172,11 +173,15 @@ FX_RATES = Contract(
 SOURCE_COLUMN = "__source"
 ROW_COLUMN = "__row"
 
-#: The columns a quarantine file adds in front of the raw row.
+#: The columns a quarantine file adds in front of the raw row. ``quarantine_row``
+#: is the row's number among the source's data rows (1 the first);
+#: ``quarantine_line`` the line it starts on in a CSV file, the header being
+#: line 1, and empty for other sources.
 QUARANTINE_COLUMNS = (
     "quarantine_kind",
     "quarantine_source",
     "quarantine_row",
+    "quarantine_line",
     "quarantine_column",
     "quarantine_value",
     "quarantine_reason",
@@ -187,20 +192,36 @@ DUPLICATE = "duplicate"
 
 @dataclass(frozen=True)
 class Violation:
-    """One row breaking one rule, located in its source."""
+    """One row breaking one rule, located in its source.
+
+    ``line`` is the line the row starts on in a CSV file; messages name it
+    rather than ``row`` when it is known.
+    """
 
     source: str
     row: int
     column: str
     value: object
     problem: str
+    line: int | None = None
 
     def message(self) -> str:
-        """The sentence users see: source, column, row, value and the problem."""
+        """The sentence users see: source, column, line or row, value, problem."""
+        where = f"line {self.line}" if self.line is not None else f"row {self.row}"
         return (
-            f"{self.source}: column {self.column!r}, row {self.row}: value "
+            f"{self.source}: column {self.column!r}, {where}: value "
             f"{show(self.value)} {self.problem}"
         )
+
+
+#: Says where rows are, e.g. ``revenue.csv line 12``: given their sources and
+#: data row numbers, one text per row.
+Placer = Callable[[pd.Series, pd.Series], list[str]]
+
+
+def place_by_row(sources: pd.Series, rows: pd.Series) -> list[str]:
+    """``<source> row <n>``: where a row is when its source has no lines."""
+    return [f"{source} row {row}" for source, row in zip(sources, rows, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -217,16 +238,7 @@ class Checked:
 
     def violations(self) -> list[Violation]:
         """The quarantined rows as violations, in source order."""
-        return [
-            Violation(
-                str(row["quarantine_source"]),
-                int(row["quarantine_row"]),
-                str(row["quarantine_column"]),
-                row["quarantine_value"],
-                str(row["quarantine_reason"]),
-            )
-            for _, row in self.rejected.iterrows()
-        ]
+        return [_violation(row) for _, row in self.rejected.iterrows()]
 
 
 def check(
@@ -332,12 +344,15 @@ def reject_where(
     return Checked(kept[~flags].reset_index(drop=True), rejected)
 
 
-def split_duplicates(kept: pd.DataFrame, contract: Contract) -> Checked:
+def split_duplicates(
+    kept: pd.DataFrame, contract: Contract, place: Placer = place_by_row
+) -> Checked:
     """Set aside later rows that repeat a unique column's value.
 
     A row identical to the first one with its id is a plain repeat (an export
     read twice): it is set aside as a duplicate. A row that shares the id but
     differs elsewhere is a bad row, since there is no telling which is right.
+    The reason names where the first one is, as ``place`` says it.
     """
     rejected: list[pd.DataFrame] = []
     named = [c.name for c in contract.columns if c.name in kept.columns]
@@ -353,15 +368,25 @@ def split_duplicates(kept: pd.DataFrame, contract: Contract) -> Checked:
         first = pd.DataFrame(
             {
                 "print": prints[firsts].to_numpy(),
-                "at": kept.loc[firsts, SOURCE_COLUMN].astype(str)
-                + " row "
-                + kept.loc[firsts, ROW_COLUMN].astype(str),
+                "position": np.flatnonzero(firsts),
             },
         ).set_axis(ids[firsts].to_numpy())
         same = (prints.to_numpy() == ids.map(first["print"]).to_numpy()) & repeated
-        at = ids.map(first["at"]).astype(str).to_numpy()
+        later = repeated.to_numpy()
+        # Only the first rows that something repeats are placed: placing a
+        # row in a CSV file reads the file again.
+        referenced = ids[later].map(first["position"]).to_numpy(dtype="int64")
+        unique_refs, back = np.unique(referenced, return_inverse=True)
+        places = np.asarray(
+            place(
+                kept[SOURCE_COLUMN].iloc[unique_refs].astype(str),
+                kept[ROW_COLUMN].iloc[unique_refs],
+            ),
+            dtype=object,
+        )
+        at = places[back] if len(unique_refs) else np.array([], dtype=object)
         problem = np.where(
-            same,
+            same[later],
             "repeats an identical earlier row (first at " + at + ")",
             "appears more than once with different values (first at " + at + ")",
         )
@@ -369,8 +394,8 @@ def split_duplicates(kept: pd.DataFrame, contract: Contract) -> Checked:
             kept,
             repeated,
             column.name,
-            problem[repeated.to_numpy()],
-            kind=np.where(same, DUPLICATE, BAD)[repeated.to_numpy()],
+            problem,
+            kind=np.where(same, DUPLICATE, BAD)[later],
         )
         rejected.append(split.rejected)
         kept = split.kept
@@ -428,16 +453,22 @@ def refusal(rejected: pd.DataFrame) -> str:
     first = rejected.sort_values(
         ["quarantine_source", "quarantine_row"], kind="stable"
     ).iloc[0]
-    violation = Violation(
-        str(first["quarantine_source"]),
-        int(first["quarantine_row"]),
-        str(first["quarantine_column"]),
-        first["quarantine_value"],
-        str(first["quarantine_reason"]),
-    )
+    violation = _violation(first)
     more = len(rejected) - 1
     tail = f"; {more} more row(s) have problems" if more else ""
     return f"{violation.message()}{tail}."
+
+
+def _violation(row: pd.Series) -> Violation:
+    line = row.get("quarantine_line")
+    return Violation(
+        str(row["quarantine_source"]),
+        int(row["quarantine_row"]),
+        str(row["quarantine_column"]),
+        row["quarantine_value"],
+        str(row["quarantine_reason"]),
+        None if line is None or pd.isna(line) else int(line),
+    )
 
 
 def strip_provenance(frame: pd.DataFrame) -> pd.DataFrame:
@@ -492,6 +523,7 @@ def _rejected_rows(
                 source.to_numpy() if isinstance(source, pd.Series) else source
             ),
             "quarantine_row": rows.to_numpy(),
+            "quarantine_line": pd.array([pd.NA] * len(raw), dtype="Int64"),
             "quarantine_column": columns,
             "quarantine_value": [None if _empty(v) else str(v) for v in picked],
             "quarantine_reason": reasons,

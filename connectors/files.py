@@ -36,7 +36,15 @@ from connectors.contracts import (
     strip_provenance,
 )
 from connectors.exceptions import ContractError, InputError
-from connectors.quarantine import TableAudit, audit, judge, write_quarantine
+from connectors.origins import CsvOrigin, ParquetOrigin, RowOrigin
+from connectors.quarantine import (
+    TableAudit,
+    as_read,
+    audit,
+    judge,
+    placer,
+    write_quarantine,
+)
 from connectors.sources import (
     DEFAULT_CHUNK_ROWS,
     DataSettings,
@@ -103,6 +111,8 @@ class TableRead:
     carry: pd.DataFrame | None = None
     """Rows for the next incremental read: checked, before cross-table rules,
     so a row refused today for want of its user comes back once it exists."""
+    origins: dict[str, RowOrigin] = field(default_factory=dict)
+    """The sources that can be read again, by name, for the quarantine."""
 
     def reject(self, mask: pd.Series, column: str, problem: str) -> None:
         """Move the kept rows where ``mask`` holds to the quarantine."""
@@ -137,15 +147,15 @@ def read_table(
     InputError
         The file is missing, empty, unreadable, or of an unknown format.
     ContractError
-        A row breaks the contract; the message names source, column, row and
-        value of the first one.
+        A row breaks the contract; the message names source, column, line (a
+        CSV file's, the header being line 1) or row, and value of the first.
     """
     read = read_source(
         file_chunks(FileSource(path=path), contract.table),
         contract,
         naive_time_zone=naive_time_zone,
     )
-    judge(_audit(read), read.rejected, 0.0)
+    judge(_audit(read), as_read(read.rejected, read.origins), 0.0)
     return strip_provenance(read.kept)
 
 
@@ -206,12 +216,11 @@ def _chunks_of(
     suffixes = [s.lower() for s in path.suffixes]
     compressed = bool(suffixes) and suffixes[-1] in _COMPRESSION_SUFFIXES
     kind = suffixes[-2] if compressed and len(suffixes) > 1 else (suffixes or [""])[-1]
+    sep = "\t" if kind == ".tsv" else ","
     if kind in _PARQUET_SUFFIXES and not compressed:
         frames = _parquet_frames(path, chunk_rows)
     elif kind in _CSV_SUFFIXES:
-        frames = _csv_frames(
-            path, chunk_rows, encoding, sep="\t" if kind == ".tsv" else ","
-        )
+        frames = _csv_frames(path, chunk_rows, encoding, sep=sep)
     else:
         raise InputError(
             f"{path}: unknown format {''.join(suffixes) or '(no suffix)'!r} for "
@@ -219,10 +228,17 @@ def _chunks_of(
             "or .parquet"
         )
     rows = 0
+    origin: RowOrigin | None = None
     try:
         for frame in frames:
+            if origin is None:
+                origin = (
+                    CsvOrigin(path, encoding, sep, tuple(map(str, frame.columns)))
+                    if kind in _CSV_SUFFIXES
+                    else ParquetOrigin(path)
+                )
             if len(frame):
-                yield Chunk(str(path), rows + 1, frame)
+                yield Chunk(str(path), rows + 1, frame, origin)
                 rows += len(frame)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the {table} file is empty") from None
@@ -333,10 +349,13 @@ def read_source(
     """
     kept: list[pd.DataFrame] = []
     rejected: list[pd.DataFrame] = []
+    origins: dict[str, RowOrigin] = {}
     digest = hashlib.sha256()
     rows_in = 0
     for chunk in chunks:
         rows_in += len(chunk.frame)
+        if chunk.origin is not None:
+            origins[chunk.source] = chunk.origin
         if hash_rows:
             hashes = pd.util.hash_pandas_object(chunk.frame, index=False)
             digest.update(hashes.to_numpy().tobytes())
@@ -365,13 +384,14 @@ def read_source(
     for part in kept:
         part[SOURCE_COLUMN] = part[SOURCE_COLUMN].astype(sources)
     table = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
-    unique = split_duplicates(table, contract)
+    unique = split_duplicates(table, contract, placer(origins))
     return TableRead(
         contract.table,
         unique.kept,
         concat_rejected([*rejected, unique.rejected]),
         rows_in,
         digest.hexdigest() if hash_rows else "",
+        origins=origins,
     )
 
 
@@ -614,6 +634,7 @@ def _judge_all(
     )
     audits: dict[str, TableAudit] = {}
     for name, read in reads.items():
+        read.rejected = as_read(read.rejected, read.origins)
         table_audit = _audit(read)
         if len(read.rejected) and folder is not None:
             path = write_quarantine(read.rejected, folder / label, name)

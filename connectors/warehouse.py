@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from connectors.contracts import ROW_COLUMN, SOURCE_COLUMN, Contract
 from connectors.exceptions import InputError
+from connectors.origins import RowOrigin
 from connectors.sources import SqlSource
 
 logger = logging.getLogger(__name__)
@@ -32,11 +33,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Chunk:
-    """Rows read from a source, and the source row number of the first one."""
+    """Rows read from a source, and the source row number of the first one.
+
+    ``origin`` reads rows of the source again as they were read (a file); a
+    SQL source has none.
+    """
 
     source: str
     first_row: int
     frame: pd.DataFrame
+    origin: RowOrigin | None = None
 
 
 class SqlReader:

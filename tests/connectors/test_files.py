@@ -1,4 +1,4 @@
-"""Each kind of bad input is refused with the file, column, row and value named."""
+"""Each kind of bad input is refused with the file, column, line and value named."""
 
 from __future__ import annotations
 
@@ -68,12 +68,12 @@ BAD_INPUTS: list[tuple[str, Callable[[Dataset], Path], list[str]]] = [
     (
         "non-numeric amount",
         lambda d: (_replace(d.revenue, "120.50", "12O.5O"), d.revenue)[1],
-        ["'amount'", "row 3", "'12O.5O'", "not a number"],
+        ["'amount'", "line 4", "'12O.5O'", "not a number"],
     ),
     (
         "wrong type of cost",
         lambda d: (_replace(d.campaign_stats, "120.5", "cheap"), d.campaign_stats)[1],
-        ["'cost'", "row 1", "'cheap'", "not a number"],
+        ["'cost'", "line 2", "'cheap'", "not a number"],
     ),
     (
         "unparsable date",
@@ -81,7 +81,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Dataset], Path], list[str]]] = [
             _replace(d.users, "2026-10-03T10:00:00Z", "03/10/2026 10h"),
             d.users,
         )[1],
-        ["'signup_at'", "row 3", "'03/10/2026 10h'", "not a timestamp"],
+        ["'signup_at'", "line 4", "'03/10/2026 10h'", "not a timestamp"],
     ),
     (
         "timestamp without a zone",
@@ -89,32 +89,32 @@ BAD_INPUTS: list[tuple[str, Callable[[Dataset], Path], list[str]]] = [
             _replace(d.revenue, "2026-11-01T12:00:00Z", "2026-11-01 12:00:00"),
             d.revenue,
         )[1],
-        ["'occurred_at'", "row 2", "no time zone"],
+        ["'occurred_at'", "line 3", "no time zone"],
     ),
     (
         "negative amount",
         lambda d: (_replace(d.revenue, "49.00,USD,o2", "-49.00,USD,o2"), d.revenue)[1],
-        ["'amount'", "row 2", "'-49.00'", "negative"],
+        ["'amount'", "line 3", "'-49.00'", "negative"],
     ),
     (
         "unknown currency",
         lambda d: (_replace(d.revenue, "120.50,USD", "120.50,XYZ"), d.revenue)[1],
-        ["'currency'", "row 3", "'XYZ'", "has no exchange rate into USD"],
+        ["'currency'", "line 4", "'XYZ'", "has no exchange rate into USD"],
     ),
     (
         "duplicate user id",
         lambda d: (_replace(d.users, "u3,", "u1,"), d.users)[1],
-        ["'user_id'", "row 3", "'u1'", "more than once"],
+        ["'user_id'", "line 4", "'u1'", "more than once"],
     ),
     (
         "revenue for an unknown user",
         lambda d: (_replace(d.revenue, "u3,", "u9,"), d.revenue)[1],
-        ["'user_id'", "row 3", "'u9'", "not in the users table"],
+        ["'user_id'", "line 4", "'u9'", "not in the users table"],
     ),
     (
         "bad country code",
         lambda d: (_replace(d.users, ",US,freelancer", ",usa,freelancer"), d.users)[1],
-        ["'country'", "row 2", "'usa'", "ISO 3166"],
+        ["'country'", "line 3", "'usa'", "ISO 3166"],
     ),
     (
         "empty file",

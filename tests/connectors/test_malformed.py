@@ -1,7 +1,7 @@
 """Malformed inputs: each is refused with an error or quarantined, never lost.
 
 Every case names what it breaks, the table and the text it reads; a
-quarantine case then checks the message names source, column, row and value,
+quarantine case then checks the message names source, column, line and value,
 that the quarantine file holds the row with its reason, that the counts add
 up (rows in = kept + quarantined), and that strict mode (``max_share: 0``)
 refuses the same input with the same message.
@@ -146,7 +146,7 @@ QUARANTINED = {
         _rev(2, "u2,2026-02-02T00:00:00Z,400000000000,EUR,o2"),
         "amount",
         2,
-        "400000000000.0",
+        "400000000000",
         "is above data.max_amount",
     ),
     "amount beyond a float": Bad(
@@ -244,6 +244,8 @@ def test_bad_rows_are_quarantined_with_their_reason(
     assert first["quarantine_source"] == source
     assert first["quarantine_column"] == case.column
     assert int(first["quarantine_row"]) == case.row
+    # The header is line 1 and no case has a blank line or a quoted break.
+    assert int(first["quarantine_line"]) == case.row + 1
     assert first["quarantine_value"] == ("" if case.value == "(empty)" else case.value)
     assert case.reason in first["quarantine_reason"]
 
@@ -251,9 +253,8 @@ def test_bad_rows_are_quarantined_with_their_reason(
     with pytest.raises(ContractError) as refused:
         load(tables={case.table: case.text}, max_share=0)
     message = str(refused.value)
-    assert f"{source}: column {case.column!r}, row {case.row}: value {value}" in (
-        message
-    )
+    line = case.row + 1
+    assert f"{source}: column {case.column!r}, line {line}: value {value}" in message
     assert case.reason in message
     assert "data.quarantine.max_share is 0: no bad row is accepted" in message
 
@@ -335,7 +336,7 @@ def test_too_many_bad_rows_fail_the_run_and_keep_the_quarantine(
         load(tables={"revenue": revenue}, max_share=0.25)
 
     message = str(refused.value)
-    assert "column 'amount', row 1: value '-1' is negative" in message
+    assert "column 'amount', line 2: value '-1' is negative" in message
     assert "2 bad row(s) of 4 (50.00%), above data.quarantine.max_share 25.00%" in (
         message
     )

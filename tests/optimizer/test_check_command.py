@@ -39,12 +39,12 @@ def test_check_reports_quarantined_rows_without_writing(tmp_path: Path) -> None:
     assert not (tmp_path / ".valuebid").exists()
 
 
-def test_check_fails_naming_the_row_in_strict_mode(tmp_path: Path) -> None:
+def test_check_fails_naming_the_line_in_strict_mode(tmp_path: Path) -> None:
     config = _config(tmp_path, REVENUE_CSV.replace(",30,", ",-30,"), 0)
 
     result = CliRunner().invoke(app, ["check", "--config", str(config)])
 
     assert result.exit_code == 1
-    assert "column 'amount', row 3: value '-30' is negative" in " ".join(
+    assert "column 'amount', line 4: value '-30' is negative" in " ".join(
         result.output.split()
     )

@@ -134,7 +134,7 @@ def test_bad_input_exits_non_zero_and_writes_nothing(tmp_path: Path) -> None:
     data.revenue.write_text(text, encoding="utf-8")
     result = CliRunner().invoke(app, ["run", "--config", str(data.config)])
     assert result.exit_code == 1
-    assert "column 'amount', row 2" in result.stderr
+    assert "column 'amount', line 3" in result.stderr
     assert "'-5'" in result.stderr
     assert not (tmp_path / "state" / "state.db").exists()
     assert not (tmp_path / "state" / "runs").exists()

@@ -45,7 +45,7 @@ def test_a_run_records_its_quarantine_and_fails_past_the_limit(
     assert Path(audit["file"]).parent == tmp_path / "state/quarantine/2026-11-02"
 
     _spoil_revenue(revenue_path, 5000)
-    with pytest.raises(ContractError, match=r"column 'amount', row 1: value '-1'"):
+    with pytest.raises(ContractError, match=r"column 'amount', line 2: value '-1'"):
         run_cycle(settings, run_date=RUN_DATE)
     engine = sa.create_engine(state_url(settings.state.directory, None))
     with engine.connect() as connection:

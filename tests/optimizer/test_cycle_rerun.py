@@ -65,7 +65,7 @@ BREAKS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "contract": (_drop_cost_column, "lacks required column(s) cost", "ContractError"),
     "quarantine": (
         _make_most_revenue_negative,
-        "column 'amount', row 1: value '-1'",
+        "column 'amount', line 2: value '-1'",
         "ContractError",
     ),
     "planning": (
