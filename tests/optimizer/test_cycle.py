@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from config import load_settings
@@ -16,6 +17,7 @@ from optimizer.cycle import CycleResult, run_cycle
 from optimizer.demo import CAMPAIGNS, DemoFiles, build_demo
 from optimizer.policy import HOLD, MIGRATE
 from optimizer.state import StateStore, state_url
+from tests.fakes.token_endpoint import closed_token_uri
 from tests.support.datasets import write_dataset
 
 RUN_DATE = dt.date(2026, 12, 4)
@@ -126,6 +128,40 @@ def test_rerunning_a_day_updates_the_run_in_place(
     assert second.rows == first.rows
     assert second.model_version == first.model_version
     assert len(list(settings.model.directory.glob("*/metadata.json"))) == 1
+
+
+def test_apply_with_a_failing_login_exits_non_zero_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    data = write_dataset(tmp_path)
+    config = yaml.safe_load(data.config.read_text(encoding="utf-8"))
+    config["google_ads"] = {
+        "customer_ids": ["1234567890"],
+        "endpoint": "127.0.0.1:9",
+        "token_uri": closed_token_uri(),
+        "retry": {"max_attempts": 1},
+    }
+    data.config.write_text(yaml.safe_dump(config), encoding="utf-8")
+    secrets = {
+        "GOOGLE_ADS_DEVELOPER_TOKEN": "dt-secret-7171",
+        "GOOGLE_ADS_CLIENT_ID": "client-id.apps",
+        "GOOGLE_ADS_CLIENT_SECRET": "cs-secret-7272",
+        "GOOGLE_ADS_REFRESH_TOKEN": "rt-secret-7373",
+    }
+
+    result = CliRunner().invoke(
+        app, ["run", "--apply", "--config", str(data.config)], env=secrets
+    )
+
+    assert result.exit_code == 1
+    assert "error: login to the Google Ads API failed" in result.stderr
+    assert "Traceback" not in result.output
+    assert not any(
+        secrets[name] in result.output
+        for name in ("GOOGLE_ADS_CLIENT_SECRET", "GOOGLE_ADS_REFRESH_TOKEN")
+    )
+    assert secrets["GOOGLE_ADS_DEVELOPER_TOKEN"] not in result.output
+    assert not (tmp_path / "state" / "runs").exists()
 
 
 def test_bad_input_exits_non_zero_and_writes_nothing(tmp_path: Path) -> None:
