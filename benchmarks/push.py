@@ -207,6 +207,9 @@ class TimedSink:
         self.supports_restatement = inner.supports_restatement
         self.seconds = 0.0
 
+    def login(self) -> None:
+        self.inner.login()
+
     def upload(self, events: Sequence[Any]) -> list[Any]:
         started = time.perf_counter()
         try:
