@@ -445,8 +445,10 @@ def approve(
     _logging(verbose)
     with _fail_cleanly(), _store(config) as (settings, store):
         # A plan that may not be approved at all is refused before the
-        # account is reached. The account is checked next: an approval
-        # freezes the day's plan, so it is recorded only when it can be applied.
+        # account is reached, and the account is reached before anything is
+        # recorded. The push's own guardrails (kill switch, stale data, model
+        # gate) come after the approval: a stop they make is recorded on the
+        # run, and its approved changes wait until the run may be applied.
         applying.ensure_approvable(store, run_id)
         writer = applying.ensure_writer(connect_writer(settings))
         approved = applying.approve(store, run_id, campaign or None)
