@@ -15,7 +15,8 @@ moved, the login still goes to Google.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import google.auth.exceptions
@@ -30,6 +31,29 @@ logger = logging.getLogger(__name__)
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _REASON_CHARS = 200
+
+#: Seconds one token request may take. google.auth waits 120 s by default,
+#: so a token endpoint that takes the connection and never answers held a
+#: retried login for ten minutes.
+LOGIN_TIMEOUT_SECONDS = 30.0
+
+
+class _TimedRequest(Request):
+    """A token request that gives up after :data:`LOGIN_TIMEOUT_SECONDS`."""
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        limit = LOGIN_TIMEOUT_SECONDS if timeout is None else timeout
+        return super().__call__(  # type: ignore[no-untyped-call]
+            url, method, body, headers, limit, **kwargs
+        )
 
 
 def check_token_uri(value: str | None) -> str | None:
@@ -114,7 +138,7 @@ def log_in(
     if credentials.valid:
         return
     try:
-        credentials.refresh(Request())  # type: ignore[no-untyped-call]
+        credentials.refresh(_TimedRequest())  # type: ignore[no-untyped-call]
     except google.auth.exceptions.TransportError as exc:
         message = (
             f"login to {api} failed: its OAuth token endpoint "

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+
 import pytest
 from google.oauth2.credentials import Credentials
 
+from connectors import google_login
 from connectors.exceptions import LoginError
 from connectors.google_login import check_token_uri, log_in
 from tests.fakes.token_endpoint import ACCESS_TOKEN, closed_token_uri, token_endpoint
@@ -96,3 +100,33 @@ def test_a_valid_token_is_used_until_it_expires() -> None:
     assert credentials.token == ACCESS_TOKEN
     assert len(endpoint.requests) == 1
     assert endpoint.requests[0]["grant_type"] == "refresh_token"
+
+
+def test_a_token_endpoint_that_never_answers_times_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A listener that takes the connection and never replies: without a
+    # bound of its own the login would wait google.auth's two minutes.
+    monkeypatch.setattr(google_login, "LOGIN_TIMEOUT_SECONDS", 0.5)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}/token"
+
+        errors: list[BaseException] = []
+
+        def attempt() -> None:
+            try:
+                login(user_credentials(uri))
+            except BaseException as exc:
+                errors.append(exc)
+
+        worker = threading.Thread(target=attempt, daemon=True)
+        worker.start()
+        # Far above the bound set here, far below the two-minute default.
+        worker.join(30)
+        assert not worker.is_alive(), "the login kept waiting on a silent endpoint"
+
+    assert len(errors) == 1 and isinstance(errors[0], LoginError)
+    assert errors[0].transient
+    assert f"{uri} could not be reached" in str(errors[0])
