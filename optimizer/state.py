@@ -42,7 +42,7 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -542,8 +542,11 @@ class StateStore:
         """The account's last successful cycle run, for its values.
 
         Successful: it recorded the figures of its values and is not held
-        back, neither by a jump in those values nor by a failed later start
-        (whose plan was set aside).
+        back by a failed later start (whose plan was set aside). A run held
+        for a jump in its values stands for the level it was held against:
+        its rerun overwrote its own figures with the jumped ones, so the
+        record returned carries the held check's ``baseline_summary`` and
+        names the run that level came from.
 
         Parameters
         ----------
@@ -560,11 +563,14 @@ class StateStore:
         RunRecord or None
             The run; ``None`` when there is no such run.
         """
+        # A run held for its values carries the level it was held against:
+        # a rerun of its day overwrote its own figures with the jumped ones,
+        # and the day after must not lose the level by skipping it.
         query = sa.select(runs).where(
             runs.c.account == account,
             runs.c.kind == CYCLE,
             runs.c.value_summary.is_not(None),
-            runs.c.status.not_in(sorted(HELD_BACK)),
+            runs.c.status.not_in(sorted(HELD_BACK - {VALUE_HELD})),
         )
         if on_or_before is None:
             # A run's start time is that of the start whose figures it holds:
@@ -574,10 +580,24 @@ class StateStore:
             query = query.where(runs.c.run_date <= on_or_before).order_by(
                 runs.c.run_date.desc()
             )
-        query = query.limit(1)
         with self.engine.connect() as connection:
-            row = connection.execute(query).mappings().first()
-        return RunRecord(**row) if row is not None else None
+            for row in connection.execute(query).mappings():
+                record = RunRecord(**row)
+                if record.status != VALUE_HELD:
+                    return record
+                check = record.value_check or {}
+                carried = check.get("baseline_summary")
+                if carried:
+                    return replace(
+                        record,
+                        run_id=str(check.get("baseline_run") or record.run_id),
+                        run_date=dt.date.fromisoformat(
+                            str(check.get("baseline_date") or record.run_date)
+                        ),
+                        value_summary=carried,
+                    )
+                # Held before held runs kept their level: look further back.
+        return None
 
     def latest_run(self, account: str) -> RunRecord | None:
         """The account's most recent cycle run, or ``None``."""

@@ -134,6 +134,10 @@ class ValueCheck:
     baseline_mean: float | None = None
     ratio: float | None = None
     hint: str = ""
+    #: When held: the figures of the level it was held against. A rerun of
+    #: the day overwrites the run's own figures, so later checks compare
+    #: with these instead (see :meth:`StateStore.value_baseline`).
+    baseline_summary: dict[str, Any] | None = None
 
     @property
     def held(self) -> bool:
@@ -315,7 +319,12 @@ def check_value_level(
         return replace(compared, status=ACCEPTED, reason=reason, ratio=round(ratio, 4))
     logger.warning("values of %s: %s; %s", run_date, reason, hint)
     return replace(
-        compared, status=HELD, reason=reason, ratio=round(ratio, 4), hint=hint
+        compared,
+        status=HELD,
+        reason=reason,
+        ratio=round(ratio, 4),
+        hint=hint,
+        baseline_summary=before.as_dict(),
     )
 
 

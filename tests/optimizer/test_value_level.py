@@ -741,6 +741,27 @@ def test_a_rerun_on_fixed_inputs_releases_the_day(world: World, tmp_path: Path) 
     assert _plan_files(fixed)[0]["held_back"] is False
 
 
+def test_a_held_rerun_of_the_only_day_keeps_its_level_for_the_next_rerun(
+    world: World, tmp_path: Path
+) -> None:
+    # The day's good figures live on the run that the held rerun overwrites:
+    # with no other day to compare with, the level must come with the hold.
+    settings = load_settings(_config(world, tmp_path))
+    first = _cycle(world, settings, DAY_1)
+    held = _cycle(world, settings, DAY_1, inputs=world.inflated)
+    assert held.held
+
+    again = _cycle(world, settings, DAY_1, inputs=world.inflated)
+    fixed_next_day = _cycle(world, settings, DAY_2)
+
+    assert again.held and again.value_check is not None
+    assert again.value_check.baseline_run == first.run.run_id
+    assert again.value_check.baseline_mean == held.value_check.baseline_mean  # type: ignore[union-attr]
+    assert fixed_next_day.value_check is not None
+    assert fixed_next_day.value_check.status == PASSED
+    assert fixed_next_day.value_check.baseline_mean == held.value_check.baseline_mean  # type: ignore[union-attr]
+
+
 def test_the_first_run_says_once_that_nothing_is_compared(
     world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
