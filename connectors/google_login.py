@@ -137,23 +137,24 @@ def log_in(
     """
     if credentials.valid:
         return
+    hidden = tuple(secrets)
     try:
         credentials.refresh(_TimedRequest())  # type: ignore[no-untyped-call]
     except google.auth.exceptions.TransportError as exc:
         message = (
             f"login to {api} failed: its OAuth token endpoint "
             f"{_endpoint(credentials)} could not be reached "
-            f"({_transport_reason(exc)}). Check this machine's network and "
+            f"({_transport_reason(exc, hidden)}). Check this machine's network and "
             f"proxy, and {token_setting} if the endpoint is not Google's."
         )
-        raise LoginError(_mask(message, secrets), api=api, transient=True) from exc
+        raise LoginError(_mask(message, hidden), api=api, transient=True) from exc
     except google.auth.exceptions.GoogleAuthError as exc:
         message = (
             f"login to {api} failed: its OAuth token endpoint "
             f"{_endpoint(credentials)} refused the credentials "
-            f"({_refusal_reason(exc)}). Check {credentials_hint}."
+            f"({_refusal_reason(exc, hidden)}). Check {credentials_hint}."
         )
-        raise LoginError(_mask(message, secrets), api=api) from exc
+        raise LoginError(_mask(message, hidden), api=api) from exc
     logger.debug("logged in to %s", api)
 
 
@@ -174,7 +175,7 @@ def _endpoint(credentials: Credentials) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}"
 
 
-def _transport_reason(exc: BaseException) -> str:
+def _transport_reason(exc: BaseException, secrets: Iterable[str | None]) -> str:
     """The deepest operating-system reason (e.g. "Connection refused"), if any."""
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
@@ -194,12 +195,13 @@ def _transport_reason(exc: BaseException) -> str:
         ):
             if isinstance(linked, BaseException):
                 stack.append(linked)
-    return found or _short(str(exc))
+    return found or _short(_mask(str(exc), secrets))
 
 
-def _refusal_reason(exc: BaseException) -> str:
+def _refusal_reason(exc: BaseException, secrets: Iterable[str | None]) -> str:
     first = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
-    return _short(first)
+    # Masked before it is cut: a secret cut in two no longer matches its mask.
+    return _short(_mask(first, secrets))
 
 
 def _short(text: str) -> str:

@@ -10,7 +10,7 @@ from google.oauth2.credentials import Credentials
 
 from connectors import google_login
 from connectors.exceptions import LoginError
-from connectors.google_login import check_token_uri, log_in
+from connectors.google_login import check_token_uri, log_in, with_token_uri
 from tests.fakes.token_endpoint import ACCESS_TOKEN, closed_token_uri, token_endpoint
 
 CLIENT_SECRET = "client-secret-not-real-4242"
@@ -130,3 +130,27 @@ def test_a_token_endpoint_that_never_answers_times_out(
     assert len(errors) == 1 and isinstance(errors[0], LoginError)
     assert errors[0].transient
     assert f"{uri} could not be reached" in str(errors[0])
+
+
+@pytest.mark.parametrize("id_length", range(20, 200, 9))
+def test_no_part_of_a_secret_survives_the_cut_of_a_long_refusal(
+    id_length: int,
+) -> None:
+    # The refusal quotes the request; a long client id pushes the secrets
+    # to where the reason is cut, and a cut secret must not show either.
+    credentials = Credentials(  # type: ignore[no-untyped-call]
+        token=None,
+        refresh_token="QZX-refresh-secret-0000",
+        client_id="c" * id_length,
+        client_secret="QZY-client-secret-0000",
+    )
+    with token_endpoint(refuse=True) as endpoint, pytest.raises(LoginError) as raised:
+        log_in(
+            with_token_uri(credentials, endpoint.url),
+            api="the Example API",
+            token_setting="example.token_uri",
+            credentials_hint="the keys in example.yaml",
+            secrets=("QZX-refresh-secret-0000", "QZY-client-secret-0000"),
+        )
+
+    assert "QZ" not in str(raised.value)
