@@ -147,7 +147,7 @@ class GoogleAdsSession:
                 delay = next(delays, None) if exc.transient else None
                 if delay is None:
                     raise
-                logger.warning("%s; retrying in %.1f s", exc, delay)
+                logger.warning("%s Retrying in %.1f s.", exc, delay)
                 self.sleep(delay)
 
     def call(self, action: str, attempt: Callable[[], T]) -> T:
