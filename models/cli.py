@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +20,7 @@ from models.evaluation import (
     labelled_users,
     split_users,
 )
-from models.exceptions import ModelError
+from models.exceptions import InputDataError, ModelError
 from models.features import DEFAULT_AGES
 from models.frames import prepare_events, prepare_revenue, prepare_users
 from models.metrics import METRIC_NAMES
@@ -198,8 +199,17 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(path, index=False)
 
 
-def _fail(error: ModelError) -> typer.Exit:
-    typer.echo(f"error: {error}", err=True)
+def _fail(
+    error: ModelError, files: Mapping[str, Path | None] | None = None
+) -> typer.Exit:
+    """Print the error, naming the file of the table it is about."""
+    message = str(error)
+    if isinstance(error, InputDataError) and files:
+        table = re.split(r"[.:\s]", message, maxsplit=1)[0]
+        path = files.get(table)
+        if path is not None:
+            message = f"{path}: {message}"
+    typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=1)
 
 
@@ -245,7 +255,9 @@ def train(
             user_table, revenue_table, _parse_as_of(as_of, revenue_table), event_table
         )
     except ModelError as error:
-        raise _fail(error) from error
+        raise _fail(
+            error, {"users": users, "revenue": revenue, "events": events}
+        ) from error
     path = model.save(out)
     typer.echo(f"model {model.version} saved to {path}")
     ages = ", ".join(map(str, model.gate_ages))
@@ -318,7 +330,9 @@ def score(
             user_table, revenue_table, _parse_as_of(as_of, revenue_table), event_table
         )
     except ModelError as error:
-        raise _fail(error) from error
+        raise _fail(
+            error, {"users": users, "revenue": revenue, "events": events}
+        ) from error
     _write(scores, out)
     typer.echo(f"{len(scores)} users scored with model {fitted.version} into {out}")
     if fitted.gate_failures:
@@ -381,7 +395,9 @@ def evaluate(
             random_state=seed,
         )
     except ModelError as error:
-        raise _fail(error) from error
+        raise _fail(
+            error, {"users": users, "revenue": revenue, "events": events}
+        ) from error
     # The gate averages fixed ages: judged only when all of them were measured.
     gate_failures = (
         holdout_gate(report, GATE_AGES) if set(GATE_AGES) <= set(eval_ages) else None

@@ -644,6 +644,13 @@ class PLTVModel:
         """
         directory = Path(directory)
         meta_path = directory / "metadata.json"
+        if not directory.is_dir():
+            raise ModelLoadError(f"{directory}: no such model directory")
+        if not meta_path.exists():
+            raise ModelLoadError(
+                f"{directory}: not a model directory (it has no metadata.json); "
+                "`valuebid model train --out DIR` writes one"
+            )
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError) as error:

@@ -270,7 +270,41 @@ def test_score_with_a_missing_model(tables, tmp_path) -> None:
         ],
     )
     assert result.exit_code == 1
-    assert "unreadable model metadata" in result.output
+    assert f"{tmp_path / 'none'}: no such model directory" in result.output
+
+
+def test_score_with_a_data_folder_for_a_model(tables, tmp_path) -> None:
+    users, revenue = _files(tables, tmp_path)
+    result = runner.invoke(
+        model_app,
+        [
+            "score",
+            "--model",
+            str(tmp_path),
+            "--users",
+            str(users),
+            "--revenue",
+            str(revenue),
+            "--as-of",
+            "2024-09-01",
+            "--out",
+            str(tmp_path / "s.csv"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "not a model directory (it has no metadata.json)" in result.output
+
+
+def test_revenue_before_sign_up_names_the_revenue_file(tables, tmp_path) -> None:
+    users, revenue = _files(tables, tmp_path)
+    frame = pd.read_parquet(revenue)
+    frame.loc[0, "occurred_at"] = pd.Timestamp("2000-01-01", tz="UTC")
+    frame.to_parquet(revenue, index=False)
+    result = runner.invoke(
+        model_app, ["evaluate", "--users", str(users), "--revenue", str(revenue)]
+    )
+    assert result.exit_code == 1
+    assert f"error: {revenue}: revenue: 1 row(s) predate" in result.output
 
 
 def test_score_from_a_registry_folder_uses_its_current_model(

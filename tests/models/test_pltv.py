@@ -119,7 +119,13 @@ def test_load_refuses_other_artefacts(fitted, tmp_path, key, value, message) -> 
 
 
 def test_load_of_an_empty_directory(tmp_path) -> None:
-    with pytest.raises(ModelLoadError, match="unreadable"):
+    with pytest.raises(ModelLoadError, match="not a model directory"):
+        PLTVModel.load(tmp_path)
+
+
+def test_load_of_unreadable_metadata(tmp_path) -> None:
+    (tmp_path / "metadata.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="unreadable model metadata"):
         PLTVModel.load(tmp_path)
 
 
