@@ -143,3 +143,23 @@ def test_shipped_example_config_is_valid() -> None:
     text = example.read_text(encoding="utf-8")
     assert "  max_value_jump: 3.0 " in text
     assert settings.guardrails.max_value_jump == 3.0
+
+
+def test_the_examples_api_sections_are_valid_once_uncommented(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "config" / "example.yaml"
+    lines, inside = [], False
+    for line in example.read_text(encoding="utf-8").splitlines():
+        if line.startswith(("# google_ads:", "# feed:")):
+            inside = True
+        elif inside and not line.startswith("#   "):
+            inside = False
+        lines.append(line[2:] if inside else line)
+    uncommented = tmp_path / "example.yaml"
+    uncommented.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    settings = load_settings(uncommented)
+
+    assert settings.google_ads is not None and settings.feed is not None
+    assert settings.google_ads.token_uri == "http://127.0.0.1:8080/token"
+    assert settings.feed.sink == "conversion_upload"
+    assert settings.feed.batch_size == 2000
