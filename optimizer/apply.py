@@ -326,13 +326,42 @@ def rollback_run(
     return report
 
 
+@dataclass(frozen=True)
+class Approval:
+    """What one approval did.
+
+    Attributes
+    ----------
+    approved
+        Campaigns whose change this approval approved for the first time.
+    renewed
+        Campaigns whose earlier approval, set aside by a later failed start
+        of the run's day, this approval gave again.
+    awaiting_renewal
+        Other campaigns approved before that failed start and not applied
+        yet: the apply refuses to push the run until they are approved again.
+    failed_at
+        When that later start of the run's day failed; ``None`` if none did.
+    """
+
+    approved: list[str]
+    renewed: list[str]
+    awaiting_renewal: list[str]
+    failed_at: dt.datetime | None = None
+
+    @property
+    def changed(self) -> list[str]:
+        """Every campaign this approval approved or approved again."""
+        return sorted([*self.approved, *self.renewed])
+
+
 def approve(
     store: StateStore,
     run_id: str,
     campaign_ids: Sequence[str] | None = None,
     *,
     clock: Clock = utc_now,
-) -> list[str]:
+) -> Approval:
     """Approve a run's changes (all, or the campaigns named).
 
     When a later start of the run's day failed after its plan was approved
@@ -342,8 +371,10 @@ def approve(
 
     Returns
     -------
-    list of str
-        Every campaign of the run approved so far.
+    Approval
+        The campaigns this call approved and those whose approval it
+        renewed, and the ones approved before a failed start of the day that
+        still wait to be approved again.
 
     Raises
     ------
@@ -382,15 +413,39 @@ def approve(
                 locked.run_date,
                 locked.failed_attempt_error or "no reason recorded",
             )
-        approved = store.approve(
+        before = {
+            s.row.campaign_id: s.approved_at
+            for s in store.stored_plan(run_id, connection)
+        }
+        changed = store.approve(
             connection,
             run_id,
             sorted(changes) if campaign_ids is None else list(campaign_ids),
             clock(),
             renew_before=locked.failed_attempt_at,
         )
-    logger.info("run %s: %d change(s) approved", run_id, len(approved))
-    return approved
+        waiting = (
+            []
+            if locked.failed_attempt_at is None
+            else store.approvals_awaiting_renewal(
+                connection, run_id, locked.failed_attempt_at
+            )
+        )
+    failed_at = locked.failed_attempt_at
+    approval = Approval(
+        approved=[cid for cid in changed if before.get(cid) is None],
+        renewed=[cid for cid in changed if before.get(cid) is not None],
+        awaiting_renewal=waiting,
+        failed_at=None if failed_at is None else as_utc(failed_at),
+    )
+    logger.info(
+        "run %s: %d change(s) approved, %d approval(s) renewed, %d still to renew",
+        run_id,
+        len(approval.approved),
+        len(approval.renewed),
+        len(waiting),
+    )
+    return approval
 
 
 def ensure_approvable(store: StateStore, run_id: str) -> RunRecord:

@@ -19,6 +19,7 @@ from connectors.exceptions import ConnectorError
 from models.cli import model_app
 from models.exceptions import ModelError
 from optimizer import days
+from optimizer.apply import Approval
 from optimizer.console import command_console
 from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
@@ -427,6 +428,41 @@ def plan_show(
         )
 
 
+def _show_approval(run_id: str, approval: Approval) -> None:
+    """Say what an approval did, and which earlier approvals still wait."""
+    if approval.changed:
+        named = [
+            *approval.approved,
+            *(f"{cid} (approved again)" for cid in approval.renewed),
+        ]
+        console.print(
+            f"{len(approval.changed)} change(s) of run {run_id} approved: "
+            f"{', '.join(named)}",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"no change of run {run_id} approved: the ones asked for were "
+            "approved already",
+            highlight=False,
+        )
+    if approval.awaiting_renewal:
+        failed = (
+            f" at {approval.failed_at:%Y-%m-%d %H:%M} UTC"
+            if approval.failed_at is not None
+            else ""
+        )
+        console.print(
+            "Still waiting to be approved again: campaign(s) "
+            f"{', '.join(approval.awaiting_renewal)}, approved before a later "
+            f"`valuebid run` of this day failed{failed} and not applied yet. "
+            "Apply refuses to push this run until they are approved again; to "
+            f"approve every change of the run again, run `valuebid approve "
+            f"{run_id} --config FILE` without --campaign.",
+            highlight=False,
+        )
+
+
 @app.command()
 def approve(
     config: ConfigOption,
@@ -451,8 +487,8 @@ def approve(
         # run, and its approved changes wait until the run may be applied.
         applying.ensure_approvable(store, run_id)
         writer = applying.ensure_writer(connect_writer(settings))
-        approved = applying.approve(store, run_id, campaign or None)
-        console.print(f"{len(approved)} change(s) of run {run_id} approved")
+        approval = applying.approve(store, run_id, campaign or None)
+        _show_approval(run_id, approval)
         report = applying.apply_run(
             store,
             run_id,

@@ -662,34 +662,42 @@ class StateStore:
         With ``renew_before``, a row approved at or before that time whose
         change is not applied yet is approved again at ``when``: the approval
         that counts is the one given after a later start of the day failed.
+
+        Returns
+        -------
+        list of str
+            The campaigns whose rows this call approved or approved again,
+            sorted; rows approved already and left as they were are not in it.
         """
         unapproved: sa.ColumnElement[bool] = plan_rows.c.approved_at.is_(None)
         if renew_before is not None:
-            applied = (
-                sa.select(target_changes.c.change_id)
-                .where(
-                    target_changes.c.run_id == plan_rows.c.run_id,
-                    target_changes.c.campaign_id == plan_rows.c.campaign_id,
-                    target_changes.c.status == CHANGE_APPLIED,
-                )
-                .exists()
-            )
             unapproved = sa.or_(
                 unapproved,
-                sa.and_(plan_rows.c.approved_at <= renew_before, ~applied),
+                sa.and_(plan_rows.c.approved_at <= renew_before, ~_row_applied()),
             )
         query = plan_rows.update().where(plan_rows.c.run_id == run_id, unapproved)
         if campaign_ids is not None:
             query = query.where(plan_rows.c.campaign_id.in_(list(campaign_ids)))
-        connection.execute(query.values(approved_at=when))
-        return [
-            str(cid)
-            for cid in connection.execute(
-                sa.select(plan_rows.c.campaign_id).where(
-                    plan_rows.c.run_id == run_id, plan_rows.c.approved_at.is_not(None)
-                )
-            ).scalars()
-        ]
+        updated = connection.execute(
+            query.values(approved_at=when).returning(plan_rows.c.campaign_id)
+        )
+        return sorted(str(cid) for cid in updated.scalars())
+
+    def approvals_awaiting_renewal(
+        self, connection: Connection, run_id: str, failed_at: dt.datetime
+    ) -> list[str]:
+        """Campaigns approved at or before ``failed_at`` whose change is not applied.
+
+        These are the approvals a later failed start of the run's day set
+        aside: the apply refuses to push them until they are approved again.
+        """
+        query = sa.select(plan_rows.c.campaign_id).where(
+            plan_rows.c.run_id == run_id,
+            plan_rows.c.approved_at.is_not(None),
+            plan_rows.c.approved_at <= failed_at,
+            ~_row_applied(),
+        )
+        return sorted(str(cid) for cid in connection.execute(query).scalars())
 
     def changes_of(
         self, run_id: str, connection: Connection | None = None
@@ -836,3 +844,16 @@ def _as_date(value: Any) -> dt.date:
 def _slug(text: str) -> str:
     cleaned = "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
     return cleaned[:60] or "account"
+
+
+def _row_applied() -> sa.Exists:
+    """Whether the plan row's change was applied (correlated with ``plan_rows``)."""
+    return (
+        sa.select(target_changes.c.change_id)
+        .where(
+            target_changes.c.run_id == plan_rows.c.run_id,
+            target_changes.c.campaign_id == plan_rows.c.campaign_id,
+            target_changes.c.status == CHANGE_APPLIED,
+        )
+        .exists()
+    )

@@ -338,7 +338,7 @@ def test_approval_mode_pushes_only_approved_changes(
     assert sorted(waiting.awaiting_approval) == CHANGED
     assert waiting.status == "planned"
 
-    assert approve(store, run.run_id, ["102"], clock=TODAY) == ["102"]
+    assert approve(store, run.run_id, ["102"], clock=TODAY).approved == ["102"]
     partly = apply_run(store, run.run_id, account, settings, clock=TODAY)
     assert account.pushes == ["102"]
     assert partly.status == "partial"
@@ -545,8 +545,13 @@ def test_a_kept_plan_is_pushed_after_a_failed_rerun_only_once_approved_again(
     )
     assert account.pushes == pushed_before
     # Approving another change leaves the one approved before the failure
-    # waiting: each change is approved again by name, or all of them.
-    approve(store, run.run_id, ["101"], clock=AFTER_FAILURE)
+    # waiting: each change is approved again by name, or all of them. The
+    # approval says what it did and which earlier approvals still wait.
+    one = approve(store, run.run_id, ["101"], clock=AFTER_FAILURE)
+    # Once pushed, 101 needs no new approval: this call changes nothing.
+    assert one.changed == ([] if done == "pushed" else ["101"])
+    assert one.awaiting_renewal == [waiting]
+    assert one.failed_at == FAILED_AT
     with pytest.raises(SupersededPlanError, match=rf"campaign\(s\) {waiting} are"):
         apply_run(store, run.run_id, account, settings, clock=AFTER_FAILURE)
     assert account.pushes == pushed_before
@@ -554,9 +559,12 @@ def test_a_kept_plan_is_pushed_after_a_failed_rerun_only_once_approved_again(
         s.row.campaign_id: s.approved_at for s in store.stored_plan(run.run_id)
     }
 
-    approve(store, run.run_id, clock=AFTER_FAILURE)
+    every = approve(store, run.run_id, clock=AFTER_FAILURE)
     report = apply_run(store, run.run_id, account, settings, clock=AFTER_FAILURE)
 
+    assert every.renewed == [waiting]
+    assert every.approved == (["103"] if done == "approved" else [])
+    assert every.awaiting_renewal == []
     assert sorted(set(account.pushes)) == CHANGED
     assert waiting in report.pushed
     renewed = _approvals(store, run.run_id)

@@ -9,7 +9,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from optimizer.cli import app
+from optimizer.apply import Approval
+from optimizer.cli import _show_approval, app
 from optimizer.state import StateStore
 from tests.fakes.token_endpoint import closed_token_uri
 from tests.optimizer.conftest import PLAN, RUN_DATE, ZONE, record_plan
@@ -196,3 +197,40 @@ def test_runs_shows_no_apply_count_for_a_run_nothing_was_pushed_for(
         ("dry_run", "-"),
         ("apply", "-"),
     }
+
+
+def test_approve_says_what_it_approved_and_which_approvals_still_wait(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    approval = Approval(
+        approved=["1001"],
+        renewed=[],
+        awaiting_renewal=["1002", "1003"],
+        failed_at=dt.datetime(2026, 11, 16, 10, 5, tzinfo=dt.UTC),
+    )
+
+    _show_approval("20261116-acme-fr", approval)
+
+    said = " ".join(capsys.readouterr().out.split())
+    assert "1 change(s) of run 20261116-acme-fr approved: 1001" in said
+    assert "Still waiting to be approved again: campaign(s) 1002, 1003" in said
+    assert "failed at 2026-11-16 10:05 UTC" in said
+    assert "Apply refuses to push this run until they are approved again" in said
+    assert "`valuebid approve 20261116-acme-fr --config FILE` without --campaign" in (
+        said
+    )
+
+
+def test_approve_names_renewed_approvals_and_says_when_nothing_was_left_to_do(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _show_approval(
+        "r", Approval(approved=["101"], renewed=["102"], awaiting_renewal=[])
+    )
+    _show_approval("r", Approval(approved=[], renewed=[], awaiting_renewal=[]))
+
+    said = capsys.readouterr().out.splitlines()
+    assert said == [
+        "2 change(s) of run r approved: 101, 102 (approved again)",
+        "no change of run r approved: the ones asked for were approved already",
+    ]
