@@ -31,6 +31,7 @@ from models.pltv import (
     MIN_LABELLED_USERS,
     PLTVModel,
     holdout_gate,
+    require_labelled_users,
 )
 from models.registry import CURRENT_FILE, DECISIONS_FILE, ModelRegistry, is_registry
 
@@ -360,7 +361,8 @@ def evaluate(
     """Fit on earlier sign-ups, measure on the held-out ones, next to baselines.
 
     Ends with the quality gate's verdict, as model train states it, then the
-    stricter benchmark goal, which no model needs to meet.
+    stricter benchmark goal, which no model needs to meet. Like model train,
+    needs at least 200 users with a 365-day value.
     """
     if split not in ("time", "random"):
         raise typer.BadParameter("--split must be time or random")
@@ -378,8 +380,12 @@ def evaluate(
         money = prepare_revenue(revenue_table, prepared)
         money = money.loc[money["occurred_at"] <= stamp]
         acts = prepare_events(event_table, prepared)
+        labelled = labelled_users(prepared, stamp)
+        # The same floor as model train: on fewer users a table of metrics
+        # and a gate verdict would only measure noise.
+        require_labelled_users(len(labelled), stamp)
         train_users, test_users = split_users(
-            labelled_users(prepared, stamp),
+            labelled,
             "random" if split == "random" else "time",
             holdout_share,
             seed,

@@ -116,6 +116,30 @@ def holdout_gate(report: HoldoutReport, ages: Sequence[int] = GATE_AGES) -> list
     return failures
 
 
+def require_labelled_users(n_labelled: int, as_of: pd.Timestamp) -> None:
+    """Refuse to fit or measure a model on fewer than ``MIN_LABELLED_USERS``.
+
+    Parameters
+    ----------
+    n_labelled
+        How many users have a full 365-day value at ``as_of``.
+    as_of
+        The instant the values are read at.
+
+    Raises
+    ------
+    TrainingError
+        Too few users have a 365-day value; the message gives the count, the
+        latest sign-up that has one, and the minimum.
+    """
+    if n_labelled < MIN_LABELLED_USERS:
+        raise TrainingError(
+            f"{n_labelled} user(s) signed up by "
+            f"{as_of - pd.Timedelta(days=HORIZON_DAYS)} and so have a 365-day "
+            f"value at {as_of}; at least {MIN_LABELLED_USERS} are needed"
+        )
+
+
 def _utc(as_of: pd.Timestamp) -> pd.Timestamp:
     stamp = pd.Timestamp(as_of)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
@@ -301,12 +325,7 @@ class PLTVModel:
         as_of = _utc(as_of)
         prepared, money, acts = _prepare(users, revenue, events, as_of)
         labelled = labelled_users(prepared, as_of)
-        if len(labelled) < MIN_LABELLED_USERS:
-            raise TrainingError(
-                f"{len(labelled)} user(s) signed up by "
-                f"{as_of - pd.Timedelta(days=HORIZON_DAYS)} and so have a 365-day "
-                f"value at {as_of}; at least {MIN_LABELLED_USERS} are needed"
-            )
+        require_labelled_users(len(labelled), as_of)
         n_labelled = len(labelled)
         labelled = _sample_users(labelled, self.max_train_users, self.random_state)
 

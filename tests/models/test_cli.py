@@ -417,3 +417,29 @@ def test_the_gate_verdict_is_stated_and_a_failed_model_warns_when_scoring(
         fitted.metadata["gate_failures"] = saved
     assert result.exit_code == 0, result.output
     assert "failed its quality gate: mean normalized_gini 0.400" in result.output
+
+
+def test_evaluate_refuses_too_few_labelled_users_as_train_does(
+    tables, as_of, tmp_path
+) -> None:
+    users, revenue, events = tables
+    few = users.head(50)
+    _files(
+        (few, revenue.loc[revenue["user_id"].isin(few["user_id"])], events), tmp_path
+    )
+    before = sorted(tmp_path.iterdir())
+    common = ["--users", str(tmp_path / "users.csv")]
+    common += ["--revenue", str(tmp_path / "revenue.parquet")]
+    common += ["--as-of", str(as_of.date())]
+
+    evaluated = runner.invoke(model_app, ["evaluate", *common])
+    trained = runner.invoke(model_app, ["train", *common, "--out", str(tmp_path / "m")])
+
+    assert evaluated.exit_code == 1
+    assert trained.exit_code == 1
+    refusal = evaluated.output.strip()
+    assert refusal.startswith("error: 50 user(s) signed up by ")
+    assert refusal.endswith("at least 200 are needed")
+    assert refusal == trained.output.strip()
+    assert "quality gate" not in evaluated.output
+    assert sorted(tmp_path.iterdir()) == before
