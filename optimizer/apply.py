@@ -882,8 +882,17 @@ def _kill_switch(settings: Settings) -> str | None:
 
 
 def _staleness(run: RunRecord, settings: Settings, clock: Clock) -> str | None:
-    today = account_today(settings.account.time_zone, clock())
+    zone = settings.account.time_zone
+    today = account_today(zone, clock())
     plan_age = (today - run.run_date).days
+    if plan_age < 0:
+        # Each day moves a target by at most one step; a plan dated ahead
+        # would let one real day take the steps of the days named.
+        return (
+            f"the plan is for {run.run_date}, a day that has not begun in the "
+            f"account's time zone ({zone}, where it is {today}); plan today "
+            "instead, or apply this plan on its day"
+        )
     allowed_plan = settings.operations.max_plan_age_days
     if plan_age > allowed_plan:
         return (

@@ -311,6 +311,27 @@ def test_a_plan_older_than_allowed_is_not_applied(
     assert account.pushes == []
 
 
+def test_a_plan_for_a_day_not_begun_in_the_account_is_not_applied(
+    store: StateStore, settings: Settings
+) -> None:
+    run = record_plan(store)
+    account = MemoryAccount(START)
+    # 23:00 on the day before, account time: an hour before the day begins.
+    evening_before = clock_at(RUN_DATE - dt.timedelta(days=1), hour=23)
+
+    with pytest.raises(ApplyStopped, match="a day that has not begun") as stopped:
+        apply_run(store, run.run_id, account, settings, clock=evening_before)
+
+    assert stopped.value.stop == "stale_data"
+    assert f"where it is {RUN_DATE - dt.timedelta(days=1)}" in str(stopped.value)
+    assert account.pushes == []
+    assert store.get_run(run.run_id).status == "stopped"  # type: ignore[union-attr]
+    report = apply_run(
+        store, run.run_id, account, settings, clock=clock_at(RUN_DATE, 0)
+    )
+    assert sorted(report.pushed) == CHANGED
+
+
 def test_failed_model_gate_stops_the_apply(
     store: StateStore, settings: Settings
 ) -> None:
