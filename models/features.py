@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from connectors.contracts import index_of
 from models.bgnbd import (
     BGNBDParams,
     GammaGammaParams,
@@ -314,11 +316,55 @@ def scoring_snapshots(users: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     )
 
 
-def _revenue_features(snapshots: pd.DataFrame, revenue: pd.DataFrame) -> pd.DataFrame:
-    rows = snapshots.reset_index(names="row").merge(
-        revenue.loc[:, ["user_id", "days", "amount"]], on="user_id"
+IntArray = npt.NDArray[np.int64]
+
+
+def _rows_of_users(
+    snapshot_users: IntArray,
+    table_users: IntArray,
+    n_users: int,
+) -> tuple[IntArray, IntArray]:
+    """Pairs of a snapshot and a row of its user in a table.
+
+    ``snapshot_users`` and ``table_users`` are positions of each snapshot's
+    and each table row's user among the ``n_users`` users (-1: none). Returns
+    the snapshot of each pair and the table row, snapshot by snapshot and in
+    table order within one: a join on the user without hashing the ids
+    (pandas hashes Arrow strings as Python objects, which cost most of the
+    feature time at a million users). Rows of users without a snapshot drop
+    out.
+    """
+    kept = np.flatnonzero(table_users >= 0)
+    order = kept[np.argsort(table_users[kept], kind="stable")]
+    per_user = np.bincount(table_users[order], minlength=n_users)
+    first_row = np.cumsum(per_user) - per_user
+    count = per_user[snapshot_users]
+    row = np.repeat(np.arange(len(snapshot_users)), count)
+    within = np.arange(row.size) - np.repeat(np.cumsum(count) - count, count)
+    table_row = order[np.repeat(first_row[snapshot_users], count) + within]
+    return row, table_row
+
+
+def _revenue_features(
+    snapshots: pd.DataFrame,
+    revenue: pd.DataFrame,
+    snapshot_users: IntArray,
+    ids: pd.Index,
+) -> pd.DataFrame:
+    row, taken = _rows_of_users(
+        snapshot_users, index_of(revenue["user_id"], ids), len(ids)
     )
-    rows = rows.loc[rows["days"] <= rows["cutoff_days"]]
+    days = revenue["days"].to_numpy(dtype="float64")[taken]
+    cutoff = snapshots["cutoff_days"].to_numpy(dtype="float64")[row]
+    known = days <= cutoff
+    rows = pd.DataFrame(
+        {
+            "row": row[known],
+            "days": days[known],
+            "amount": revenue["amount"].to_numpy(dtype="float64")[taken][known],
+            "cutoff_days": cutoff[known],
+        }
+    )
     rows = rows.assign(
         day=np.floor(rows["days"]),
         first_day=rows["days"] < 1.0,
@@ -346,24 +392,30 @@ def _revenue_features(snapshots: pd.DataFrame, revenue: pd.DataFrame) -> pd.Data
 
 
 def _event_features(
-    snapshots: pd.DataFrame, events: pd.DataFrame, names: Sequence[str]
+    snapshots: pd.DataFrame,
+    events: pd.DataFrame,
+    names: Sequence[str],
+    snapshot_users: IntArray,
+    ids: pd.Index,
 ) -> pd.DataFrame:
     columns = [f"{kind}:{name}" for name in names for kind in ("count", "first_day")]
     out = pd.DataFrame(np.nan, index=snapshots.index, columns=columns)
     if not names or events.empty:
         return out
-    rows = snapshots.reset_index(names="row").merge(
-        events.loc[events["event"].isin(names), ["user_id", "event", "days"]],
-        on="user_id",
-    )
-    rows = rows.loc[rows["days"] <= rows["cutoff_days"]]
-    grouped = rows.groupby(["row", "event"])["days"]
-    counts = grouped.size().unstack()
-    firsts = grouped.min().unstack()
-    for name in names:
-        if name in counts.columns:
-            out[f"count:{name}"] = counts[name].reindex(out.index)
-            out[f"first_day:{name}"] = firsts[name].reindex(out.index)
+    name = index_of(events["event"], pd.Index(list(names), dtype=events["event"].dtype))
+    users = np.where(name >= 0, index_of(events["user_id"], ids), -1)
+    row, taken = _rows_of_users(snapshot_users, users, len(ids))
+    days = events["days"].to_numpy(dtype="float64")[taken]
+    known = days <= snapshots["cutoff_days"].to_numpy(dtype="float64")[row]
+    key = row[known] * len(names) + name[taken][known]
+    grouped = pd.Series(days[known]).groupby(key)
+    counts = np.full(len(snapshots) * len(names), np.nan)
+    firsts = np.full(len(snapshots) * len(names), np.nan)
+    counts[grouped.size().index] = grouped.size().to_numpy(dtype="float64")
+    firsts[grouped.min().index] = grouped.min().to_numpy(dtype="float64")
+    for i, event in enumerate(names):
+        out[f"count:{event}"] = counts[i :: len(names)]
+        out[f"first_day:{event}"] = firsts[i :: len(names)]
     return out
 
 
@@ -392,9 +444,13 @@ def build_features(
         (NaN for unseen levels), missing signals are NaN.
     """
     snapshots = snapshots.reset_index(drop=True)
-    user_rows = users.set_index("user_id").loc[snapshots["user_id"]]
-    user_rows.index = snapshots.index
-    out = _revenue_features(snapshots, revenue)
+    ids = pd.Index(users["user_id"])
+    position = index_of(snapshots["user_id"], ids)
+    if (position < 0).any():
+        missing = snapshots.loc[position < 0, "user_id"].iloc[0]
+        raise KeyError(f"snapshot of user {missing!r}, who is not in the users table")
+    user_rows = users.iloc[position].set_index(snapshots.index)
+    out = _revenue_features(snapshots, revenue, position, ids)
     for column in (
         "revenue_to_date",
         "orders_to_date",
@@ -434,7 +490,7 @@ def build_features(
         out[column] = pd.to_numeric(user_rows[column], errors="coerce").astype(
             "float64"
         )
-    out = out.join(_event_features(snapshots, events, schema.events))
+    out = out.join(_event_features(snapshots, events, schema.events, position, ids))
     for column, levels in schema.categories.items():
         codes = {level: float(i) for i, level in enumerate(levels)}
         values = user_rows[column].astype("string")

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from models.features import (
     PURCHASE_MODEL_FEATURES,
@@ -117,3 +118,37 @@ def test_an_event_only_later_users_have_does_not_stop_training(tables) -> None:
     )
     later = build_features(training_snapshots(late, [7]), late, money, events, schema)
     assert np.isfinite(regressor.predict(later)).all()
+
+
+def test_each_snapshot_gets_its_own_users_money_events_and_levels(tables) -> None:
+    users, money, acts = _prepared(tables)
+    schema = FeatureSchema.learn(users, acts)
+    # A shuffled subset at three ages: the money and events of every other
+    # user must stay out, and each row must find its own user's.
+    some = users.sample(40, random_state=1)
+    snaps = training_snapshots(some, [0, 7, 30])
+    features = build_features(snaps, some, money, acts, schema)
+    segments = {level: float(i) for i, level in enumerate(schema.categories["segment"])}
+
+    assert len(features) == 120
+    for row, snap in snaps.iterrows():
+        mine = money.loc[
+            (money["user_id"] == snap["user_id"])
+            & (money["days"] <= snap["cutoff_days"])
+        ]
+        invites = acts.loc[
+            (acts["user_id"] == snap["user_id"])
+            & (acts["event"] == "invite")
+            & (acts["days"] <= snap["cutoff_days"])
+        ]
+        user = some.loc[some["user_id"] == snap["user_id"]].iloc[0]
+        got = features.loc[row]
+        assert got["revenue_to_date"] == pytest.approx(mine["amount"].sum())
+        assert got["orders_to_date"] == len(mine)
+        if invites.empty:
+            assert pd.isna(got["count:invite"])
+        else:
+            assert got["count:invite"] == len(invites)
+            assert got["first_day:invite"] == invites["days"].min()
+        assert got["segment"] == segments[user["segment"]]
+        assert got["seats"] == pytest.approx(float(user["seats"]))
