@@ -207,6 +207,10 @@ def _library_versions() -> dict[str, str]:
     }
 
 
+#: What :meth:`PLTVModel.save` pickles, at the least.
+_STATE_KEYS = frozenset({"schema", "regressor", "curves"})
+
+
 class PLTVModel:
     """Predicts each user's value at 365, 1095 and 1825 days since sign-up.
 
@@ -663,6 +667,11 @@ class PLTVModel:
         """
         directory = Path(directory)
         meta_path = directory / "metadata.json"
+        if directory.exists() and not directory.is_dir():
+            raise ModelLoadError(
+                f"{directory}: a file, not a model directory; pass the folder "
+                "`valuebid model train --out DIR` wrote"
+            )
         if not directory.is_dir():
             raise ModelLoadError(f"{directory}: no such model directory")
         if not meta_path.exists():
@@ -689,8 +698,13 @@ class PLTVModel:
             )
         try:
             state = pickle.loads((directory / "model.pkl").read_bytes())
-        except (OSError, pickle.UnpicklingError, AttributeError, EOFError) as error:
-            raise ModelLoadError(f"{directory}: unreadable model.pkl") from error
+        except Exception as error:  # a damaged pickle fails in many ways
+            raise ModelLoadError(
+                f"{directory}: unreadable model.pkl ({type(error).__name__}); "
+                "retrain the model or restore the file"
+            ) from error
+        if not isinstance(state, dict) or not state.keys() >= _STATE_KEYS:
+            raise ModelLoadError(f"{directory}: model.pkl holds no pLTV model")
         schema = FeatureSchema.from_dict(meta["feature_schema"])
         if schema.columns != meta.get("feature_columns") or schema != state["schema"]:
             raise ModelLoadError(

@@ -1,4 +1,5 @@
 import json
+import pickle
 from dataclasses import replace
 
 import numpy as np
@@ -123,10 +124,33 @@ def test_load_of_an_empty_directory(tmp_path) -> None:
         PLTVModel.load(tmp_path)
 
 
+def test_load_of_a_file_says_it_is_not_a_directory(tmp_path) -> None:
+    (tmp_path / "users.csv").write_text("user_id\n")
+    with pytest.raises(ModelLoadError, match=r"users\.csv: a file, not a model dir"):
+        PLTVModel.load(tmp_path / "users.csv")
+
+
 def test_load_of_unreadable_metadata(tmp_path) -> None:
     (tmp_path / "metadata.json").write_text("{not json")
     with pytest.raises(ModelLoadError, match="unreadable model metadata"):
         PLTVModel.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"garbage\n", r"unreadable model.pkl \(ValueError\)"),
+        (b"", r"unreadable model.pkl \(EOFError\)"),
+        (pickle.dumps([1, 2]), "model.pkl holds no pLTV model"),
+        (pickle.dumps({"schema": None}), "model.pkl holds no pLTV model"),
+    ],
+    ids=["text", "empty", "a list", "no regressor"],
+)
+def test_load_of_a_damaged_pickle(fitted, tmp_path, content, message) -> None:
+    path = fitted.save(tmp_path / "m")
+    (path / "model.pkl").write_bytes(content)
+    with pytest.raises(ModelLoadError, match=message):
+        PLTVModel.load(path)
 
 
 def test_gate_against_a_much_better_current_model(fitted) -> None:
