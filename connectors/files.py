@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -30,6 +31,7 @@ from connectors.contracts import (
     check,
     concat_rejected,
     enforce,
+    index_of,
     member_of,
     reject_where,
     split_duplicates,
@@ -469,6 +471,7 @@ def load_inputs(
                 "user_id",
                 f"has {name} but is not in the users table",
             )
+    _reject_revenue_before_signup(revenue, reads["users"].kept)
 
     audits = _judge_all(reads, data, state_dir, run_label)
     for read in reads.values():
@@ -485,6 +488,27 @@ def load_inputs(
     )
     logger.info("inputs read: %s", inputs.row_counts())
     return inputs
+
+
+def _reject_revenue_before_signup(revenue: TableRead, users: pd.DataFrame) -> None:
+    """Quarantine revenue from a calendar day (UTC) before its user's sign-up.
+
+    Revenue stamped earlier on the sign-up day is common (a payment inside
+    the sign-up flow, a source that keeps dates only) and is kept; an earlier
+    day means the two tables disagree, and the model cannot place the row.
+    """
+    kept = revenue.kept
+    position = index_of(kept["user_id"], users["user_id"])
+    found = position >= 0
+    signup_day = np.full(len(kept), np.datetime64("NaT"), dtype="datetime64[ns]")
+    days = users["signup_at"].dt.tz_convert("UTC").dt.floor("D").dt.tz_localize(None)
+    signup_day[found] = days.to_numpy(dtype="datetime64[ns]")[position[found]]
+    occurred = kept["occurred_at"].dt.tz_convert("UTC").dt.tz_localize(None)
+    revenue.reject(
+        pd.Series(occurred.to_numpy(dtype="datetime64[ns]") < signup_day, kept.index),
+        "occurred_at",
+        "is on a day before its user's sign-up day (users.signup_at, UTC)",
+    )
 
 
 def _read_configured(

@@ -205,6 +205,14 @@ QUARANTINED = {
         "u9",
         "has revenue but is not in the users table",
     ),
+    "revenue from before its user's sign-up day": Bad(
+        "revenue",
+        _rev(1, "u1,2025-12-31T23:59:00Z,10.5,EUR,o1"),
+        "occurred_at",
+        1,
+        "2025-12-31T23:59:00Z",
+        "is on a day before its user's sign-up day (users.signup_at, UTC)",
+    ),
     "truncated last line": Bad(
         "revenue",
         REVENUE_CSV + "u1,2026-02-09T00:00:00Z,1",
@@ -272,6 +280,17 @@ def test_identical_repeated_rows_are_set_aside_without_failing(load: Loader) -> 
     kept_aside = pd.read_csv(audit.file, dtype="string")
     assert kept_aside["quarantine_kind"].tolist() == ["duplicate"]
     assert "first at" in kept_aside["quarantine_reason"].iloc[0]
+
+
+def test_revenue_earlier_on_the_sign_up_day_is_kept(load: Loader) -> None:
+    # u1 signs up at 10:00 UTC; a payment stamped 00:00 that day, as a source
+    # keeping dates only writes it, stays.
+    revenue = _rev(1, "u1,2026-01-01T00:00:00Z,10.5,EUR,o1")
+
+    inputs = load(tables={"revenue": revenue}, max_share=0)
+
+    assert inputs.audits["revenue"].quarantined == 0
+    assert inputs.revenue["order_id"].tolist() == ["o1", "o2", "o3", "o4"]
 
 
 def test_extra_columns_are_kept_as_features(load: Loader) -> None:
