@@ -158,6 +158,11 @@ def run_cycle(
     say = progress or (lambda message: None)
     run_date = run_date or account_today(settings.account.time_zone)
     apply = apply or settings.operations.apply_mode == "auto"
+    if apply:
+        # Before the day's start is recorded: a missing account or a refused
+        # login says nothing about the inputs, so a plan recorded earlier
+        # that day must not be held back for it.
+        writer = ensure_writer(writer or connect_writer(settings, google_ads))
     try:
         day = _plan_day(
             settings,
@@ -247,8 +252,6 @@ def _plan_day(
     """Everything up to the recorded plan: what a failed start never reaches."""
     started = dt.datetime.now(dt.UTC)
     as_of = start_of_day(run_date, settings.account.time_zone)
-    if apply:
-        writer = ensure_writer(writer or connect_writer(settings, google_ads))
 
     if inputs is None:
         api_stats = None

@@ -24,6 +24,7 @@ from connectors.exceptions import InputError
 from optimizer.apply import CampaignTarget, apply_run, approve
 from optimizer.cli import app
 from optimizer.cycle import MAX_STORED_ERROR, record_failed_start, run_cycle
+from optimizer.days import account_today
 from optimizer.demo import CAMPAIGNS, DEMO_TIME_ZONE, build_demo
 from optimizer.exceptions import SupersededPlanError
 from optimizer.state import RunRecord, StateStore, missing_sqlite_file, state_url
@@ -213,6 +214,42 @@ def test_a_failed_rerun_is_recorded_and_holds_the_days_plan_back(
     assert "Fix what that run reported" in _error(refused)
     assert "`valuebid run --config FILE --run-date 2026-12-04` again" in _error(refused)
     assert [approved for _, _, approved in _day_run(config)[1] if approved] == []
+
+
+def test_a_day_not_begun_is_neither_planned_nor_measured(config: Path) -> None:
+    tomorrow = (account_today(DEMO_TIME_ZONE) + dt.timedelta(days=1)).isoformat()
+
+    planned = _valuebid("run", "--run-date", tomorrow, "--apply", config=config)
+    measured = _valuebid("economics", "--run-date", tomorrow, config=config)
+
+    for result, what in ((planned, "planned"), (measured, "measured")):
+        assert result.exit_code == 1
+        assert f"--run-date {tomorrow} has not begun" in _error(result)
+        assert f"a day is {what} with the data up to its start" in _error(result)
+    assert _recorded_runs(config) == []
+
+
+def test_an_apply_with_no_account_to_apply_to_leaves_the_days_plan_alone(
+    config: Path,
+) -> None:
+    assert _run_day(config).exit_code == 0
+    planned, plan = _day_run(config)
+
+    refused = _valuebid(
+        "run", "--run-date", RUN_DATE.isoformat(), "--apply", config=config
+    )
+
+    assert refused.exit_code == 1
+    assert "google_ads: section" in _error(refused)
+    assert "held back" not in refused.output
+    after, plan_after = _day_run(config)
+    assert (after.status, after.attempts) == (planned.status, planned.attempts)
+    assert after.failed_attempt_error is None
+    assert plan_after == plan
+    assert _valuebid("approve", RUN_ID, config=config).exit_code != 0
+    assert (
+        "since been replaced" not in _valuebid("approve", RUN_ID, config=config).output
+    )
 
 
 @pytest.mark.slow
