@@ -95,6 +95,10 @@ def run(
     _logging(verbose)
     with _fail_cleanly():
         settings = load_settings(config)
+        if run_date is not None:
+            days.refuse_day_ahead(
+                run_date.date(), settings.account.time_zone, "planned"
+            )
         with console.status("Starting") as status:
             result = run_cycle(
                 settings,

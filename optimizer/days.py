@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from optimizer.exceptions import OptimizerError
+
 
 def utc_now() -> dt.datetime:
     """The current time, in UTC: the clock the commands read "today" from."""
@@ -48,3 +50,37 @@ def start_of_day(day: dt.date, time_zone: str) -> pd.Timestamp:
     """
     local = dt.datetime.combine(day, dt.time(), ZoneInfo(time_zone))
     return pd.Timestamp(local).tz_convert("UTC")
+
+
+def refuse_day_ahead(
+    day: dt.date, time_zone: str, what: str, now: dt.datetime | None = None
+) -> None:
+    """Refuse ``day`` when it has not begun in the account's time zone.
+
+    A day is read with the data up to its start, so a day still ahead has
+    nothing of its own yet; planning it would also let one real day take
+    the target steps of several.
+
+    Parameters
+    ----------
+    day
+        The day asked for (``--run-date``).
+    time_zone
+        The account's IANA time zone.
+    what
+        What the command does with the day, e.g. ``"planned"``.
+    now
+        The instant (time-zone aware); the current time when ``None``.
+
+    Raises
+    ------
+    OptimizerError
+        ``day`` is after the account's today.
+    """
+    today = account_today(time_zone, now)
+    if day > today:
+        raise OptimizerError(
+            f"--run-date {day} has not begun in the account's time zone "
+            f"({time_zone}, where it is {today}): a day is {what} with the data "
+            "up to its start, so it can be once it has begun"
+        )

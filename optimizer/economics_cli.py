@@ -20,7 +20,7 @@ from models.pltv import PLTVModel
 from models.registry import ModelRegistry
 from optimizer.cases import HireCase, SpendCase, hire_case, spend_case
 from optimizer.console import command_console
-from optimizer.days import account_today, start_of_day
+from optimizer.days import account_today, refuse_day_ahead, start_of_day
 from optimizer.exceptions import OptimizerError
 from optimizer.unit_economics import UnitEconomics, compute_unit_economics
 
@@ -94,6 +94,8 @@ def measure(settings: Settings, run_date: dt.date | None) -> UnitEconomics:
     registered, so measuring never changes what the daily cycle uses.
     """
     zone = settings.account.time_zone
+    if run_date is not None:
+        refuse_day_ahead(run_date, zone, "measured")
     as_of = start_of_day(run_date or account_today(zone), zone)
     inputs = _inputs(settings, as_of)
     model = ModelRegistry(settings.model.directory).current()

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from optimizer import days
+from optimizer.exceptions import OptimizerError
 
 #: 03:00 UTC: still the evening before in New York, already morning in Paris.
 LATE_EVENING_IN_NEW_YORK = dt.datetime(2026, 12, 5, 3, 0, tzinfo=dt.UTC)
@@ -46,4 +47,27 @@ def test_a_day_starts_at_local_midnight() -> None:
     # A summer day starts an hour earlier in UTC.
     assert days.start_of_day(dt.date(2026, 7, 1), "America/New_York") == (
         pd.Timestamp("2026-07-01T04:00:00Z")
+    )
+
+
+def test_a_day_not_begun_in_the_account_is_refused() -> None:
+    # The machine's UTC date, 2026-12-05, is still tomorrow in New York.
+    with pytest.raises(OptimizerError) as refused:
+        days.refuse_day_ahead(
+            dt.date(2026, 12, 5),
+            "America/New_York",
+            "planned",
+            LATE_EVENING_IN_NEW_YORK,
+        )
+    assert str(refused.value) == (
+        "--run-date 2026-12-05 has not begun in the account's time zone "
+        "(America/New_York, where it is 2026-12-04): a day is planned with the "
+        "data up to its start, so it can be once it has begun"
+    )
+    for day in (dt.date(2026, 12, 4), dt.date(2026, 11, 1)):
+        days.refuse_day_ahead(
+            day, "America/New_York", "planned", LATE_EVENING_IN_NEW_YORK
+        )
+    days.refuse_day_ahead(
+        dt.date(2026, 12, 5), "Europe/Paris", "planned", LATE_EVENING_IN_NEW_YORK
     )
