@@ -492,9 +492,9 @@ def build_features(
         )
     out = out.join(_event_features(snapshots, events, schema.events, position, ids))
     for column, levels in schema.categories.items():
-        codes = {level: float(i) for i, level in enumerate(levels)}
         values = user_rows[column].astype("string")
-        out[column] = values.map(codes).astype("float64")
+        code = index_of(values, pd.Index(levels, dtype=values.dtype))
+        out[column] = np.where(code >= 0, code, np.nan)
     return out.loc[:, schema.columns].astype("float64")
 
 

@@ -146,7 +146,7 @@ def prepare_revenue(revenue: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
             int((~known).sum()),
         )
     out = out.loc[known].reset_index(drop=True)
-    start = _signup_of(out["user_id"], signup)
+    start = signup_of(out["user_id"], signup)
     # Revenue stamped on the sign-up day but before the sign-up instant is
     # common (payment inside the sign-up flow, sources that store dates only);
     # only rows from an earlier calendar day are refused.
@@ -182,12 +182,12 @@ def prepare_events(events: pd.DataFrame | None, users: pd.DataFrame) -> pd.DataF
     signup = users.set_index("user_id")["signup_at"]
     known = member_of(out["user_id"], signup.index)
     out = out.loc[known & out["occurred_at"].notna().to_numpy()]
-    start = _signup_of(out["user_id"], signup)
+    start = signup_of(out["user_id"], signup)
     out["days"] = elapsed_days(out["occurred_at"] - start).clip(lower=0.0)
     return out.loc[:, columns].reset_index(drop=True)
 
 
-def _signup_of(user_ids: pd.Series, signup: pd.Series) -> pd.Series:
+def signup_of(user_ids: pd.Series, signup: pd.Series) -> pd.Series:
     """Each row's user's sign-up time (NaT for an id not in ``signup``)."""
     rows = index_of(user_ids, signup.index)
     return pd.Series(signup.array.take(rows, allow_fill=True), index=user_ids.index)

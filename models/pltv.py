@@ -55,6 +55,7 @@ from models.frames import (
     prepare_events,
     prepare_revenue,
     prepare_users,
+    signup_of,
 )
 from models.metrics import score_all
 
@@ -158,7 +159,7 @@ def _prepare(
     money = money.loc[money["occurred_at"] <= as_of].reset_index(drop=True)
     acts = prepare_events(events, prepared)
     if not acts.empty:
-        signup = acts["user_id"].map(prepared.set_index("user_id")["signup_at"])
+        signup = signup_of(acts["user_id"], prepared.set_index("user_id")["signup_at"])
         cutoff = elapsed_days(as_of - signup)
         acts = acts.loc[acts["days"] <= cutoff].reset_index(drop=True)
     return prepared, money, acts
