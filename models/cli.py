@@ -121,6 +121,35 @@ def _parse_as_of(value: str | None, revenue: pd.DataFrame) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
+#: Days between the newest revenue row and the scoring date past which
+#: ``model score`` warns that the revenue file seems to stop early.
+REVENUE_GAP_WARNING_DAYS = 30
+
+
+def _warn_if_revenue_ends_early(
+    path: Path, revenue: pd.DataFrame, as_of: pd.Timestamp
+) -> None:
+    """Warn when the revenue file ends long before the scoring date.
+
+    Revenue after the file's end is unknown, so every user is valued as if
+    they had spent nothing since: scores quietly fall towards the revenue
+    seen so far.
+    """
+    stamps = pd.to_datetime(revenue["occurred_at"], utc=True, errors="coerce")
+    newest = stamps.max()
+    if pd.isna(newest):
+        return
+    gap = (as_of - newest).days
+    if gap > REVENUE_GAP_WARNING_DAYS:
+        typer.echo(
+            f"warning: {path}: the newest revenue (occurred_at) is on "
+            f"{newest:%Y-%m-%d}, {gap} days before --as-of {as_of:%Y-%m-%d}; "
+            "revenue after it is not in the file, so users are valued as if "
+            "they spent nothing since",
+            err=True,
+        )
+
+
 OUTPUT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
 
@@ -336,6 +365,9 @@ def score(
         ) from error
     _write(scores, out)
     typer.echo(f"{len(scores)} users scored with model {fitted.version} into {out}")
+    _warn_if_revenue_ends_early(
+        revenue, revenue_table, _parse_as_of(as_of, revenue_table)
+    )
     if fitted.gate_failures:
         typer.echo(
             f"warning: model {fitted.version} failed its quality gate: "

@@ -366,6 +366,26 @@ def test_score_reads_a_compressed_csv(fitted, tables, as_of, tmp_path) -> None:
     assert len(pd.read_csv(tmp_path / "s.csv")) > 0
 
 
+def test_score_warns_when_the_revenue_file_ends_long_before_the_as_of_date(
+    fitted, tables, tmp_path
+) -> None:
+    newest = pd.to_datetime(tables[1]["occurred_at"], utc=True).max()
+    late = newest + pd.Timedelta(days=400)
+
+    far = _score(fitted, tables, tmp_path, "users.csv", f"{late:%Y-%m-%d}")
+    near = _score(
+        fitted, tables, tmp_path, "users.csv", f"{newest:%Y-%m-%d}", out="n.csv"
+    )
+
+    assert far.exit_code == 0, far.output
+    assert (
+        f"revenue.parquet: the newest revenue (occurred_at) is on {newest:%Y-%m-%d}, "
+        f"{(late.normalize() - newest).days} days before --as-of {late:%Y-%m-%d}"
+    ) in far.stderr
+    assert near.exit_code == 0, near.output
+    assert "warning" not in near.stderr
+
+
 def test_an_as_of_date_that_is_not_iso_is_refused(fitted, tables, tmp_path) -> None:
     result = _score(fitted, tables, tmp_path, "users.csv", "04/12/2026")
 
