@@ -20,7 +20,7 @@ from models.evaluation import (
     labelled_users,
     split_users,
 )
-from models.exceptions import InputDataError, ModelError
+from models.exceptions import ModelError
 from models.features import DEFAULT_AGES
 from models.frames import prepare_events, prepare_revenue, prepare_users
 from models.metrics import METRIC_NAMES
@@ -232,9 +232,9 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
 def _fail(
     error: ModelError, files: Mapping[str, Path | None] | None = None
 ) -> typer.Exit:
-    """Print the error, naming the file of the table it is about."""
+    """Print the error, naming the file of the table it is about, if any."""
     message = str(error)
-    if isinstance(error, InputDataError) and files:
+    if files:
         table = re.split(r"[.:\s]", message, maxsplit=1)[0]
         path = files.get(table)
         if path is not None:

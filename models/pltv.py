@@ -459,7 +459,8 @@ class PLTVModel:
         signup = prepare_users(users)["signup_at"]
         if not signup.min() <= as_of:
             raise ScoringError(
-                f"no user signed up by {as_of}; the earliest sign-up is {signup.min()}"
+                f"users: no user signed up by {as_of} (signup_at); the earliest "
+                f"sign-up is {signup.min()}"
             )
         signed_up = users[(signup <= as_of).to_numpy()]
         parts = [

@@ -386,6 +386,19 @@ def test_score_warns_when_the_revenue_file_ends_long_before_the_as_of_date(
     assert "warning" not in near.stderr
 
 
+def test_score_before_every_sign_up_names_the_users_file(
+    fitted, tables, tmp_path
+) -> None:
+    result = _score(fitted, tables, tmp_path, "users.csv", "2000-01-01")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"error: {tmp_path / 'users.csv'}: users: no user signed up by "
+        "2000-01-01 00:00:00+00:00 (signup_at); the earliest sign-up is "
+    )
+    assert not (tmp_path / "s.csv").exists()
+
+
 def test_an_as_of_date_that_is_not_iso_is_refused(fitted, tables, tmp_path) -> None:
     result = _score(fitted, tables, tmp_path, "users.csv", "04/12/2026")
 
