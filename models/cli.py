@@ -139,7 +139,7 @@ def _warn_if_revenue_ends_early(
     newest = stamps.max()
     if pd.isna(newest):
         return
-    gap = (as_of - newest).days
+    gap = (as_of.normalize() - newest.normalize()).days
     if gap > REVENUE_GAP_WARNING_DAYS:
         typer.echo(
             f"warning: {path}: the newest revenue (occurred_at) is on "

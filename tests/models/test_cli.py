@@ -369,7 +369,12 @@ def test_score_reads_a_compressed_csv(fitted, tables, as_of, tmp_path) -> None:
 def test_score_warns_when_the_revenue_file_ends_long_before_the_as_of_date(
     fitted, tables, tmp_path
 ) -> None:
-    newest = pd.to_datetime(tables[1]["occurred_at"], utc=True).max()
+    users, revenue, events = tables
+    stamps = pd.to_datetime(revenue["occurred_at"], utc=True)
+    # The newest payment late in its day: the days between are counted by date.
+    newest = stamps.max().normalize() + pd.Timedelta(hours=15)
+    revenue = revenue.assign(occurred_at=stamps.where(stamps < stamps.max(), newest))
+    tables = (users, revenue, events)
     late = newest + pd.Timedelta(days=400)
 
     far = _score(fitted, tables, tmp_path, "users.csv", f"{late:%Y-%m-%d}")
@@ -380,7 +385,7 @@ def test_score_warns_when_the_revenue_file_ends_long_before_the_as_of_date(
     assert far.exit_code == 0, far.output
     assert (
         f"revenue.parquet: the newest revenue (occurred_at) is on {newest:%Y-%m-%d}, "
-        f"{(late.normalize() - newest).days} days before --as-of {late:%Y-%m-%d}"
+        f"400 days before --as-of {late:%Y-%m-%d}"
     ) in far.stderr
     assert near.exit_code == 0, near.output
     assert "warning" not in near.stderr
