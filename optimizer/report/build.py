@@ -247,11 +247,17 @@ def _pick(runs: list[RunRecord], run_id: str | None, settings: Settings) -> RunR
     raise ReportError(f"--run {run_id!r} is not a recorded run (newest: {known})")
 
 
+#: The week view compares with the newest run from 7 to this many days
+#: before; an older one would not say what moved this week.
+WEEK_LOOKBACK_DAYS = 14
+
+
 def _week_before(runs: list[RunRecord], run: RunRecord) -> dict[str, Any] | None:
-    """Headline of the newest run at least seven days before ``run``."""
-    cutoff = run.run_date - dt.timedelta(days=7)
+    """Headline of the newest run 7 to ``WEEK_LOOKBACK_DAYS`` days before ``run``."""
+    latest = run.run_date - dt.timedelta(days=7)
+    earliest = run.run_date - dt.timedelta(days=WEEK_LOOKBACK_DAYS)
     for earlier in runs:
-        if earlier.run_date <= cutoff and earlier.plan_dir:
+        if earliest <= earlier.run_date <= latest and earlier.plan_dir:
             path = Path(earlier.plan_dir) / HEADLINE_FILE
             if path.exists():
                 loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))

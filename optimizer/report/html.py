@@ -666,7 +666,7 @@ def _week(week: WeekChange, report: ReportData) -> str:
     since = (
         f"run {week.previous_run} ({week.previous_date})"
         if week.previous_run
-        else "no run a week or more earlier"
+        else "no earlier run: none was recorded 7 to 14 days before this one"
     )
     names = {row.campaign_id: row.campaign_name for row in report.plan}
     targets = _table(

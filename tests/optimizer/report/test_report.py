@@ -18,10 +18,11 @@ from typer.testing import CliRunner, Result
 from config import load_settings
 from optimizer.cli import app
 from optimizer.report import report_for_run, write_report
+from optimizer.report.build import _week_before
 from optimizer.report.charts import nice_ticks
 from optimizer.report.data import FeedCounts
 from optimizer.report.html import CSS, content_security_policy, render_html
-from optimizer.state import StateStore, state_url
+from optimizer.state import RunRecord, StateStore, state_url
 from tests.optimizer.report.conftest import DEMO_DAY, DemoRuns
 
 
@@ -319,3 +320,39 @@ def test_report_scores_with_the_runs_own_model(
 
     assert data.model_version == demo_runs.last.model_version
     assert data.segments and data.ratios
+
+
+def test_the_week_view_compares_only_with_a_run_7_to_14_days_before(
+    tmp_path: Path,
+) -> None:
+    def run(day: dt.date) -> RunRecord:
+        folder = tmp_path / day.isoformat()
+        folder.mkdir(exist_ok=True)
+        return RunRecord(
+            run_id=f"{day:%Y%m%d}-acme",
+            account="acme",
+            run_date=day,
+            started_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            finished_at=None,
+            status="planned",
+            mode="dry_run",
+            attempts=1,
+            inputs={},
+            model_version=None,
+            plan_dir=str(folder),
+        )
+
+    today = dt.date(2026, 12, 5)
+    newest_first = [run(today - dt.timedelta(days=n)) for n in (0, 3, 10, 15)]
+    compared = _week_before(newest_first, newest_first[0])
+    assert compared is not None
+    assert compared["run_id"] == "20261125-acme"
+
+    too_old = [newest_first[0], newest_first[1], newest_first[3]]
+    assert _week_before(too_old, newest_first[0]) is None
+    assert _week_before(
+        [newest_first[0], run(today - dt.timedelta(days=14))], newest_first[0]
+    ) == {
+        "run_id": "20261121-acme",
+        "run_date": "2026-11-21",
+    }
