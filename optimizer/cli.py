@@ -25,6 +25,7 @@ from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
 from optimizer.exceptions import OptimizerError
 from optimizer.plan import PlanRow
+from optimizer.planner import stale_markets
 from optimizer.state import (
     RERUN_FAILED,
     VALUE_HELD,
@@ -235,6 +236,16 @@ def check(config: ConfigOption) -> None:
                 f"{audit.rows_in:,} row(s) would be quarantined "
                 f"({audit.duplicates:,} repeats)"
             )
+    today = days.account_today(settings.account.time_zone)
+    by_reason: dict[str, list[str]] = {}
+    for market, reason in stale_markets(inputs.campaign_stats, today, settings).items():
+        by_reason.setdefault(reason, []).append(market)
+    for reason, markets in by_reason.items():
+        console.print(
+            f"[yellow]campaign_stats[/yellow]: {reason}: a run today would hold "
+            f"every target of market(s) {', '.join(markets)} (stale_data)",
+            soft_wrap=True,
+        )
 
 
 @app.command()

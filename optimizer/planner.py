@@ -130,7 +130,7 @@ def plan_campaigns(
         last_changes=last_changes,
     )
     base = freezes or Freezes()
-    stale = _staleness(inputs.campaign_stats, run_date, settings)
+    stale = stale_markets(inputs.campaign_stats, run_date, settings)
     ratios = Ratios(
         settings.economics.min_ltv365_to_cac,
         settings.economics.target_ltv_to_cac,
@@ -791,10 +791,26 @@ def market_of(
     )
 
 
-def _staleness(
+def stale_markets(
     stats: pd.DataFrame, run_date: dt.date, settings: Settings
 ) -> dict[str, str]:
-    """Per market, why its data is too old to act on (markets absent are fresh)."""
+    """Per market, why its campaign stats are too old to act on.
+
+    Parameters
+    ----------
+    stats
+        The checked campaign stats.
+    run_date
+        The day planned.
+    settings
+        The config (each market's ``guardrails.max_data_age_days``).
+
+    Returns
+    -------
+    dict of str to str
+        The reason for each market whose targets a run of ``run_date`` would
+        hold (``stale_data``); markets absent are fresh.
+    """
     newest = pd.Timestamp(stats["date"].max()).date()
     age = (run_date - newest).days - 1
     stale = {}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+from config import load_settings
+from optimizer import days
 from optimizer.cli import app
 from tests.connectors.conftest import REVENUE_CSV, STATS_CSV, USERS_CSV
 
@@ -48,3 +51,22 @@ def test_check_fails_naming_the_line_in_strict_mode(tmp_path: Path) -> None:
     assert "column 'amount', line 4: value '-30' is negative" in " ".join(
         result.output.split()
     )
+
+
+def test_check_warns_when_campaign_stats_are_too_old_to_act_on(tmp_path: Path) -> None:
+    config = _config(tmp_path, REVENUE_CSV, 0.5)
+    zone = load_settings(config).account.time_zone
+    yesterday = days.account_today(zone) - dt.timedelta(days=1)
+
+    old = CliRunner().invoke(app, ["check", "--config", str(config)])
+    (tmp_path / "stats.csv").write_text(
+        STATS_CSV.replace("2026-02-01", yesterday.isoformat()), encoding="utf-8"
+    )
+    fresh = CliRunner().invoke(app, ["check", "--config", str(config)])
+
+    assert old.exit_code == 0, old.output
+    said = " ".join(old.output.split())
+    assert "campaign_stats: campaign stats end on 2026-02-0" in said
+    assert "a run today would hold every target of market(s) FR, DE" in said
+    assert fresh.exit_code == 0, fresh.output
+    assert "stale_data" not in fresh.output
