@@ -671,7 +671,7 @@ def _week(week: WeekChange, report: ReportData) -> str:
     names = {row.campaign_id: row.campaign_name for row in report.plan}
     targets = _table(
         "week-targets",
-        ["campaign", "last week", "now", "change"],
+        ["campaign", "planned last week", "planned now", "change"],
         [
             [f"{cid} {names.get(cid, '')}", _num(a), _num(b), _delta(a, b)]
             for cid, a, b in week.targets
@@ -697,7 +697,10 @@ def _week(week: WeekChange, report: ReportData) -> str:
     )
     return (
         f'<section id="week"><h2>What moved this week</h2><p class="note">Against '
-        f"{escape(since)}.</p><h3>Targets (tROAS)</h3>{targets}"
+        f'{escape(since)}.</p><h3>Targets (tROAS)</h3><p class="note">What '
+        "each run planned, pushed or not: the new target of a change, else the "
+        "target in place (a tCPA as its tROAS equivalent).</p>"
+        f"{targets}"
         f"<h3>LTV/CAC ({report.horizon_days // 365} years)</h3>{ratios}"
         f"<h3>Spend</h3>{spend}</section>"
     )

@@ -95,6 +95,8 @@ def test_week_view_compares_with_last_week(demo_runs: DemoRuns, tmp_path: Path) 
     assert any(this > 0 for _, _, this in data.week.spend)
     page = write_report(data, tmp_path / "week.html", period="week").read_text()
     assert 'id="week"' in page and "What moved this week" in page
+    assert "<th>planned last week</th><th>planned now</th>" in page
+    assert "What each run planned, pushed or not" in page
 
 
 def test_report_command_writes_page_and_summary(
