@@ -93,3 +93,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'warehouse.db'}"
     else:
         yield request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def grpc_channel_options() -> Iterator[list[tuple[str, Any]]]:
+    """The google-ads client's process-wide channel options, restored afterwards.
+
+    A client built with ``http_proxy`` adds the proxy to them for every later
+    client of the process; restoring them keeps it out of the next tests.
+    """
+    from google.ads.googleads import client
+
+    options: list[tuple[str, Any]] = client._GRPC_CHANNEL_OPTIONS
+    saved = list(options)
+    yield options
+    options[:] = saved

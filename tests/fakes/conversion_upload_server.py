@@ -57,6 +57,8 @@ class FakeConversionUpload:
     requests: list[int] = field(default_factory=list)
     #: Order id of every row received, accepted or not, in arrival order.
     received: list[str] = field(default_factory=list)
+    #: The gRPC metadata of every request, in arrival order.
+    metadata: list[dict[str, str]] = field(default_factory=list)
     #: Request numbers (1-based) that are applied and then answered UNAVAILABLE,
     #: as when the response is lost on the way back.
     lose_response_of: set[int] = field(default_factory=set)
@@ -87,7 +89,7 @@ class FakeConversionUpload:
 
     def _upload_clicks(self, request: Any, context: grpc.ServicerContext) -> Any:
         with self._lock:
-            number = self._count(request, "conversions")
+            number = self._count(request, "conversions", context)
             errors: list[tuple[int, str, str]] = []
             results = []
             for index, conversion in enumerate(request.conversions):
@@ -121,7 +123,7 @@ class FakeConversionUpload:
 
     def _upload_adjustments(self, request: Any, context: grpc.ServicerContext) -> Any:
         with self._lock:
-            number = self._count(request, "conversion_adjustments")
+            number = self._count(request, "conversion_adjustments", context)
             errors: list[tuple[int, str, str]] = []
             results = []
             for index, adjustment in enumerate(request.conversion_adjustments):
@@ -157,7 +159,10 @@ class FakeConversionUpload:
             partial_failure_error=_failure(errors, "conversion_adjustments"),
         )
 
-    def _count(self, request: Any, field_name: str) -> int:
+    def _count(
+        self, request: Any, field_name: str, context: grpc.ServicerContext
+    ) -> int:
+        self.metadata.append({k: str(v) for k, v in context.invocation_metadata()})
         if not request.partial_failure:
             raise AssertionError("conversion uploads must set partial_failure")
         rows = len(getattr(request, field_name))
