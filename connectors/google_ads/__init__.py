@@ -16,6 +16,7 @@ from connectors.google_ads.session import (
     GoogleAdsSession,
     RetryPolicy,
     as_session,
+    google_ads_client,
     oauth_credentials,
     open_session,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "as_session",
     "assign_markets",
     "credentials_from_file",
+    "google_ads_client",
     "is_learning",
     "load_credentials",
     "newest_api_version",

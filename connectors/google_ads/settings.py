@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pkgutil
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,6 +40,8 @@ _CREDENTIAL_KEYS = (
     "json_key_file_path",
     "impersonated_email",
     "login_customer_id",
+    "linked_customer_id",
+    "http_proxy",
     "use_application_default_credentials",
 )
 _VERSION_PACKAGE = re.compile(r"v(\d+)")
@@ -173,7 +176,14 @@ class GoogleAdsSettings(BaseModel):
 
 
 class GoogleAdsCredentials(BaseModel):
-    """What the client needs to authenticate, resolved from a file or the env."""
+    """What the client needs to log in and reach the API, from a file or the env.
+
+    Besides the login keys: the manager account making the calls
+    (``login_customer_id``), the account they are made on behalf of
+    (``linked_customer_id``, for a third-party app analytics link) and the
+    http proxy the API calls go through (``http_proxy``), as the official
+    client reads them.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -184,8 +194,15 @@ class GoogleAdsCredentials(BaseModel):
     json_key_file_path: Path | None = None
     impersonated_email: str | None = None
     login_customer_id: CustomerId | None = None
+    linked_customer_id: CustomerId | None = None
+    http_proxy: SecretStr | None = None
     use_application_default_credentials: bool = False
     source: str
+
+    @field_validator("http_proxy", mode="before")
+    @classmethod
+    def _http_proxy_is_a_url(cls, value: object) -> str | None:
+        return None if value is None else check_http_proxy(str(value))
 
     def login_hint(self) -> str:
         """The keys a refused login points at, named as the user wrote them."""
@@ -211,12 +228,51 @@ class GoogleAdsCredentials(BaseModel):
         )
 
     def secrets(self) -> tuple[str, ...]:
-        """The secret values, for masking in messages."""
-        return tuple(
+        """The secret values, the proxy's password included, for masking."""
+        values = [
             secret.get_secret_value()
             for secret in (self.developer_token, self.client_secret, self.refresh_token)
             if secret is not None
+        ]
+        if self.http_proxy is not None:
+            proxy = urllib.parse.urlsplit(self.http_proxy.get_secret_value())
+            if proxy.password:
+                values.append(proxy.password)
+        return tuple(values)
+
+
+def check_http_proxy(url: str) -> str:
+    """Check that ``url`` names an http proxy as ``http://[user:password@]host:port``.
+
+    gRPC tunnels through http proxies only, and skips a proxy it cannot parse
+    or whose scheme is not ``http``, calling the API directly; so anything else
+    is refused here rather than ignored there.
+
+    Raises
+    ------
+    ValueError
+        The URL is not of that form. The message never repeats the URL, which
+        may hold the proxy's password.
+    """
+    text = url.strip()
+    try:
+        parts = urllib.parse.urlsplit(text)
+        usable = (
+            parts.scheme == "http"
+            and bool(parts.hostname)
+            and parts.port is not None
+            and parts.path in ("", "/")
+            and not parts.query
+            and not parts.fragment
         )
+    except ValueError:
+        usable = False
+    if not usable:
+        raise ValueError(
+            "not an http proxy URL: expected http://host:port or "
+            "http://user:password@host:port (gRPC reaches proxies over http only)"
+        )
+    return text
 
 
 def load_credentials(

@@ -92,9 +92,14 @@ class ConversionUploadSink:
         Raises
         ------
         ValueFeedError
-            ``feed.credentials`` is unset, unreadable or lacks a key.
+            ``feed.credentials`` is unset, unreadable, lacks a key or holds an
+            invalid one (``linked_customer_id``, ``http_proxy``).
         """
-        from connectors.google_ads import credentials_from_file, oauth_credentials
+        from connectors.google_ads import (
+            credentials_from_file,
+            google_ads_client,
+            oauth_credentials,
+        )
 
         if settings.credentials is None:
             raise ValueFeedError(
@@ -109,11 +114,10 @@ class ConversionUploadSink:
             credentials = oauth_credentials(resolved, token_uri=settings.token_uri)
         except GoogleAdsConfigError as exc:
             raise ValueFeedError(f"feed.credentials: {exc}") from exc
-        client = GoogleAdsClient(
-            credentials=credentials,
-            developer_token=resolved.developer_token.get_secret_value(),
+        client = google_ads_client(
+            resolved,
+            credentials,
             endpoint=settings.endpoint,
-            login_customer_id=resolved.login_customer_id,
             version=API_VERSION,
             use_proto_plus=True,
         )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from google.oauth2.credentials import Credentials
 from pydantic import ValidationError
 
 from config import ConfigError
@@ -16,9 +18,12 @@ from connectors.google_ads import (
     load_credentials,
     newest_api_version,
     open_session,
+    read_campaign_stats,
 )
-from tests.connectors.google_ads.conftest import CUSTOMER
+from tests.connectors.google_ads.conftest import CUSTOMER, DAYS
+from tests.fakes.connect_proxy import connect_proxy
 from tests.fakes.google_ads import FakeGoogleAdsApi
+from tests.fakes.grpc_tls import LoopbackServer
 from tests.support.datasets import config_mapping
 
 SECRETS = {
@@ -217,3 +222,68 @@ def test_application_default_credentials_stand_for_the_oauth_keys() -> None:
 def test_a_token_uri_off_this_machine_must_be_https() -> None:
     with pytest.raises(ValidationError, match="unencrypted"):
         GoogleAdsSettings(customer_ids=[CUSTOMER], token_uri="http://proxy.example/t")
+
+
+def test_linked_customer_id_and_http_proxy_reach_the_api_calls(
+    tmp_path: Path,
+    fake_api: FakeGoogleAdsApi,
+    fake_server: LoopbackServer,
+    grpc_channel_options: list[tuple[str, Any]],
+) -> None:
+    path = tmp_path / "google-ads.yaml"
+    with connect_proxy() as proxy:
+        path.write_text(
+            "developer_token: dt-secret-1\n"
+            "linked_customer_id: 444-555-6666\n"
+            f"http_proxy: http://{proxy.host_port}\n"
+        )
+        settings = GoogleAdsSettings(
+            customer_ids=[CUSTOMER], credentials_file=path, endpoint=fake_server.target
+        )
+        # Explicit credentials are never refreshed: no login to mind here.
+        oauth = Credentials(token="offline-access-token")  # type: ignore[no-untyped-call]
+        session = open_session(settings, credentials=oauth, environ={})
+        read_campaign_stats(session, [CUSTOMER], DAYS[0], DAYS[-1])
+
+    assert session.client.linked_customer_id == "4445556666"
+    calls = fake_api.calls("SearchStream")
+    assert calls
+    assert {c.metadata.get("linked-customer-id") for c in calls} == {"4445556666"}
+    assert proxy.tunnels == [fake_server.target]
+
+
+def test_linked_customer_id_and_http_proxy_from_the_environment_stay_secret() -> None:
+    environ = {
+        **SECRETS,
+        "GOOGLE_ADS_LINKED_CUSTOMER_ID": "4445556666",
+        "GOOGLE_ADS_HTTP_PROXY": "http://ads:px-secret-4@proxy.example:3128",
+    }
+
+    credentials = load_credentials(GoogleAdsSettings(customer_ids=[CUSTOMER]), environ)
+
+    assert credentials.linked_customer_id == "4445556666"
+    assert credentials.http_proxy is not None
+    assert credentials.http_proxy.get_secret_value() == environ["GOOGLE_ADS_HTTP_PROXY"]
+    assert "px-secret-4" in credentials.secrets()
+    assert "px-secret-4" not in repr(credentials) + str(credentials)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("GOOGLE_ADS_LINKED_CUSTOMER_ID", "444-555", "expected 10 digits"),
+        ("GOOGLE_ADS_HTTP_PROXY", "socks5://u:px-secret-4@h:1080", "http only"),
+    ],
+)
+def test_a_bad_linked_customer_id_or_http_proxy_names_the_variable(
+    variable: str, value: str, expected: str
+) -> None:
+    with pytest.raises(GoogleAdsConfigError) as raised:
+        load_credentials(
+            GoogleAdsSettings(customer_ids=[CUSTOMER]), {**SECRETS, variable: value}
+        )
+
+    message = str(raised.value)
+    assert f"in the environment are invalid: {variable}: " in message
+    assert expected in message
+    assert not any(secret in message for secret in [*SECRETS.values(), "px-secret-4"])
