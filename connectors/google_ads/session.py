@@ -25,6 +25,7 @@ import google.auth
 import google.auth.exceptions
 import grpc
 import proto
+from google.ads.googleads import client as google_ads_client_module
 from google.ads.googleads.client import GoogleAdsClient
 from google.ads.googleads.errors import GoogleAdsException
 from google.api_core import exceptions as api_exceptions
@@ -302,23 +303,41 @@ def google_ads_client(
     use_proto_plus
         Whether messages are proto-plus wrappers or raw protobuf.
     """
-    # TODO: the google-ads client adds http_proxy to channel options shared by
-    # every client of the process, so a proxy named in one google-ads.yaml also
-    # carries the calls of clients built later from a file without one; a
-    # proxy per client needs the library to keep the option on the client.
     return GoogleAdsClient(
         credentials=credentials,
         developer_token=resolved.developer_token.get_secret_value(),
         endpoint=endpoint,
         login_customer_id=resolved.login_customer_id,
         linked_customer_id=resolved.linked_customer_id,
-        http_proxy=(
-            resolved.http_proxy.get_secret_value()
-            if resolved.http_proxy is not None
-            else None
-        ),
+        http_proxy=_proxy_to_add(resolved),
         version=version,
         use_proto_plus=use_proto_plus,
+    )
+
+
+# The client library keeps channel options, the proxy among them, in one list
+# shared by every client of the process, and appends the proxy each time a
+# client is built with one. A daily job builds new clients every run, so the
+# proxy is added once only, and a second, different proxy in the same process
+# is refused rather than silently ignored or mixed.
+_PROXY_OPTION = "grpc.http_proxy"
+
+
+def _proxy_to_add(resolved: GoogleAdsCredentials) -> str | None:
+    if resolved.http_proxy is None:
+        return None
+    proxy = resolved.http_proxy.get_secret_value()
+    shared = getattr(google_ads_client_module, "_GRPC_CHANNEL_OPTIONS", [])
+    present = {value for key, value in shared if key == _PROXY_OPTION}
+    if not present:
+        return proxy
+    if present == {proxy}:
+        return None
+    raise GoogleAdsConfigError(
+        f"http_proxy in the {resolved.source} differs from the proxy an earlier "
+        "Google Ads client of this process routes through; the client library "
+        "keeps one proxy per process: give every google-ads.yaml the same "
+        "http_proxy, or run them in separate processes"
     )
 
 

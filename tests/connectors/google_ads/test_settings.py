@@ -287,3 +287,28 @@ def test_a_bad_linked_customer_id_or_http_proxy_names_the_variable(
     assert f"in the environment are invalid: {variable}: " in message
     assert expected in message
     assert not any(secret in message for secret in [*SECRETS.values(), "px-secret-4"])
+
+
+def test_clients_built_every_run_add_the_proxy_once_and_refuse_another(
+    tmp_path: Path,
+    fake_server: LoopbackServer,
+    grpc_channel_options: list[tuple[str, Any]],
+) -> None:
+    def session_through(proxy: str) -> None:
+        path = tmp_path / "google-ads.yaml"
+        path.write_text(f"developer_token: dt-secret-1\nhttp_proxy: {proxy}\n")
+        settings = GoogleAdsSettings(
+            customer_ids=[CUSTOMER], credentials_file=path, endpoint=fake_server.target
+        )
+        oauth = Credentials(token="offline-access-token")  # type: ignore[no-untyped-call]
+        open_session(settings, credentials=oauth, environ={})
+
+    for _ in range(3):
+        session_through("http://ads:px-secret-4@127.0.0.1:3128")
+    proxies = [value for key, value in grpc_channel_options if key == "grpc.http_proxy"]
+    assert proxies == ["http://ads:px-secret-4@127.0.0.1:3128"]
+
+    with pytest.raises(GoogleAdsConfigError, match="one proxy per process") as raised:
+        session_through("http://127.0.0.1:3129")
+    assert "px-secret-4" not in str(raised.value)
+    assert str(tmp_path / "google-ads.yaml") in str(raised.value)
