@@ -72,8 +72,6 @@ FAILED = "failed"
 RERUN_FAILED = "rerun_failed"
 #: The values scored jumped from the last successful run: targets and feed hold.
 VALUE_HELD = "value_held"
-#: Statuses whose plan is held back: neither approved nor applied.
-HELD_BACK = frozenset({RERUN_FAILED, VALUE_HELD})
 
 #: Statuses of a target change.
 PENDING = "pending"
@@ -541,9 +539,12 @@ class StateStore:
     ) -> RunRecord | None:
         """The account's last successful cycle run, for its values.
 
-        Successful: it recorded the figures of its values and is not held
-        back by a failed later start (whose plan was set aside). A run held
-        for a jump in its values stands for the level it was held against:
+        Successful: it recorded the figures of its values. A plan held back
+        by a failed later start of its day still counts: the failure set its
+        plan aside, not the figures its own start measured, and without them
+        the first day of an account would have no level to compare a rerun
+        with. A run held for a jump in its values stands for the level it was
+        held against:
         its rerun overwrote its own figures with the jumped ones, so the
         record returned carries the held check's ``baseline_summary`` and
         names the run that level came from.
@@ -570,7 +571,6 @@ class StateStore:
             runs.c.account == account,
             runs.c.kind == CYCLE,
             runs.c.value_summary.is_not(None),
-            runs.c.status.not_in(sorted(HELD_BACK - {VALUE_HELD})),
         )
         if on_or_before is None:
             # A run's start time is that of the start whose figures it holds:

@@ -290,15 +290,6 @@ def test_the_baseline_is_the_last_successful_run(store: StateStore) -> None:
     held = _record(
         store, day + dt.timedelta(days=1), summary=_summary(3610.0), hold="jumped"
     )
-    _record(store, day + dt.timedelta(days=2), summary=_summary(37.0))
-    with store.transaction() as connection:
-        store.record_failed_attempt(
-            connection,
-            account="Acme FR",
-            run_date=day + dt.timedelta(days=2),
-            error="InputError: users.csv is missing",
-            when=dt.datetime.now(dt.UTC),
-        )
     _record(store, day + dt.timedelta(days=3), summary=None)
 
     assert (held.status, held.stop_reason) == ("value_held", "jumped")
@@ -309,6 +300,29 @@ def test_the_baseline_is_the_last_successful_run(store: StateStore) -> None:
     assert baseline.value_summary == _summary(36.1).as_dict()
     assert store.value_baseline("Acme FR", day - dt.timedelta(days=1)) is None
     assert store.value_baseline("Other account", day + dt.timedelta(days=3)) is None
+
+
+def test_a_day_whose_rerun_failed_keeps_the_level_its_start_measured(
+    store: StateStore,
+) -> None:
+    day = dt.date(2026, 11, 10)
+    _record(store, day, summary=_summary(36.1))
+    measured = _record(store, day + dt.timedelta(days=1), summary=_summary(37.0))
+    with store.transaction() as connection:
+        failed = store.record_failed_attempt(
+            connection,
+            account="Acme FR",
+            run_date=measured.run_date,
+            error="InputError: users.csv is missing",
+            when=dt.datetime.now(dt.UTC),
+        )
+
+    assert failed is not None and failed.status == "rerun_failed"
+    baseline = store.value_baseline("Acme FR", measured.run_date)
+    assert baseline is not None and baseline.run_id == measured.run_id
+    assert baseline.value_summary == _summary(37.0).as_dict()
+    latest = store.value_baseline("Acme FR")
+    assert latest is not None and latest.run_id == measured.run_id
 
 
 def test_the_feeds_baseline_is_the_successful_run_that_started_last(
@@ -760,6 +774,28 @@ def test_a_held_rerun_of_the_only_day_keeps_its_level_for_the_next_rerun(
     assert fixed_next_day.value_check is not None
     assert fixed_next_day.value_check.status == PASSED
     assert fixed_next_day.value_check.baseline_mean == held.value_check.baseline_mean  # type: ignore[union-attr]
+
+
+def test_a_failed_rerun_of_the_first_day_still_holds_a_jump_in_its_next_rerun(
+    world: World, tmp_path: Path
+) -> None:
+    # The account's only day: its good figures are the sole level there is,
+    # and a start that failed in between must not throw them away.
+    settings = load_settings(_config(world, tmp_path))
+    first = _cycle(world, settings, DAY_1)
+    failed = record_failed_start(
+        settings, DAY_1, FileNotFoundError("users.parquet is missing")
+    )
+    assert failed is not None and failed.status == "rerun_failed"
+
+    cents = _cycle(world, settings, DAY_1, inputs=world.inflated)
+
+    assert cents.held and cents.value_check is not None
+    assert cents.value_check.status == HELD
+    assert cents.value_check.baseline_run == first.run.run_id
+    assert cents.value_check.ratio > settings.guardrails.max_value_jump
+    fixed = _cycle(world, settings, DAY_1)
+    assert fixed.value_check is not None and fixed.value_check.status == PASSED
 
 
 def test_the_first_run_says_once_that_nothing_is_compared(
