@@ -111,7 +111,10 @@ def _describe(exc: ValidationError, source: Path | str) -> str:
             lines.append(f"  {key}: required key is missing")
         elif error["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key (check its spelling)")
-        elif isinstance(error.get("input"), dict | list):
+        elif isinstance(error.get("input"), dict | list) or (
+            repr(error.get("input")) in message
+        ):
+            # A message that quotes the value already says what was given.
             lines.append(f"  {key}: {message}")
         else:
             lines.append(f"  {key}: {message} (got {error.get('input')!r})")

@@ -389,7 +389,11 @@ class Settings(_Strict):
     def _default_market_known(
         cls, value: str | None, info: ValidationInfo
     ) -> str | None:
-        markets = info.data.get("markets") or {}
+        if "markets" not in info.data:
+            # The markets failed their own checks, which say why; naming the
+            # default as missing from them would be a second, false error.
+            return value
+        markets = info.data["markets"] or {}
         if value is not None and value not in markets:
             msg = f"{value!r} is not one of the markets {sorted(markets)}"
             raise ValueError(msg)

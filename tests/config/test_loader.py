@@ -115,6 +115,25 @@ def test_invalid_setting_names_file_key_and_value(
     assert shown in message
 
 
+def test_one_bad_market_gives_one_error_and_each_value_is_quoted_once(
+    tmp_path: Path,
+) -> None:
+    mapping = config_mapping()
+    mapping["default_market"] = "US"
+    mapping["markets"]["US"]["cac_max"] = -5
+    mapping["account"]["time_zone"] = "America/NewYork"
+    path = _write(tmp_path, mapping)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    message = str(caught.value)
+    assert "2 invalid setting(s)" in message
+    assert "markets.US.cac_max" in message
+    assert "default_market" not in message
+    assert message.count("'America/NewYork'") == 1
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "nope.yaml")
