@@ -168,10 +168,13 @@ def demo(
         )
     _show_plan(result)
     truth = files.truth.join(
-        result.scores.set_index("user_id")["pltv_365"], how="inner"
+        result.scores.set_index("user_id")[["pltv_365", "age_days"]], how="inner"
     )
+    # Not the value check's "new users" (activated in its shorter window):
+    # every user whose first year the demo hides.
     console.print(
-        f"Hidden truth for the {len(truth):,} new users: predicted 1-year value "
+        f"Hidden truth for the {len(truth):,} users who signed up in the last "
+        f"{int(truth['age_days'].max()) + 1:,} days: predicted 1-year value "
         f"{truth['pltv_365'].sum():,.0f} {settings.account.currency}, actually "
         f"spent {truth['actual_365'].sum():,.0f} {settings.account.currency} "
         f"({truth['pltv_365'].sum() / truth['actual_365'].sum() - 1:+.1%})."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -206,6 +207,11 @@ def test_demo_command_says_costs_are_illustrative(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "illustrative" in result.output
     assert (tmp_path / "state" / "runs" / "2026-12-04" / "plan.csv").exists()
+    said = " ".join(result.output.split())
+    assert re.search(
+        r"Hidden truth for the [\d,]+ users who signed up in the last [\d,]+ days",
+        said,
+    ), said
 
 
 def test_a_model_that_failed_its_gate_holds_every_target(
