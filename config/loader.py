@@ -47,7 +47,8 @@ def load_settings(path: Path | str) -> Settings:
     Returns
     -------
     Settings
-        The validated settings.
+        The validated settings; their ``source`` is ``path``, which messages
+        name in the commands they suggest.
 
     Raises
     ------
@@ -68,7 +69,8 @@ def load_settings(path: Path | str) -> Settings:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    return settings_from_mapping(raw, source=path, base_dir=path.parent)
+    settings = settings_from_mapping(raw, source=path, base_dir=path.parent)
+    return settings.read_from(path)
 
 
 def settings_from_mapping(

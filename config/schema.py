@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -372,6 +373,21 @@ class Settings(_Strict):
         description="The Google Ads accounts to read and push; unset, files only.",
     )
     operations: OperationsSettings = OperationsSettings()
+
+    # Not a key of the file: where the settings were read from, so that a
+    # message telling a person which command to run next can name the file.
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        """The config file, as it was named when read; ``None`` if built in code."""
+        return self._source
+
+    def read_from(self, path: Path) -> Settings:
+        """These settings, marked as read from the config file ``path``."""
+        marked = self.model_copy()
+        marked._source = path
+        return marked
 
     @field_validator("markets")
     @classmethod

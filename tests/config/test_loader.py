@@ -29,6 +29,17 @@ def test_valid_config_resolves_paths_against_its_folder(tmp_path: Path) -> None:
     assert settings.economics.target_ltv_to_cac == 3.0
 
 
+def test_settings_remember_the_file_they_were_read_from(tmp_path: Path) -> None:
+    path = _write(tmp_path, config_mapping())
+
+    settings = load_settings(path)
+
+    assert settings.source == path
+    # Settings built in code name no file; the model's own copy keeps it.
+    assert Settings.model_validate(config_mapping()).source is None
+    assert settings.model_copy(update={"kill_switch": True}).source == path
+
+
 def test_market_overrides_inherit_the_rest(tmp_path: Path) -> None:
     mapping = config_mapping()
     mapping["markets"] = {
