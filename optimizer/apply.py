@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 
 from config.schema import Settings
 from optimizer.alerts import AlertSink, NoAlerts
+from optimizer.commands import approve_command, run_command
 from optimizer.days import account_today
 from optimizer.exceptions import (
     ApplyStopped,
@@ -221,7 +222,7 @@ def apply_run(
     if run.kind != CYCLE:
         raise StateError(f"run {run_id} is a {run.kind} run; only cycle runs apply")
     # Before the stops: a stop would overwrite the status that holds it back.
-    refuse_superseded(run, "applied")
+    refuse_superseded(run, "applied", config=settings.source)
     refuse_value_held(run, "applied")
     _stop_if_needed(store, run, settings, model_gate, sink, clock)
 
@@ -361,13 +362,15 @@ def approve(
     campaign_ids: Sequence[str] | None = None,
     *,
     clock: Clock = utc_now,
+    config: Path | None = None,
 ) -> Approval:
     """Approve a run's changes (all, or the campaigns named).
 
     When a later start of the run's day failed after its plan was approved
     (the plan is kept as it was), approving again renews the approvals of
     the changes named that are not applied yet: that is the explicit word
-    that they may be pushed as planned.
+    that they may be pushed as planned. A refusal names ``config`` in the
+    commands it suggests, or a placeholder when ``None``.
 
     Returns
     -------
@@ -385,7 +388,7 @@ def approve(
     StateError
         No such run, or a campaign named is not a change of its plan.
     """
-    ensure_approvable(store, run_id)
+    ensure_approvable(store, run_id, config=config)
     changes = {
         s.row.campaign_id for s in store.stored_plan(run_id) if _is_change(s.row)
     }
@@ -401,7 +404,7 @@ def approve(
         # meanwhile must not leave an approved plan it has set aside.
         locked = store.get_run(run_id, connection, lock=True)
         assert locked is not None
-        refuse_superseded(locked, "approved")
+        refuse_superseded(locked, "approved", config=config)
         refuse_value_held(locked, "approved")
         if locked.failed_attempt_at is not None:
             # Approving again after a failed start of the day is the explicit
@@ -448,8 +451,12 @@ def approve(
     return approval
 
 
-def ensure_approvable(store: StateStore, run_id: str) -> RunRecord:
+def ensure_approvable(
+    store: StateStore, run_id: str, *, config: Path | None = None
+) -> RunRecord:
     """The run, when its plan may be approved; checked before anything else.
+
+    ``config`` is the config file a refusal names in the command it suggests.
 
     Raises
     ------
@@ -465,12 +472,12 @@ def ensure_approvable(store: StateStore, run_id: str) -> RunRecord:
         raise StateError(
             f"run {run_id} is a {run.kind} run: there is nothing to approve"
         )
-    refuse_superseded(run, "approved")
+    refuse_superseded(run, "approved", config=config)
     refuse_value_held(run, "approved")
     return run
 
 
-def refuse_superseded(run: RunRecord, verb: str) -> None:
+def refuse_superseded(run: RunRecord, verb: str, *, config: Path | None = None) -> None:
     """Raise when a later start of the run's day failed before re-planning it.
 
     Parameters
@@ -479,6 +486,9 @@ def refuse_superseded(run: RunRecord, verb: str) -> None:
         The run about to be used.
     verb
         What was asked, as the message says it (``approved``, ``applied``).
+    config
+        The config file the command to run the day again names; a
+        placeholder when ``None``.
 
     Raises
     ------
@@ -497,9 +507,8 @@ def refuse_superseded(run: RunRecord, verb: str) -> None:
         f"{run.run_date} failed{when} before re-planning the day "
         f"({run.failed_attempt_error or 'no reason recorded'}), so this plan was "
         "made on inputs that have since been replaced. Fix what that run "
-        f"reported, then run `valuebid run --config FILE --run-date {run.run_date}` "
-        "again: "
-        "once it succeeds, the day is re-planned and can be approved."
+        f"reported, then run `{run_command(config, run.run_date)}` again: once "
+        "it succeeds, the day is re-planned and can be approved."
     )
 
 
@@ -532,6 +541,8 @@ def refuse_unsettled(
     run: RunRecord,
     campaign_ids: Sequence[str],
     connection: Connection,
+    *,
+    config: Path | None = None,
 ) -> None:
     """Raise when changes about to be pushed predate a failed start of the day.
 
@@ -552,6 +563,9 @@ def refuse_unsettled(
         The campaigns whose changes are about to be pushed.
     connection
         The transaction holding the run's lock.
+    config
+        The config file the commands the message suggests name; a
+        placeholder when ``None``.
 
     Raises
     ------
@@ -580,9 +594,9 @@ def refuse_unsettled(
         "was approved or partly pushed, and its change(s) for campaign(s) "
         f"{', '.join(unsettled)} are not applied yet. The plan is kept as it "
         "was, but it was made on inputs that run replaced. Fix what that run "
-        "reported and run `valuebid run --config FILE --run-date "
-        f"{run.run_date}` again, or, to push the plan as it was made, approve "
-        f"it again explicitly with `valuebid approve {run.run_id} --config FILE`."
+        f"reported and run `{run_command(config, run.run_date)}` again, or, to "
+        "push the plan as it was made, approve it again explicitly with "
+        f"`{approve_command(config, run.run_id)}`."
     )
 
 
@@ -644,7 +658,9 @@ def _push(
     except Exception as exc:
         _record_failure(store, run, sink, f"reading the current targets failed: {exc}")
         raise
-    updates = _record_intents(store, run, todo, done, live, report, clock)
+    updates = _record_intents(
+        store, run, todo, done, live, report, clock, config=settings.source
+    )
     if updates:
         _send(store, run, updates, writer, report, sink, clock)
     _alert_big_changes(run, todo, report, sink, settings)
@@ -659,6 +675,8 @@ def _record_intents(
     live: Mapping[str, CampaignTarget],
     report: ApplyReport,
     clock: Clock,
+    *,
+    config: Path | None,
 ) -> list[TargetUpdate]:
     """Reconcile interrupted changes and write the intents of the others."""
     now = clock()
@@ -668,9 +686,9 @@ def _record_intents(
         # so a start of the day failing meanwhile must be seen here.
         locked = store.get_run(run.run_id, connection, lock=True)
         if locked is not None:
-            refuse_superseded(locked, "applied")
+            refuse_superseded(locked, "applied", config=config)
             refuse_value_held(locked, "applied")
-            refuse_unsettled(store, locked, sorted(todo), connection)
+            refuse_unsettled(store, locked, sorted(todo), connection, config=config)
         store.set_status(connection, run.run_id, APPLYING)
         for cid, want in todo.items():
             current = live.get(cid)

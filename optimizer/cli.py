@@ -20,6 +20,7 @@ from models.cli import model_app
 from models.exceptions import ModelError
 from optimizer import days
 from optimizer.apply import Approval
+from optimizer.commands import approve_command, run_command
 from optimizer.console import command_console
 from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
@@ -108,7 +109,7 @@ def run(
                 progress=lambda message: status.update(message),
                 accept_value_level=accept_value_level,
             )
-    _show_plan(result)
+    _show_plan(result, config)
     if result.held:
         raise typer.Exit(code=1)
 
@@ -166,7 +167,7 @@ def demo(
             "dates shifted); the campaigns and their "
             "[bold]costs are illustrative[/bold]."
         )
-    _show_plan(result)
+    _show_plan(result, files.config)
     truth = files.truth.join(
         result.scores.set_index("user_id")[["pltv_365", "age_days"]], how="inner"
     )
@@ -424,29 +425,27 @@ def plan_show(
         console.print(
             "This plan is kept as approved or pushed, but its changes not "
             "applied yet are not pushed until a run of the day succeeds "
-            f"(`valuebid run --config FILE --run-date {record.run_date}`) or "
-            f"they are approved again (`valuebid approve {record.run_id} "
-            "--config FILE`).",
+            f"(`{run_command(config, record.run_date)}`) or they are approved "
+            f"again (`{approve_command(config, record.run_id)}`).",
             highlight=False,
         )
     if record.status == RERUN_FAILED:
         console.print(
             "This plan is held back: fix what that run reported, then run "
-            f"`valuebid run --config FILE --run-date {record.run_date}` again to "
-            "re-plan the day.",
+            f"`{run_command(config, record.run_date)}` again to re-plan the day.",
             highlight=False,
         )
     if record.status == VALUE_HELD:
         console.print(
             "This plan is held back: every target holds and no value of the "
-            "day is sent. Fix the inputs and run `valuebid run --config FILE "
-            f"--run-date {record.run_date}` again, or, if the new level is real, "
-            f"add {ACCEPT_FLAG} to that command.",
+            "day is sent. Fix the inputs and run "
+            f"`{run_command(config, record.run_date)}` again, or, if the new "
+            f"level is real, add {ACCEPT_FLAG} to that command.",
             highlight=False,
         )
 
 
-def _show_approval(run_id: str, approval: Approval) -> None:
+def _show_approval(run_id: str, approval: Approval, config: Path) -> None:
     """Say what an approval did, and which earlier approvals still wait."""
     if approval.changed:
         named = [
@@ -475,8 +474,8 @@ def _show_approval(run_id: str, approval: Approval) -> None:
             f"{', '.join(approval.awaiting_renewal)}, approved before a later "
             f"`valuebid run` of this day failed{failed} and not applied yet. "
             "Apply refuses to push this run until they are approved again; to "
-            f"approve every change of the run again, run `valuebid approve "
-            f"{run_id} --config FILE` without --campaign.",
+            "approve every change of the run again, run "
+            f"`{approve_command(config, run_id)}` without --campaign.",
             highlight=False,
         )
 
@@ -503,10 +502,10 @@ def approve(
         # recorded. The push's own guardrails (kill switch, stale data, model
         # gate) come after the approval: a stop they make is recorded on the
         # run, and its approved changes wait until the run may be applied.
-        applying.ensure_approvable(store, run_id)
+        applying.ensure_approvable(store, run_id, config=config)
         writer = applying.ensure_writer(connect_writer(settings))
-        approval = applying.approve(store, run_id, campaign or None)
-        _show_approval(run_id, approval)
+        approval = applying.approve(store, run_id, campaign or None, config=config)
+        _show_approval(run_id, approval, config)
         report = applying.apply_run(
             store,
             run_id,
@@ -565,7 +564,7 @@ def _store(config: Path) -> Iterator[tuple[Settings, StateStore]]:
         store.dispose()
 
 
-def _show_plan(result: CycleResult) -> None:
+def _show_plan(result: CycleResult, config: Path) -> None:
     table = Table(title=f"Plan {result.run.run_id} ({result.run.mode})")
     for header in ("campaign", "mkt", "now", "observed", "economic", "binding"):
         table.add_column(header, overflow="fold")
@@ -607,7 +606,7 @@ def _show_plan(result: CycleResult) -> None:
         if applied.awaiting_approval:
             console.print(
                 f"{len(applied.awaiting_approval)} change(s) await approval: "
-                f"valuebid approve {result.run.run_id} --config FILE",
+                f"{approve_command(config, result.run.run_id)}",
                 soft_wrap=True,
                 highlight=False,
             )

@@ -286,6 +286,7 @@ def _plan_day(
             factor=settings.guardrails.max_value_jump,
             run_date=run_date,
             accept=accept_value_level,
+            config=settings.source,
         )
         hold = f"{VALUE_JUMP}: {check.reason}; {check.hint}" if check.held else None
         if hold is not None:

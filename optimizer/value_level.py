@@ -24,12 +24,14 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from config.schema import Settings
 from connectors.files import Inputs
+from optimizer.commands import run_command
 from optimizer.days import account_today
 from optimizer.state import VALUE_HELD, RunRecord, StateStore
 
@@ -222,6 +224,7 @@ def check_value_level(
     factor: float,
     run_date: dt.date,
     accept: bool = False,
+    config: Path | None = None,
 ) -> ValueCheck:
     """Compare a run's mean value per user with the last successful run's.
 
@@ -243,6 +246,9 @@ def check_value_level(
         The day being planned, named in the hint to accept a new level.
     accept
         Accept a move beyond ``factor`` for this run.
+    config
+        The config file the hint to accept a new level names; a placeholder
+        when ``None``.
 
     Returns
     -------
@@ -251,8 +257,7 @@ def check_value_level(
     hint = (
         "check the inputs (revenue exported in cents rather than currency "
         "units, one currency read as another); if the new level is real, "
-        f"accept it for one run with `valuebid run --config FILE --run-date "
-        f"{run_date} {ACCEPT_FLAG}`"
+        f"accept it for one run with `{run_command(config, run_date, ACCEPT_FLAG)}`"
     )
     before = ValueSummary.from_dict(baseline.value_summary if baseline else None)
     if baseline is None or before is None:
@@ -367,6 +372,7 @@ def feed_value_check(
         store.value_baseline(account),
         factor=settings.guardrails.max_value_jump,
         run_date=today,
+        config=settings.source,
     )
     latest = store.latest_run(account)
     if check.held or latest is None or latest.status != VALUE_HELD:
@@ -376,9 +382,9 @@ def feed_value_check(
         f"values ({latest.stop_reason or 'no reason recorded'})"
     )
     hint = (
-        f"fix the inputs and run `valuebid run --config FILE --run-date "
-        f"{latest.run_date}` again, or accept the new level with "
-        f"`valuebid run --config FILE --run-date {latest.run_date} {ACCEPT_FLAG}`"
+        f"fix the inputs and run `{run_command(settings.source, latest.run_date)}` "
+        "again, or accept the new level with "
+        f"`{run_command(settings.source, latest.run_date, ACCEPT_FLAG)}`"
     )
     logger.warning("feed values held: %s; %s", reason, hint)
     return ValueCheck(

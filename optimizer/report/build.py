@@ -15,6 +15,7 @@ from config.schema import Settings
 from connectors.files import Inputs, load_inputs
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
+from optimizer.commands import run_command
 from optimizer.days import start_of_day
 from optimizer.exceptions import ReportError
 from optimizer.plan import PlanRow, read_plan
@@ -103,13 +104,17 @@ def assemble(
         quality=d.model_quality(run.model_version or "", metrics),
         risks=d.risk_flags(inputs.users, inputs.revenue, as_of, channel_of),
         feed=d.feed_counts(_plan_document(run)),
-        held_back=hold_notice(run),
+        held_back=hold_notice(run, config=settings.source),
         value_check=_value_check(run),
     )
 
 
-def hold_notice(run: RunRecord) -> str | None:
-    """The warning a held-back run's report opens with; ``None`` for the others."""
+def hold_notice(run: RunRecord, *, config: Path | None = None) -> str | None:
+    """The warning a held-back run's report opens with; ``None`` for the others.
+
+    The command to run the day again names ``config``, the file the report
+    was built from, or a placeholder when it is not known.
+    """
     reason = held_back_reason(run)
     if reason is None:
         return None
@@ -120,8 +125,8 @@ def hold_notice(run: RunRecord) -> str | None:
         )
     return (
         f"This plan is held back: it may not be approved or applied. {reason}. "
-        "Fix what that run reported, then run `valuebid run --config FILE "
-        f"--run-date {run.run_date}` again to re-plan the day."
+        "Fix what that run reported, then run "
+        f"`{run_command(config, run.run_date)}` again to re-plan the day."
     )
 
 

@@ -90,6 +90,37 @@ def test_a_plan_row_stays_on_one_line_when_the_output_is_not_a_terminal(
     assert max(map(len, narrow.output.splitlines())) <= 60
 
 
+def test_plan_show_tells_the_command_with_the_config_it_was_given(
+    config: Path, tmp_path: Path
+) -> None:
+    moved = tmp_path / "value bid" / "acme.yaml"
+    moved.parent.mkdir()
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    raw["state"]["directory"] = str(tmp_path / "state")
+    moved.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    store = StateStore(f"sqlite:///{tmp_path / 'state' / 'state.db'}")
+    with store.transaction() as connection:
+        store.record_failed_attempt(
+            connection,
+            account="Acme FR",
+            run_date=RUN_DATE,
+            error="InputError: users.csv is missing",
+            when=dt.datetime(2026, 11, 16, 10, 5, tzinfo=dt.UTC),
+        )
+    store.dispose()
+
+    result = runner.invoke(
+        app, ["plan", "show", "--config", str(moved)], env={"COLUMNS": "400"}
+    )
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"`valuebid run --config '{moved}' --run-date {RUN_DATE}` again to "
+        "re-plan the day" in result.output
+    )
+    assert "FILE" not in result.output
+
+
 def test_plan_show_names_an_unknown_run(config: Path) -> None:
     result = runner.invoke(app, ["plan", "show", "nope", "--config", str(config)])
     assert result.exit_code == 1
@@ -209,25 +240,28 @@ def test_approve_says_what_it_approved_and_which_approvals_still_wait(
         failed_at=dt.datetime(2026, 11, 16, 10, 5, tzinfo=dt.UTC),
     )
 
-    _show_approval("20261116-acme-fr", approval)
+    _show_approval("20261116-acme-fr", approval, Path("/srv/value bid/acme.yaml"))
 
     said = " ".join(capsys.readouterr().out.split())
     assert "1 change(s) of run 20261116-acme-fr approved: 1001" in said
     assert "Still waiting to be approved again: campaign(s) 1002, 1003" in said
     assert "failed at 2026-11-16 10:05 UTC" in said
     assert "Apply refuses to push this run until they are approved again" in said
-    assert "`valuebid approve 20261116-acme-fr --config FILE` without --campaign" in (
-        said
+    # The config named is the one given, quoted so the command can be pasted.
+    assert (
+        "`valuebid approve 20261116-acme-fr --config '/srv/value bid/acme.yaml'` "
+        "without --campaign" in said
     )
 
 
 def test_approve_names_renewed_approvals_and_says_when_nothing_was_left_to_do(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    config = Path("valuebid.yaml")
     _show_approval(
-        "r", Approval(approved=["101"], renewed=["102"], awaiting_renewal=[])
+        "r", Approval(approved=["101"], renewed=["102"], awaiting_renewal=[]), config
     )
-    _show_approval("r", Approval(approved=[], renewed=[], awaiting_renewal=[]))
+    _show_approval("r", Approval(approved=[], renewed=[], awaiting_renewal=[]), config)
 
     said = capsys.readouterr().out.splitlines()
     assert said == [

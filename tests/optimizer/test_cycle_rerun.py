@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -212,7 +213,9 @@ def test_a_failed_rerun_is_recorded_and_holds_the_days_plan_back(
     assert f"run {RUN_ID} cannot be approved" in _error(refused)
     assert says in _error(refused)
     assert "Fix what that run reported" in _error(refused)
-    assert "`valuebid run --config FILE --run-date 2026-12-04` again" in _error(refused)
+    again = f"valuebid run --config {shlex.quote(str(config))} --run-date 2026-12-04"
+    assert f"`{again}` again" in _error(refused)
+    assert f"`{again}` again to re-plan the day" in shown.stdout
     assert [approved for _, _, approved in _day_run(config)[1] if approved] == []
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import shlex
 import shutil
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -815,7 +816,8 @@ def test_the_first_run_says_once_that_nothing_is_compared(
 def test_a_failed_rerun_marks_the_plan_files_and_the_report_held_back(
     world: World, tmp_path: Path
 ) -> None:
-    settings = load_settings(_config(world, tmp_path))
+    config = _config(world, tmp_path)
+    settings = load_settings(config)
     planned = _cycle(world, settings, DAY_1)
     document, _ = _plan_files(planned)
     assert document["held_back"] is False
@@ -846,6 +848,8 @@ def test_a_failed_rerun_marks_the_plan_files_and_the_report_held_back(
         report.held_back
     )
     assert "users.parquet is missing" in report.held_back
+    command = f"valuebid run --config {shlex.quote(str(config))} --run-date {DAY_1}"
+    assert f"`{command}` again to re-plan the day" in report.held_back
     page = render_html(report)
     assert '<div class="held" id="held-back" role="alert">' in page
     assert report.value_check is not None
@@ -875,11 +879,14 @@ def _valuebid(*args: str, config: Path) -> Result:
 def test_the_commands_show_the_hold_and_how_to_accept_the_new_level(
     world: World, tmp_path: Path
 ) -> None:
-    shutil.copytree(world.directory / "data", tmp_path / "data")
-    config = _config(world, tmp_path, data=tmp_path / "data")
+    # A folder with a space: the commands suggested quote the config's path.
+    home = tmp_path / "value bid"
+    shutil.copytree(world.directory / "data", home / "data")
+    config = _config(world, home, data=home / "data")
+    rerun = f"valuebid run --config '{config}' --run-date {DAY_2}"
     day_1, day_2 = DAY_1.isoformat(), DAY_2.isoformat()
     assert _valuebid("run", "--run-date", day_1, config=config).exit_code == 0
-    revenue = tmp_path / "data" / "revenue.parquet"
+    revenue = home / "data" / "revenue.parquet"
     table = pd.read_parquet(revenue)
     table.assign(amount=table["amount"] * 100).to_parquet(revenue, index=False)
 
@@ -888,7 +895,7 @@ def test_the_commands_show_the_hold_and_how_to_accept_the_new_level(
     assert held.exit_code == 1
     assert "held: every target holds and no value is sent" in held.stderr
     assert "the predicted values jumped: mean value per new user" in held.stderr
-    assert f"--run-date {day_2} --accept-value-level" in held.stderr
+    assert f"`{rerun} --accept-value-level`" in held.stderr
     assert "Values: 143 new users (activated in the last 28 days)" in held.stdout
     listed = _valuebid("runs", config=config).stdout
     run_2 = f"{DAY_2:%Y%m%d}-plg-scenario--synthetic"
@@ -899,7 +906,7 @@ def test_the_commands_show_the_hold_and_how_to_accept_the_new_level(
     shown = _valuebid("plan", "show", run_2, config=config).stdout
     assert "Held: value_jump: the predicted values jumped" in shown
     assert "Values: " in shown and "new users (activated in the last 28 days)" in shown
-    assert f"--run-date {day_2}` again, or, if the new level is real" in shown
+    assert f"`{rerun}` again, or, if the new level is real" in shown
 
     sent = _valuebid("feed", "--send", config=config)
 
@@ -910,11 +917,12 @@ def test_the_commands_show_the_hold_and_how_to_accept_the_new_level(
     # Nothing is due on a held day: it says so and why, and nothing else.
     assert "held: --send would send nothing: the predicted values" in dry.stderr
     assert "To go on: check the inputs" in dry.stderr
+    assert f"`valuebid run --config '{config}' --run-date " in dry.stderr
     assert "due" not in dry.output
     assert "rerun with --send" not in dry.output
     assert "Values it would send" not in dry.output
     assert dry.stdout == ""
-    page = tmp_path / "report.html"
+    page = home / "report.html"
     report = _valuebid("report", "--run", run_2, "--out", str(page), config=config)
     assert report.exit_code == 0, report.output
     assert "HELD BACK: Every target of this run holds" in report.stdout
