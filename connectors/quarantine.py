@@ -231,10 +231,10 @@ def judge(table_audit: TableAudit, rejected: pd.DataFrame, max_share: float) -> 
             f"({percent(table_audit.bad_share)}), {limit}.{where}"
         )
     logger.warning(
-        "%s: %d of %d row(s) quarantined (%s, limit %s); first: %s%s",
+        "%s: %s bad of %s row(s) quarantined (%s, limit %s); first: %s%s",
         table_audit.table,
-        table_audit.bad,
-        table_audit.rows_in,
+        f"{table_audit.bad:,}",
+        f"{table_audit.rows_in:,}",
         percent(table_audit.bad_share),
         percent(max_share),
         refusal(bad),

@@ -237,8 +237,9 @@ def check(config: ConfigOption) -> None:
         if audit.quarantined:
             console.print(
                 f"[yellow]{name}[/yellow]: {audit.quarantined:,} of "
-                f"{audit.rows_in:,} row(s) would be quarantined "
-                f"({audit.duplicates:,} repeats)"
+                f"{audit.rows_in:,} row(s) would be set aside: {audit.bad:,} bad "
+                f"(quarantined), {audit.duplicates:,} exact repeat(s) of a "
+                "row kept"
             )
     today = days.account_today(settings.account.time_zone)
     by_reason: dict[str, list[str]] = {}

@@ -32,13 +32,18 @@ def _config(folder: Path, revenue: str, max_share: float) -> Path:
 
 
 def test_check_reports_quarantined_rows_without_writing(tmp_path: Path) -> None:
-    config = _config(tmp_path, REVENUE_CSV.replace(",30,", ",-30,"), 0.5)
+    repeated = REVENUE_CSV.splitlines()[-1] + "\n"
+    config = _config(tmp_path, REVENUE_CSV.replace(",30,", ",-30,") + repeated, 0.5)
 
     result = CliRunner().invoke(app, ["check", "--config", str(config)])
 
     assert result.exit_code == 0, result.output
     assert "3 revenue" in result.output
-    assert "1 of 4 row(s) would be quarantined" in result.output
+    said = " ".join(result.output.split())
+    assert (
+        "2 of 5 row(s) would be set aside: 1 bad (quarantined), 1 exact "
+        "repeat(s) of a row kept" in said
+    ), said
     assert not (tmp_path / ".valuebid").exists()
 
 
