@@ -681,6 +681,11 @@ def _logging(verbose: bool, default: int = logging.WARNING) -> None:
         level=logging.INFO if verbose else default,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The schema library narrates every store it opens; the store logs the
+    # upgrades it makes itself, so its steps show only with --verbose.
+    logging.getLogger("alembic").setLevel(
+        logging.NOTSET if verbose else logging.WARNING
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
