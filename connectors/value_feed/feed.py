@@ -214,14 +214,15 @@ def run_feed(
     )
 
     activated = users[users["activated_at"].notna() & (users["activated_at"] <= now)]
+    predicted = values.reindex(activated["user_id"]).dropna()
+    # The cap is a percentile of every activated user's value, so it does not
+    # move with how many happen to be due today.
     shaped = shape_values(
-        values.reindex(activated["user_id"]).dropna(),
+        predicted,
         cap_percentile=settings.cap_percentile,
         floor=settings.value_floor,
     )
     report.cap = shaped.cap
-    report.counts["capped"] = shaped.capped
-    report.counts["floored"] = shaped.floored
     plan = _Planner(
         settings=settings,
         account=account,
@@ -237,6 +238,13 @@ def run_feed(
         for row in activated.itertuples(index=False)
         if (event := plan.decide(row, shaped.values)) is not None
     ]
+    # Counted among the values due, next to which they are shown.
+    due = predicted[predicted.index.isin([e.user_id for e in report.planned])]
+    due = due[np.isfinite(due.to_numpy(dtype=float))]
+    report.counts["capped"] = (
+        int((due > shaped.cap).sum()) if shaped.cap is not None else 0
+    )
+    report.counts["floored"] = int((due < settings.value_floor).sum())
     logger.info(
         "feed run %s: %d due (%d restatements), cap %s %s",
         report.run_id,

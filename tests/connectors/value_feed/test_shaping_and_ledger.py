@@ -194,3 +194,45 @@ def test_value_figures_of_the_values_due() -> None:
     ]
 
     assert report.value_figures() == ValueFigures(4, 160.0, 40.0, 25.0, 100.0)
+
+
+def test_capped_and_floored_count_the_values_due_not_every_activation(
+    ledger: Ledger, feed_settings: FeedSettings
+) -> None:
+    # The cap is the 75th percentile of all four activations (27.25); the
+    # user above it and the one under the floor activated too long ago to be
+    # sent, so none of the values due was cut or raised.
+    settings = feed_settings.model_copy(
+        update={"cap_percentile": 75.0, "value_floor": 1.0, "lookback_days": 30}
+    )
+    users = make_users(
+        [
+            {"user_id": "u1", "activated_hours_ago": 24 * 40},
+            {"user_id": "u2"},
+            {"user_id": "u3"},
+            {"user_id": "u4", "activated_hours_ago": 24 * 40},
+        ]
+    )
+    values = pd.Series({"u1": 0.5, "u2": 2.0, "u3": 3.0, "u4": 100.0})
+
+    def counts(run_users: pd.DataFrame) -> dict[str, int]:
+        report = run_feed(
+            run_users,
+            values,
+            settings=settings,
+            account="acme",
+            currency="EUR",
+            ledger=ledger,
+            sink=None,
+            now=NOW,
+        )
+        assert report.cap == pytest.approx(27.25)
+        return report.as_dict()
+
+    first = counts(users)
+    assert (first["due_first"], first["too_old"]) == (2, 2)
+    assert (first["capped"], first["floored"]) == (0, 0)
+
+    recent = users.assign(activated_at=NOW - dt.timedelta(hours=47))
+    second = counts(recent)
+    assert (second["due_first"], second["capped"], second["floored"]) == (4, 1, 1)
