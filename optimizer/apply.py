@@ -241,6 +241,33 @@ def apply_run(
     return report
 
 
+def ensure_rollbackable(store: StateStore, run_id: str) -> dict[str, ChangeRecord]:
+    """The changes ``run_id`` applied, refusing a run that applied none.
+
+    Checked before anything connects to the account: a dry run or a run
+    whose every push failed has nothing to undo, whether or not this machine
+    could reach Google Ads.
+
+    Raises
+    ------
+    StateError
+        No such run, or it applied nothing.
+    """
+    run = _existing_run(store, run_id)
+    changes = {
+        cid: change
+        for cid, change in store.changes_of(run_id).items()
+        if change.status == CHANGE_APPLIED
+    }
+    if not changes:
+        kind = "a dry run" if run.mode == "dry_run" else f"a run {run.status}"
+        raise StateError(
+            f"run {run_id} ({kind}) applied no change to Google Ads: nothing to "
+            "roll back"
+        )
+    return changes
+
+
 def rollback_run(
     store: StateStore,
     run_id: str,
@@ -285,13 +312,7 @@ def rollback_run(
     """
     sink = alerts or NoAlerts()
     original = _existing_run(store, run_id)
-    changes = {
-        cid: change
-        for cid, change in store.changes_of(run_id).items()
-        if change.status == CHANGE_APPLIED
-    }
-    if not changes:
-        raise StateError(f"run {run_id} applied no change: nothing to roll back")
+    changes = ensure_rollbackable(store, run_id)
     kill = _kill_switch(settings)
     if kill is not None:
         _record_stop(store, run_id, KILL_SWITCH, kill, sink, record=False)

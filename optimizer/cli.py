@@ -534,6 +534,7 @@ def rollback(
 
     _logging(verbose)
     with _fail_cleanly(), _store(config) as (settings, store):
+        applying.ensure_rollbackable(store, run_id)
         report = applying.rollback_run(
             store,
             run_id,

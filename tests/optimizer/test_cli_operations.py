@@ -187,12 +187,18 @@ def test_approve_with_a_failing_login_is_one_error_and_records_nothing(
     assert approved == []
 
 
-def test_rollback_without_an_account_says_what_is_missing(config: Path) -> None:
+def test_rollback_of_a_run_that_pushed_nothing_says_so_before_any_account(
+    config: Path,
+) -> None:
+    # The config has no google_ads section: the run's own record answers.
     result = runner.invoke(
         app, ["rollback", "20261116-acme-fr", "--config", str(config)]
     )
+
     assert result.exit_code == 1
-    assert "needs a Google Ads account" in result.output
+    said = " ".join(result.output.split())
+    assert "applied no change to Google Ads: nothing to roll back" in said
+    assert "Google Ads account" not in said
 
 
 def test_runs_shows_no_apply_count_for_a_run_nothing_was_pushed_for(
