@@ -372,7 +372,9 @@ def test_bad_rows_under_the_limit_only_warn(
     inputs = load(tables={"revenue": revenue}, max_share=0.5)
 
     assert inputs.revenue["order_id"].tolist() == ["o2", "o3", "o4"]
-    assert "revenue: 1 bad of 4 row(s) quarantined (25.00%, limit 50.00%)" in caplog.text
+    assert (
+        "revenue: 1 bad of 4 row(s) quarantined (25.00%, limit 50.00%)" in caplog.text
+    )
 
 
 def test_base_tables_load_cleanly(load: Loader) -> None:

@@ -402,7 +402,9 @@ def test_rollback_of_a_run_that_applied_nothing_is_refused(
     store: StateStore, settings: Settings
 ) -> None:
     run = record_plan(store)
-    with pytest.raises(StateError, match="applied no change to Google Ads: nothing to roll back"):
+    with pytest.raises(
+        StateError, match="applied no change to Google Ads: nothing to roll back"
+    ):
         rollback_run(store, run.run_id, MemoryAccount(START), settings, clock=TODAY)
 
 
