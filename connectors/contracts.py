@@ -3,10 +3,10 @@
 Each table's columns are declared once here. :func:`check` splits a raw
 frame into the rows kept, with canonical types (strings, UTC timestamps,
 floats), and the rows rejected, each with the column, the value and the rule
-it broke; :func:`split_duplicates` then sets aside repeated ids once a table
-is whole. :func:`enforce` is the strict form: the first break is raised as a
-:class:`~connectors.exceptions.ContractError` naming the source, the column,
-the row and the value.
+it broke; :func:`split_duplicates` then sets aside repeated ids and keys once
+a table is whole. :func:`enforce` is the strict form: the first break is
+raised as a :class:`~connectors.exceptions.ContractError` naming the source,
+the column, the row and the value.
 """
 
 from __future__ import annotations
@@ -77,10 +77,15 @@ class Column:
 
 @dataclass(frozen=True)
 class Contract:
-    """A canonical table: its name and its columns."""
+    """A canonical table: its name, its columns and what identifies a row.
+
+    ``key`` names the columns that together identify one row of the table
+    (one campaign on one day); empty when no combination must be unique.
+    """
 
     table: str
     columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -152,6 +157,10 @@ CAMPAIGN_STATS = Contract(
         Column("bidding_strategy_status", "string", required=False, nullable=True),
         Column("customer_id", "string", required=False, nullable=True),
     ),
+    # No column splits a campaign-day (no network or device segment), and a
+    # campaign id is unique across Google Ads accounts, so a campaign has one
+    # row per day; every figure downstream sums these rows.
+    key=("campaign_id", "date"),
 )
 
 
@@ -347,12 +356,21 @@ def reject_where(
 def split_duplicates(
     kept: pd.DataFrame, contract: Contract, place: Placer = place_by_row
 ) -> Checked:
-    """Set aside later rows that repeat a unique column's value.
+    """Set aside later rows that repeat a unique column's value or the key.
 
     A row identical to the first one with its id is a plain repeat (an export
     read twice): it is set aside as a duplicate. A row that shares the id but
     differs elsewhere is a bad row, since there is no telling which is right.
     The reason names where the first one is, as ``place`` says it.
+
+    Rows repeating the contract's key (one campaign on one day) are treated
+    the same way when identical; when they differ the table is refused, see
+    :func:`split_key_repeats`.
+
+    Raises
+    ------
+    ContractError
+        Rows share the contract's key but differ elsewhere.
     """
     rejected: list[pd.DataFrame] = []
     named = [c.name for c in contract.columns if c.name in kept.columns]
@@ -399,7 +417,130 @@ def split_duplicates(
         )
         rejected.append(split.rejected)
         kept = split.kept
-    return Checked(kept, concat_rejected(rejected))
+    keyed = split_key_repeats(kept, contract, place)
+    return Checked(keyed.kept, concat_rejected([*rejected, keyed.rejected]))
+
+
+#: How many conflicting keys a refusal spells out; the rest are counted.
+SHOWN_CONFLICTS = 5
+
+
+def split_key_repeats(
+    kept: pd.DataFrame, contract: Contract, place: Placer = place_by_row
+) -> Checked:
+    """Set aside identical repeats of the contract's key; refuse differing ones.
+
+    A row identical to the first one with its key (the same export read
+    twice, or overlapping exports that agree) is set aside as a duplicate.
+    Rows that share the key but differ in any column of the contract are a
+    conflict, and the table is refused rather than quarantined: both rows
+    claim to be the whole of that key (a campaign's spend on one day), so
+    keeping either one, or both, would put a guess into the money figures.
+
+    Raises
+    ------
+    ContractError
+        Rows share the key but differ; the message counts the conflicting
+        keys and, for the first few, names the key and both rows' places.
+    """
+    key = list(contract.key)
+    if not key or not set(key) <= set(kept.columns):
+        return Checked(kept, concat_rejected([]))
+    repeated = kept.duplicated(key, keep="first").to_numpy()
+    if not repeated.any():
+        return Checked(kept, concat_rejected([]))
+
+    named = [c.name for c in contract.columns if c.name in kept.columns]
+    prints = pd.util.hash_pandas_object(kept[named], index=False).to_numpy()
+    # Groups numbered in order of appearance: group g's first row is the g-th
+    # row that repeats nothing.
+    group = kept.groupby(key, sort=False, dropna=False).ngroup().to_numpy()
+    first_of = np.flatnonzero(~repeated)[group]
+    conflict = repeated & (prints != prints[first_of])
+    if conflict.any():
+        raise ContractError(
+            _conflicts(kept, contract, named, first_of, conflict, place)
+        )
+
+    unique_refs, back = np.unique(first_of[repeated], return_inverse=True)
+    places = np.asarray(
+        place(
+            kept[SOURCE_COLUMN].iloc[unique_refs].astype(str),
+            kept[ROW_COLUMN].iloc[unique_refs],
+        ),
+        dtype=object,
+    )
+    return reject_where(
+        kept,
+        pd.Series(repeated, index=kept.index),
+        key[0],
+        "repeats an identical earlier row of its "
+        + " and ".join(key)
+        + " (first at "
+        + places[back]
+        + ")",
+        kind=DUPLICATE,
+    )
+
+
+def _conflicts(
+    kept: pd.DataFrame,
+    contract: Contract,
+    named: list[str],
+    first_of: np.ndarray,
+    conflict: np.ndarray,
+    place: Placer,
+) -> str:
+    """The refusal of rows that share a key but differ: count, then the first few."""
+    later = np.flatnonzero(conflict)
+    keys = first_of[later]
+    _, at_first = np.unique(keys, return_index=True)
+    pairs = sorted(zip(keys[at_first], later[at_first], strict=True))
+    shown = pairs[:SHOWN_CONFLICTS]
+    rows = [position for pair in shown for position in pair]
+    places = place(
+        kept[SOURCE_COLUMN].iloc[rows].astype(str), kept[ROW_COLUMN].iloc[rows]
+    )
+    lines = []
+    for number, (first, other) in enumerate(shown):
+        one, two = kept.iloc[first], kept.iloc[other]
+        differ = [
+            f"{column} {show(_shown(one[column]))} vs {show(_shown(two[column]))}"
+            for column in named
+            if not _same(one[column], two[column])
+        ]
+        what = ", ".join(
+            f"{column} {show(_shown(one[column]))}" for column in contract.key
+        )
+        lines.append(
+            f"{what}: {places[2 * number]} and {places[2 * number + 1]} differ "
+            f"in {'; '.join(differ)}"
+        )
+    more = len(pairs) - len(shown)
+    tail = f"\n  ... and {more} more" if more else ""
+    key = " and ".join(contract.key)
+    return (
+        f"the {contract.table} table has {len(pairs)} conflict(s): rows with "
+        f"the same {key} but different values, e.g. overlapping exports of "
+        f"which one was revised. Each {key} must be on one row; there is no "
+        f"telling which is right, so keep one export of each (the latest, if "
+        f"Google revised it) and run again. Nothing was written.\n  "
+        + "\n  ".join(lines)
+        + tail
+    )
+
+
+def _shown(value: object) -> object:
+    """A value as a conflict names it: dates as ``YYYY-MM-DD``."""
+    if isinstance(value, pd.Timestamp) and value == value.normalize():
+        return value.date().isoformat()
+    return value
+
+
+def _same(one: object, two: object) -> bool:
+    if _empty(one) or _empty(two):
+        return _empty(one) and _empty(two)
+    return bool(one == two)
 
 
 def enforce(

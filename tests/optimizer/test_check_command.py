@@ -75,3 +75,23 @@ def test_check_warns_when_campaign_stats_are_too_old_to_act_on(tmp_path: Path) -
     assert "a run today would hold every target of market(s) FR, DE" in said
     assert fresh.exit_code == 0, fresh.output
     assert "stale_data" not in fresh.output
+
+
+def test_check_refuses_a_campaign_day_with_two_different_rows(tmp_path: Path) -> None:
+    config = _config(tmp_path, REVENUE_CSV, 0.5)
+    header, first, second = STATS_CSV.splitlines()
+    revised = first.replace(",100,", ",100.01,")
+    (tmp_path / "stats.csv").write_text(
+        "\n".join([header, first, second, revised]) + "\n", encoding="utf-8"
+    )
+
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert "the campaign_stats table has 1 conflict(s)" in said
+    assert (
+        f"campaign_id 'c1', date '2026-02-01': {tmp_path / 'stats.csv'} line 2 and "
+        f"{tmp_path / 'stats.csv'} line 4 differ in cost '100.0' vs '100.01'"
+    ) in said
+    assert "OK" not in result.output
