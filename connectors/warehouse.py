@@ -202,7 +202,9 @@ def merge_cached(
 ) -> tuple[pd.DataFrame, int]:
     """Cached rows overlaid with fresh ones: a fresh row replaces its id's old row.
 
-    Rows without an id cannot be matched and are simply added.
+    A fresh row also replaces the cached rows with its key (a campaign-day
+    the source restated since the last run). Rows without an id cannot be
+    matched and are simply added.
 
     Returns
     -------
@@ -215,6 +217,12 @@ def merge_cached(
     keep = pd.Series(True, index=cached.index)
     for key in keys:
         keep &= ~(cached[key].isin(fresh[key].dropna()) & cached[key].notna())
+    if contract.key and set(contract.key) <= set(fresh.columns):
+        compound = list(contract.key)
+        restated = pd.MultiIndex.from_frame(cached[compound]).isin(
+            pd.MultiIndex.from_frame(fresh[compound])
+        )
+        keep &= ~restated
     merged = pd.concat([cached[keep], fresh], ignore_index=True)
     merged[ROW_COLUMN] = merged[ROW_COLUMN].astype("int64")
     merged[SOURCE_COLUMN] = merged[SOURCE_COLUMN].astype("string")

@@ -90,3 +90,54 @@ def test_revenue_waiting_for_its_user_is_kept_for_the_next_run(
     assert early.audits["revenue"].quarantined == 1
     assert "o5" in set(later.revenue["order_id"])
     assert pd.Series(later.revenue["order_id"]).is_unique
+
+
+def _insert_stats(url: str, rows: list[tuple[str, float, str]]) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "create table if not exists stats (date text, campaign_id text, "
+                "campaign_name text, cost real, conversions real, conversion_value "
+                "real, bidding_strategy_type text, target_cpa real, target_roas "
+                "real, loaded_at text)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "insert into stats values (:day, 'c1', 'Search FR', :cost, 5, 200, "
+                "'TARGET_CPA', 20, null, :loaded)"
+            ),
+            [
+                {"day": day, "cost": cost, "loaded": loaded}
+                for day, cost, loaded in rows
+            ],
+        )
+    engine.dispose()
+
+
+def test_a_campaign_day_restated_by_the_source_replaces_the_cached_one(
+    load: Loader, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'dwh.db'}"
+    source = {"table": "stats", "incremental_column": "loaded_at"}
+    _insert_stats(
+        url,
+        [("2026-02-01", 100.0, "2026-02-02"), ("2026-02-02", 80.0, "2026-02-03")],
+    )
+    load(tables={"campaign_stats": source}, url=url, max_share=0)
+    _insert_stats(
+        url,
+        [("2026-02-02", 82.5, "2026-02-04"), ("2026-02-03", 90.0, "2026-02-04")],
+    )
+
+    second = load(tables={"campaign_stats": source}, url=url, max_share=0)
+
+    cost = second.campaign_stats.set_index("date")["cost"]
+    assert cost.to_dict() == {
+        pd.Timestamp("2026-02-01"): 100.0,
+        pd.Timestamp("2026-02-02"): 82.5,
+        pd.Timestamp("2026-02-03"): 90.0,
+    }
+    audit = second.audits["campaign_stats"]
+    assert (audit.rows_in, audit.cached, audit.restated) == (3, 1, 1)
