@@ -154,6 +154,19 @@ class GoogleAdsSettings(BaseModel):
     api_version: str = Field(default_factory=newest_api_version)
     retry: RetrySettings = Field(default_factory=RetrySettings)
 
+    @field_validator("customer_ids")
+    @classmethod
+    def _each_customer_once(cls, value: list[str]) -> list[str]:
+        # Each account is read separately; one listed twice would have its
+        # campaign stats read twice.
+        repeated = sorted({c for c in value if value.count(c) > 1})
+        if repeated:
+            raise ValueError(
+                f"customer_ids lists {', '.join(repeated)} more than once "
+                "(with or without dashes); list each account once"
+            )
+        return value
+
     @field_validator("token_uri")
     @classmethod
     def _token_uri_is_safe(cls, value: str | None) -> str | None:

@@ -53,6 +53,15 @@ def test_malformed_customer_id_names_the_bad_value(bad: object) -> None:
     assert repr(bad) in error["msg"]
 
 
+def test_a_customer_id_listed_twice_is_refused() -> None:
+    with pytest.raises(ValidationError) as raised:
+        GoogleAdsSettings(customer_ids=["123-456-7890", "2223334444", "1234567890"])
+
+    (error,) = raised.value.errors()
+    assert error["loc"] == ("customer_ids",)
+    assert "1234567890 more than once" in error["msg"]
+
+
 def test_at_least_one_customer_id() -> None:
     with pytest.raises(ValidationError, match="customer_ids"):
         GoogleAdsSettings(customer_ids=[])
