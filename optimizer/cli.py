@@ -10,11 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.table import Table
 
 from config import ConfigError, load_settings
 from config.schema import Settings
+from connectors.countries import country_hint, unknown_countries
 from connectors.exceptions import ConnectorError
 from models.cli import model_app
 from models.exceptions import ModelError
@@ -26,7 +28,12 @@ from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
 from optimizer.exceptions import OptimizerError
 from optimizer.plan import PlanRow
-from optimizer.planner import stale_markets
+from optimizer.planner import (
+    PLACED_BY_DEFAULT,
+    campaign_countries,
+    placement,
+    stale_markets,
+)
 from optimizer.state import (
     RERUN_FAILED,
     VALUE_HELD,
@@ -231,8 +238,27 @@ def check(config: ConfigOption) -> None:
     with _fail_cleanly():
         settings = load_settings(config)
         inputs = load_inputs(settings.data, currency=settings.account.currency)
+        defaulted = _defaulted_campaigns(settings, inputs.campaign_stats, inputs.users)
     counts = ", ".join(f"{n:,} {name}" for name, n in inputs.row_counts().items())
     console.print(f"[green]OK[/green] {config}: {counts}", soft_wrap=True)
+    if defaulted:
+        shown = ", ".join(defaulted[:5]) + (
+            f" and {len(defaulted) - 5:,} more" if len(defaulted) > 5 else ""
+        )
+        console.print(
+            f"[yellow]campaign_stats[/yellow]: {len(defaulted):,} campaign(s) fall "
+            f"to default_market {settings.default_market}: no campaign id, name "
+            f"pattern or users' country places them: {shown}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    for code, users in unknown_countries(inputs.users["country"]).items():
+        console.print(
+            f"[yellow]users[/yellow]: country {code!r} of {users:,} user(s) is not "
+            f"an ISO 3166 alpha-2 code{country_hint(code)}: no market matches it",
+            soft_wrap=True,
+            highlight=False,
+        )
     for name, audit in inputs.audits.items():
         if audit.quarantined:
             console.print(
@@ -251,6 +277,26 @@ def check(config: ConfigOption) -> None:
             f"every target of market(s) {', '.join(markets)} (stale_data)",
             soft_wrap=True,
         )
+
+
+def _defaulted_campaigns(
+    settings: Settings, stats: pd.DataFrame, users: pd.DataFrame
+) -> list[str]:
+    """Campaigns only ``default_market`` places, as ``id ('name')``.
+
+    Raises
+    ------
+    PlanningError
+        A campaign no rule places, with no default market: a run would stop.
+    """
+    countries = campaign_countries(users)
+    latest = stats.sort_values("date").drop_duplicates("campaign_id", keep="last")
+    defaulted = []
+    for cid, name in zip(latest["campaign_id"], latest["campaign_name"], strict=True):
+        _, rule = placement(settings, str(cid), str(name), countries)
+        if rule == PLACED_BY_DEFAULT:
+            defaulted.append(f"{cid} ({str(name)!r})")
+    return sorted(defaulted)
 
 
 @app.command()

@@ -756,16 +756,32 @@ def campaign_countries(users: pd.DataFrame) -> dict[str, str]:
     )
 
 
-def market_of(
+#: The rules that place a campaign in a market, in the order they are tried.
+PLACED_BY_ID = "campaign_ids"
+PLACED_BY_NAME = "campaign_name_pattern"
+PLACED_BY_COUNTRY = "users' country"
+PLACED_BY_DEFAULT = "default_market"
+
+
+def placement(
     settings: Settings,
     campaign_id: str,
     name: str,
     countries: Mapping[str, str],
-) -> str:
-    """The market of a campaign: listed id, name pattern, users' country, default.
+) -> tuple[str, str]:
+    """The market of a campaign and the rule that placed it there.
 
-    ``countries`` is each campaign's most common user country
-    (:func:`campaign_countries`).
+    Tried in order: the market listing the campaign id, the first market
+    whose name pattern matches, the campaign's most common user country
+    (``countries``, see :func:`campaign_countries`) when it is a market, and
+    ``default_market``.
+
+    Returns
+    -------
+    tuple of str
+        The market code and one of :data:`PLACED_BY_ID`,
+        :data:`PLACED_BY_NAME`, :data:`PLACED_BY_COUNTRY` and
+        :data:`PLACED_BY_DEFAULT`.
 
     Raises
     ------
@@ -774,21 +790,37 @@ def market_of(
     """
     for code, market in settings.markets.items():
         if campaign_id in market.campaign_ids:
-            return code
+            return code, PLACED_BY_ID
     for code, market in settings.markets.items():
         pattern = market.campaign_name_pattern
         if pattern is not None and re.search(pattern, name):
-            return code
+            return code, PLACED_BY_NAME
     country = countries.get(campaign_id)
     if country is not None and country in settings.markets:
-        return country
+        return country, PLACED_BY_COUNTRY
     if settings.default_market is not None:
-        return settings.default_market
+        return settings.default_market, PLACED_BY_DEFAULT
     raise PlanningError(
         f"campaign {campaign_id} ({name!r}) belongs to no market: list it under "
         "markets.<code>.campaign_ids, give the market a campaign_name_pattern, "
         "or set default_market"
     )
+
+
+def market_of(
+    settings: Settings,
+    campaign_id: str,
+    name: str,
+    countries: Mapping[str, str],
+) -> str:
+    """The market of a campaign (see :func:`placement`).
+
+    Raises
+    ------
+    PlanningError
+        No rule places the campaign and there is no default market.
+    """
+    return placement(settings, campaign_id, name, countries)[0]
 
 
 def stale_markets(

@@ -95,3 +95,46 @@ def test_check_refuses_a_campaign_day_with_two_different_rows(tmp_path: Path) ->
         f"{tmp_path / 'stats.csv'} line 4 differ in cost '100.0' vs '100.01'"
     ) in said
     assert "OK" not in result.output
+
+
+def _with_brand_campaign(folder: Path, default_market: str | None) -> Path:
+    config = _config(folder, REVENUE_CSV, 0.5)
+    if default_market is not None:
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text + f"default_market: {default_market}\n", "utf-8")
+    (folder / "users.csv").write_text(
+        USERS_CSV + "u5,2026-01-07T10:00:00Z,,UK,smb,c3\n", encoding="utf-8"
+    )
+    (folder / "stats.csv").write_text(
+        STATS_CSV + "2026-02-01,c3,Brand,50,1,60,TARGET_CPA,50,\n", encoding="utf-8"
+    )
+    return config
+
+
+def test_check_names_campaigns_only_the_default_market_places(tmp_path: Path) -> None:
+    config = _with_brand_campaign(tmp_path, default_market="FR")
+
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert (
+        "campaign_stats: 1 campaign(s) fall to default_market FR: no campaign id, "
+        "name pattern or users' country places them: c3 ('Brand')"
+    ) in said
+    assert "c1" not in said and "c2" not in said
+    assert (
+        "users: country 'UK' of 1 user(s) is not an ISO 3166 alpha-2 code "
+        "(use 'GB'): no market matches it"
+    ) in said
+
+
+def test_check_refuses_a_campaign_no_market_places(tmp_path: Path) -> None:
+    config = _with_brand_campaign(tmp_path, default_market=None)
+
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert "campaign c3 ('Brand') belongs to no market" in said
+    assert "OK" not in result.output
