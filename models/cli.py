@@ -349,13 +349,28 @@ def score(
     ],
     events: EventsOption = None,
 ) -> None:
-    """Score every user signed up by the as-of date."""
+    """Score every user signed up by the as-of date.
+
+    A model trained with product events needs ``--events``: it is refused
+    without it rather than scoring every user as having done none of them.
+    """
     out = _output_path(out)
+    try:
+        fitted = _model_at(model)
+    except ModelError as error:
+        raise _fail(error) from error
+    if events is None and fitted.event_features:
+        raise typer.BadParameter(
+            f"model {fitted.version} was trained with product events and uses "
+            f"the features {', '.join(fitted.event_features)}: pass --events "
+            "FILE, the events table, or every user scores as if they had done "
+            "none of them",
+            param_hint="--events",
+        )
     user_table = read_table(users, "users")
     revenue_table = read_table(revenue, "revenue")
     event_table = read_table(events, "events") if events else None
     try:
-        fitted = _model_at(model)
         scores = fitted.predict(
             user_table, revenue_table, _parse_as_of(as_of, revenue_table), event_table
         )

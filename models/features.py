@@ -158,11 +158,15 @@ class FeatureSchema:
         return self.bgnbd is not None and self.gamma_gamma is not None
 
     @property
-    def columns(self) -> list[str]:
-        """Feature matrix columns, in order."""
-        event_columns = [
+    def event_columns(self) -> list[str]:
+        """The columns read from the events table: empty when it is not used."""
+        return [
             f"{kind}:{name}" for name in self.events for kind in ("count", "first_day")
         ]
+
+    @property
+    def columns(self) -> list[str]:
+        """Feature matrix columns, in order."""
         purchase = PURCHASE_MODEL_FEATURES if self.has_purchase_model else ()
         by_age = AGE_BASELINE_FEATURES if self.age_baselines else ()
         return [
@@ -170,7 +174,7 @@ class FeatureSchema:
             *purchase,
             *by_age,
             *self.numeric_extras,
-            *event_columns,
+            *self.event_columns,
             *self.categories,
         ]
 

@@ -292,6 +292,17 @@ class PLTVModel:
             raise ScoringError("the model is not fitted")
         return self._curves
 
+    @property
+    def event_features(self) -> list[str]:
+        """Features read from the product events table; empty if none is used.
+
+        A model trained with events needs the events table to score: without
+        it every user would look as if they had done none of them.
+        """
+        if self._schema is None:
+            raise ScoringError("the model is not fitted")
+        return self._schema.event_columns
+
     def fit(
         self,
         users: pd.DataFrame,
@@ -449,12 +460,20 @@ class PLTVModel:
         Raises
         ------
         ScoringError
-            The model is not fitted, or no user signed up by ``as_of``.
+            The model is not fitted, it uses product-event features and
+            ``events`` is None, or no user signed up by ``as_of``.
         InputDataError
             A table breaks its contract (see :mod:`models.frames`).
         """
         if self._regressor is None or self._schema is None or self._curves is None:
             raise ScoringError("the model is not fitted")
+        if events is None and self.event_features:
+            raise ScoringError(
+                f"events: model {self.version} was trained with product events "
+                f"and uses the features {', '.join(self.event_features)}, but no "
+                "events table was given; without it every user would score as "
+                "if they had done none of them"
+            )
         as_of = _utc(as_of)
         signup = prepare_users(users)["signup_at"]
         if not signup.min() <= as_of:

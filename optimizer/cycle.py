@@ -39,7 +39,7 @@ from optimizer.apply import (
     registry_gate,
 )
 from optimizer.days import account_today, start_of_day
-from optimizer.exceptions import OptimizerError, StateError
+from optimizer.exceptions import OptimizerError, PlanningError, StateError
 from optimizer.google_ads_writer import connect_writer, read_api_stats
 from optimizer.plan import PlanRow, mark_plan_held, write_plan
 from optimizer.planner import plan_campaigns
@@ -270,6 +270,7 @@ def _plan_day(
 
     say("Loading or training the pLTV model")
     model = model or current_model(settings, inputs, as_of)
+    require_model_inputs(model, inputs, settings)
     gate_failure = model_gate_failure(model)
 
     say("Scoring users")
@@ -561,6 +562,31 @@ def model_gate_failure(model: PLTVModel) -> str | None:
     return (
         f"the pLTV model {model.version} failed its quality gate "
         f"({'; '.join(failures)}); targets hold until a model passes"
+    )
+
+
+def require_model_inputs(model: PLTVModel, inputs: Inputs, settings: Settings) -> None:
+    """Refuse to score with a model whose event features the inputs lack.
+
+    Without the events table every user would score as having done none of
+    the events the model counts, and the values would drop for no reason
+    the plan shows.
+
+    Raises
+    ------
+    PlanningError
+        The config has no ``data.events`` but ``model`` was trained with
+        product events.
+    """
+    if inputs.events is not None or not model.event_features:
+        return
+    raise PlanningError(
+        f"the pLTV model {model.version} was trained with product events and "
+        f"uses the features {', '.join(model.event_features)}, but the config's "
+        "data: section has no events table. Add the events table it was "
+        "trained with as data.events, or point model.directory to a new "
+        f"folder (now {settings.model.directory}) so that the next run trains "
+        "a model without events."
     )
 
 

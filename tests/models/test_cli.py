@@ -311,6 +311,7 @@ def test_score_from_a_registry_folder_uses_its_current_model(
     tables, fitted, tmp_path
 ) -> None:
     users, revenue = _files(tables, tmp_path)
+    events = _events_file(tables, tmp_path)
     registry = tmp_path / "registry"
     fitted.save(registry / fitted.version)
     (registry / "CURRENT").write_text(fitted.version + "\n")
@@ -325,6 +326,8 @@ def test_score_from_a_registry_folder_uses_its_current_model(
             str(users),
             "--revenue",
             str(revenue),
+            "--events",
+            str(events),
             "--as-of",
             "2024-09-01",
             "--out",
@@ -336,11 +339,27 @@ def test_score_from_a_registry_folder_uses_its_current_model(
     assert len(pd.read_csv(out)) > 0
 
 
-def _score(fitted, tables, tmp_path, users_name: str, as_of: str, out: str = "s.csv"):
+def _events_file(tables, tmp_path):
+    _users, _revenue, events = tables
+    events.to_csv(tmp_path / "events.csv", index=False)
+    return tmp_path / "events.csv"
+
+
+def _score(
+    fitted,
+    tables,
+    tmp_path,
+    users_name: str,
+    as_of: str,
+    out: str = "s.csv",
+    *,
+    with_events: bool = True,
+):
     users, revenue, _events = tables
     users.to_csv(tmp_path / users_name, index=False)
     revenue.to_parquet(tmp_path / "revenue.parquet", index=False)
     model = fitted.save(tmp_path / "model")
+    events = ["--events", str(_events_file(tables, tmp_path))] if with_events else []
     return runner.invoke(
         model_app,
         [
@@ -351,12 +370,47 @@ def _score(fitted, tables, tmp_path, users_name: str, as_of: str, out: str = "s.
             str(tmp_path / users_name),
             "--revenue",
             str(tmp_path / "revenue.parquet"),
+            *events,
             "--as-of",
             as_of,
             "--out",
             str(tmp_path / out),
         ],
     )
+
+
+def test_score_refuses_a_model_trained_with_events_without_them(
+    fitted, tables, as_of, tmp_path
+) -> None:
+    assert fitted.event_features == ["count:invite", "first_day:invite"]
+
+    day = f"{as_of:%Y-%m-%d}"
+
+    refused = _score(fitted, tables, tmp_path, "users.csv", day, with_events=False)
+
+    assert refused.exit_code == 2
+    words = " ".join(refused.output.replace("│", " ").split())
+    assert (
+        f"model {fitted.version} was trained with product events and uses the "
+        "features count:invite, first_day:invite: pass --events FILE"
+    ) in words
+    assert not (tmp_path / "s.csv").exists()
+    given = _score(fitted, tables, tmp_path, "users.csv", day)
+    assert given.exit_code == 0, given.output
+
+
+def test_score_needs_no_events_for_a_model_trained_without_them(
+    tables, as_of, tmp_path
+) -> None:
+    users, revenue, _events = tables
+    plain = PLTVModel(ages=(0, 30)).fit(users, revenue, as_of)
+
+    result = _score(
+        plain, tables, tmp_path, "users.csv", f"{as_of:%Y-%m-%d}", with_events=False
+    )
+
+    assert plain.event_features == []
+    assert result.exit_code == 0, result.output
 
 
 def test_score_reads_a_compressed_csv(fitted, tables, as_of, tmp_path) -> None:

@@ -45,17 +45,32 @@ def test_later_revenue_does_not_change_scores(fitted, tables, as_of) -> None:
 
 
 def test_user_without_revenue_is_scored(fitted, tables, as_of) -> None:
-    users, revenue, _events = tables
+    users, revenue, events = tables
     newcomer = users.iloc[:1].assign(user_id="new", signup_at=as_of)
-    scores = fitted.predict(newcomer, revenue, as_of)
+    scores = fitted.predict(newcomer, revenue, as_of, events)
     assert scores["age_days"].tolist() == [0]
     assert scores["pltv_365"].iloc[0] >= 0
 
 
 def test_as_of_before_any_signup_is_refused(fitted, tables) -> None:
-    users, revenue, _ = tables
+    users, revenue, events = tables
+    before = users["signup_at"].min() - pd.Timedelta(days=1)
     with pytest.raises(ScoringError, match="no user signed up"):
-        fitted.predict(users, revenue, users["signup_at"].min() - pd.Timedelta(days=1))
+        fitted.predict(users, revenue, before, events)
+
+
+def test_a_model_trained_with_events_refuses_to_score_without_them(
+    fitted, tables, as_of
+) -> None:
+    users, revenue, events = tables
+    with pytest.raises(
+        ScoringError, match=r"uses the features count:invite, first_day:invite, but"
+    ):
+        fitted.predict(users, revenue, as_of)
+
+    # An events table in which nobody did anything is data, not a gap.
+    scores = fitted.predict(users, revenue, as_of, events.iloc[:0])
+    assert len(scores) == len(users)
 
 
 def test_too_few_labelled_users(tables) -> None:

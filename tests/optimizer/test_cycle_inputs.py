@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 from pathlib import Path
@@ -12,9 +13,12 @@ import sqlalchemy as sa
 
 from config import load_settings
 from connectors.exceptions import ContractError
+from models.registry import ModelRegistry
 from optimizer.cycle import run_cycle
 from optimizer.demo import build_demo
+from optimizer.exceptions import PlanningError
 from optimizer.state import state_url
+from tests.optimizer.conftest import PLG_RUN_DATE, PLGWorld
 
 RUN_DATE = dt.date(2026, 11, 2)
 
@@ -52,3 +56,27 @@ def test_a_run_records_its_quarantine_and_fails_past_the_limit(
         runs = connection.execute(sa.text("select count(*) from runs")).scalar_one()
     engine.dispose()
     assert runs == 1
+
+
+def test_a_run_without_events_refuses_a_model_trained_with_them(
+    plg_world: PLGWorld, tmp_path: Path
+) -> None:
+    settings = plg_world.settings
+    current = ModelRegistry(settings.model.directory).current()
+    assert current is not None and current.event_features
+    moved = settings.model_copy(
+        update={
+            "data": settings.data.model_copy(update={"events": None}),
+            "state": settings.state.model_copy(update={"directory": tmp_path}),
+        }
+    )
+    inputs = dataclasses.replace(plg_world.inputs, events=None)
+
+    with pytest.raises(PlanningError) as refused:
+        run_cycle(moved, run_date=PLG_RUN_DATE, inputs=inputs)
+
+    message = str(refused.value)
+    assert f"the pLTV model {current.version} was trained with product" in message
+    assert ", ".join(current.event_features) in message
+    assert "as data.events" in message
+    assert not (tmp_path / "runs").exists()
