@@ -44,7 +44,17 @@ class AccountSettings(_Strict):
 
     name: str = Field(min_length=1)
     time_zone: str = "UTC"
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: str
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        # Three letters in either case: a lower-case code (Stripe writes 'usd')
+        # means the same currency, and is kept upper-case as revenue rows are.
+        if len(value) != 3 or not value.isascii() or not value.isalpha():
+            msg = f"{value!r} is not an ISO 4217 code like 'USD'"
+            raise ValueError(msg)
+        return value.upper()
 
     @field_validator("time_zone")
     @classmethod

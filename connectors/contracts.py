@@ -61,7 +61,12 @@ BIDDING_STRATEGY_TYPES = (
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a canonical table."""
+    """One column of a canonical table.
+
+    ``fold_upper`` upper-cases a string before its ``pattern`` is checked and
+    keeps it so: for codes that some exports write in lower case (Stripe
+    writes currencies as ``usd``).
+    """
 
     name: str
     kind: Kind
@@ -70,6 +75,7 @@ class Column:
     non_negative: bool = False
     unique: bool = False
     pattern: str | None = None
+    fold_upper: bool = False
     allowed: tuple[str, ...] = ()
     not_future: bool = False
     hint: str = ""
@@ -121,6 +127,7 @@ REVENUE = Contract(
             "currency",
             "string",
             pattern=r"[A-Z]{3}",
+            fold_upper=True,
             hint="an ISO 4217 code such as 'EUR'",
         ),
         Column("order_id", "string", required=False, nullable=True, unique=True),
@@ -171,6 +178,7 @@ FX_RATES = Contract(
             "currency",
             "string",
             pattern=r"[A-Z]{3}",
+            fold_upper=True,
             hint="an ISO 4217 code such as 'USD'",
         ),
         Column("rate", "number", non_negative=True),
@@ -706,7 +714,7 @@ def _coerce(
     values: pd.Series
     if column.kind == "string":
         text = stripped if stripped is not None else raw.astype("string")
-        values = text.where(present)
+        values = (text.str.upper() if column.fold_upper else text).where(present)
     elif column.kind == "number":
         values = _numbers(raw.where(present), column, issues)
     elif column.kind == "timestamp":

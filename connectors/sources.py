@@ -91,6 +91,11 @@ def _simple_form(value: Any) -> Any:
 Source = Annotated[FileSource | SqlSource, BeforeValidator(_simple_form)]
 
 
+def _is_currency_code(code: str) -> bool:
+    """Three ASCII letters, in either case: exports such as Stripe's write ``usd``."""
+    return len(code) == 3 and code.isascii() and code.isalpha()
+
+
 class FxSettings(_Strict):
     """The exchange rates into the account currency.
 
@@ -105,11 +110,16 @@ class FxSettings(_Strict):
     @field_validator("rates")
     @classmethod
     def _codes(cls, value: dict[str, float]) -> dict[str, float]:
-        for code in value:
-            if len(code) != 3 or not code.isalpha() or not code.isupper():
+        codes: dict[str, float] = {}
+        for code, rate in value.items():
+            if not _is_currency_code(code):
                 msg = f"currency {code!r} is not an ISO 4217 code like 'USD'"
                 raise ValueError(msg)
-        return value
+            if code.upper() in codes:
+                msg = f"currency {code.upper()!r} is given twice"
+                raise ValueError(msg)
+            codes[code.upper()] = rate
+        return codes
 
 
 class QuarantineSettings(_Strict):

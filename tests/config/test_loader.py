@@ -56,7 +56,7 @@ def test_market_overrides_inherit_the_rest(tmp_path: Path) -> None:
     ("change", "key", "shown"),
     [
         (lambda m: m["account"].pop("currency"), "account.currency", "missing"),
-        (lambda m: m["account"].update(currency="usd"), "account.currency", "'usd'"),
+        (lambda m: m["account"].update(currency="us$"), "account.currency", "'us$'"),
         (
             lambda m: m["account"].update(time_zone="Mars/Olympus"),
             "account.time_zone",
@@ -143,6 +143,35 @@ def test_one_bad_market_gives_one_error_and_each_value_is_quoted_once(
     assert "markets.US.cac_max" in message
     assert "default_market" not in message
     assert message.count("'America/NewYork'") == 1
+
+
+def test_lower_case_currency_codes_are_read_as_upper_case(tmp_path: Path) -> None:
+    mapping = config_mapping()
+    mapping["account"]["currency"] = "usd"
+    mapping["data"]["fx"] = {"rates": {"eur": 1.1, "Gbp": 1.3}}
+
+    settings = load_settings(_write(tmp_path, mapping))
+
+    assert settings.account.currency == "USD"
+    assert settings.data.fx is not None
+    assert settings.data.fx.rates == {"EUR": 1.1, "GBP": 1.3}
+
+
+@pytest.mark.parametrize(
+    ("rates", "shown"),
+    [
+        ({"euro": 1.1}, "'euro' is not an ISO 4217 code"),
+        ({"e1r": 1.1}, "'e1r' is not an ISO 4217 code"),
+        ({"eur": 1.1, "EUR": 1.2}, "'EUR' is given twice"),
+    ],
+)
+def test_a_bad_fx_currency_is_still_refused(
+    tmp_path: Path, rates: dict[str, float], shown: str
+) -> None:
+    mapping = config_mapping()
+    mapping["data"]["fx"] = {"rates": rates}
+    with pytest.raises(ConfigError, match=shown):
+        load_settings(_write(tmp_path, mapping))
 
 
 def test_missing_file(tmp_path: Path) -> None:

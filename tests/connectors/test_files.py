@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from connectors.contracts import EVENTS, REVENUE, USERS
 from connectors.exceptions import ContractError, InputError
 from connectors.files import file_fingerprint, load_inputs, read_table
 from connectors.sources import DataSettings, FileSource, QuarantineSettings
+from tests.connectors.conftest import REVENUE_CSV, Loader, write
 from tests.support.datasets import Dataset, write_dataset
 
 
@@ -228,3 +230,39 @@ def test_a_fixed_rerun_clears_the_days_quarantine_file(tmp_path: Path) -> None:
     second = load_inputs(lenient, currency="USD", state_dir=state, run_label="day")
     assert second.audits["revenue"].quarantined == 0
     assert not quarantined.exists()
+
+
+@pytest.mark.parametrize(
+    "fx",
+    [
+        {"rates": {"usd": 0.9}},
+        {"source": {"path": "fx.csv"}},
+    ],
+    ids=["config rates", "fx file"],
+)
+def test_lower_case_currency_codes_are_read_upper_case(
+    load: Loader, tmp_path: Path, fx: dict[str, Any]
+) -> None:
+    # Stripe's exports write currencies in lower case.
+    revenue = REVENUE_CSV.replace(",EUR,o1", ",eur,o1").replace(",EUR,o2", ",Usd,o2")
+    rates = write(tmp_path, "fx.csv", "currency,rate\nusd,0.9\n")
+    if "source" in fx:
+        fx = {"source": {"path": str(rates)}}
+
+    inputs = load(tables={"revenue": revenue}, fx=fx, max_share=0)
+
+    assert inputs.revenue["currency"].tolist() == ["EUR"] * 4
+    assert inputs.revenue["amount"].tolist() == pytest.approx([10.5, 18.0, 30, 40])
+
+
+@pytest.mark.parametrize("code", ["us", "usdx", "u5d", "€"])
+def test_a_currency_that_is_not_three_letters_is_still_refused(
+    load: Loader, code: str
+) -> None:
+    revenue = REVENUE_CSV.replace(",EUR,o2", f",{code},o2")
+
+    inputs = load(tables={"revenue": revenue})
+
+    (bad,) = pd.read_csv(inputs.audits["revenue"].file, dtype="string").itertuples()
+    assert (bad.quarantine_column, bad.quarantine_value) == ("currency", code)
+    assert "is not an ISO 4217 code" in bad.quarantine_reason

@@ -165,12 +165,12 @@ QUARANTINED = {
         "XYZ",
         "has no exchange rate into EUR",
     ),
-    "lower-case currency": Bad(
+    "currency symbol instead of code": Bad(
         "revenue",
-        _rev(1, "u1,2026-02-01T00:00:00Z,10.5,eur,o1"),
+        _rev(1, "u1,2026-02-01T00:00:00Z,10.5,€,o1"),
         "currency",
         1,
-        "eur",
+        "€",
         "is not an ISO 4217 code",
     ),
     "country name instead of code": Bad(

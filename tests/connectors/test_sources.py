@@ -65,7 +65,7 @@ def test_sql_sources_take_the_default_url(tmp_path: Path) -> None:
         ),
         ({"naive_time_zone": "Mars/Olympus"}, "unknown IANA time zone"),
         ({"quarantine": {"max_share": 1.5}}, "data.quarantine.max_share"),
-        ({"fx": {"rates": {"usd": 1.1}}}, "not an ISO 4217 code"),
+        ({"fx": {"rates": {"us": 1.1}}}, "not an ISO 4217 code"),
     ],
 )
 def test_bad_data_settings_name_the_key(

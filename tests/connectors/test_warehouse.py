@@ -69,6 +69,26 @@ def test_a_query_is_read_in_chunks(load: Loader, db_url: str) -> None:
     assert inputs.audits["revenue"].rows_in == 4
 
 
+def test_lower_case_currency_codes_are_read_upper_case(
+    load: Loader, db_url: str
+) -> None:
+    # A warehouse loaded from Stripe keeps its lower-case currencies.
+    _put(db_url, "revenue", REVENUE_CSV.replace(",EUR,", ",eur,"))
+    _put(db_url, "fx", "currency,rate\nusd,0.9\n")
+    _execute(db_url, "update revenue set currency = 'usd' where order_id = 'o2'")
+
+    inputs = load(
+        tables={"revenue": {"table": "revenue"}},
+        url=db_url,
+        fx={"source": {"table": "fx"}},
+        max_share=0,
+    )
+
+    revenue = inputs.revenue.sort_values("order_id")
+    assert revenue["currency"].tolist() == ["EUR"] * 4
+    assert revenue["amount"].tolist() == pytest.approx([10.5, 18.0, 30, 40])
+
+
 def test_a_missing_table_is_an_error_naming_it(load: Loader, db_url: str) -> None:
     with pytest.raises(InputError) as refused:
         load(tables={"revenue": {"table": "no_such_table"}}, url=db_url)
