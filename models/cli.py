@@ -297,14 +297,25 @@ def train(
     )
     for metric in METRIC_NAMES:
         typer.echo(f"  holdout {metric}: {model.metrics[metric]:.3f}")
-    typer.echo(_gate_verdict(model.gate_failures))
+    typer.echo(_gate_verdict(model.gate_failures, saved=True))
     if model.gate_failures:
         raise typer.Exit(code=EXIT_GATE_FAILED)
 
 
-def _gate_verdict(failures: Sequence[str]) -> str:
+#: Who makes a model current: neither model train (its --out is never a
+#: registry) nor model evaluate (it saves nothing) can.
+_BECOMES_CURRENT = (
+    "models become current only when valuebid run (with no current model) or "
+    "the scheduled retraining trains them into the registry, where they must "
+    "also rank at least as well as the current model"
+)
+
+
+def _gate_verdict(failures: Sequence[str], *, saved: bool) -> str:
+    """The gate's verdict; ``saved`` when it is about a model just saved."""
     if not failures:
-        return "  quality gate: passed (it may become current)"
+        model = "this saved model is not current" if saved else "nothing is saved"
+        return f"  quality gate: passed; {model}: {_BECOMES_CURRENT}"
     return (
         "  quality gate: FAILED; a run scoring with this model holds every "
         "target: " + "; ".join(failures)
@@ -465,7 +476,7 @@ def evaluate(
     else:
         typer.echo(report.table())
         typer.echo(
-            _gate_verdict(gate_failures)
+            _gate_verdict(gate_failures, saved=False)
             if gate_failures is not None
             else "  quality gate: not judged; it averages ages "
             f"{', '.join(map(str, GATE_AGES))}: include them in --ages"

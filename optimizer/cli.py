@@ -114,6 +114,7 @@ def run(
                 run_date=run_date.date() if run_date else None,
                 apply=apply,
                 progress=lambda message: status.update(message),
+                notify=_say_on_console,
                 accept_value_level=accept_value_level,
             )
     _show_plan(result, config)
@@ -161,7 +162,10 @@ def demo(
         files = build(directory, day)
         settings = load_settings(files.config)
         result = run_cycle(
-            settings, run_date=day, progress=lambda message: status.update(message)
+            settings,
+            run_date=day,
+            progress=lambda message: status.update(message),
+            notify=_say_on_console,
         )
     if scenario == "plg":
         console.print(
@@ -711,6 +715,14 @@ def _current(row: PlanRow) -> str:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def _say_on_console(line: str) -> None:
+    """Print a line that stays in the output, on a terminal as in a cron log.
+
+    The progress spinner shows nothing when the output is not a terminal.
+    """
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @contextmanager

@@ -28,6 +28,8 @@ from config.schema import Settings
 from connectors.files import Inputs, load_inputs
 from connectors.google_ads import GoogleAdsSession
 from connectors.value_feed import ValueSink
+from models.evaluation import labelled_users
+from models.frames import prepare_users
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
 from optimizer.alerts import alerts_from
@@ -93,6 +95,7 @@ def run_cycle(
     run_date: dt.date | None = None,
     apply: bool = False,
     progress: Progress | None = None,
+    notify: Progress | None = None,
     inputs: Inputs | None = None,
     writer: TargetWriter | None = None,
     google_ads: GoogleAdsSession | None = None,
@@ -112,7 +115,12 @@ def run_cycle(
     apply
         Push the plan to Google Ads. Dry-run (``False``) writes the plan only.
     progress
-        Called with a short message as each step starts.
+        Called with a short message as each step starts; a terminal shows it
+        only while the step runs.
+    notify
+        Called with a line worth keeping in the output: that no model was
+        current and one is trained, then its gate's verdict. Logged at INFO
+        when ``None``.
     inputs
         Already-loaded inputs; read from ``settings.data`` when ``None``.
     writer
@@ -169,6 +177,7 @@ def run_cycle(
             run_date,
             apply=apply,
             say=say,
+            notify=notify,
             inputs=inputs,
             writer=writer,
             google_ads=google_ads,
@@ -242,6 +251,7 @@ def _plan_day(
     *,
     apply: bool,
     say: Progress,
+    notify: Progress | None,
     inputs: Inputs | None,
     writer: TargetWriter | None,
     google_ads: GoogleAdsSession | None,
@@ -269,7 +279,7 @@ def _plan_day(
         )
 
     say("Loading or training the pLTV model")
-    model = model or current_model(settings, inputs, as_of)
+    model = model or current_model(settings, inputs, as_of, notify)
     require_model_inputs(model, inputs, settings)
     gate_failure = model_gate_failure(model)
 
@@ -590,15 +600,51 @@ def require_model_inputs(model: PLTVModel, inputs: Inputs, settings: Settings) -
     )
 
 
-def current_model(settings: Settings, inputs: Inputs, as_of: pd.Timestamp) -> PLTVModel:
-    """The registered current model, or one trained now when there is none."""
+def current_model(
+    settings: Settings,
+    inputs: Inputs,
+    as_of: pd.Timestamp,
+    notify: Progress | None = None,
+) -> PLTVModel:
+    """The registered current model, or one trained now when there is none.
+
+    Training can take minutes on a large account, so it is announced with
+    one line before (how many users it learns from) and one after (the
+    version, the quality gate's verdict, whether it became current), given
+    to ``notify``; logged at INFO when ``notify`` is None.
+    """
+    tell = notify or (lambda line: logger.info("%s", line))
     registry = ModelRegistry(settings.model.directory)
     model = registry.current()
     if model is not None:
         return model
+
+    tell(
+        f"no current pLTV model in {settings.model.directory}: training one on "
+        f"{_training_users(settings, inputs, as_of)}; this can take minutes"
+    )
     trained = PLTVModel(max_train_users=settings.model.max_train_users).fit(
         inputs.users, inputs.revenue, as_of, inputs.events
     )
-    registry.register(trained)
-    logger.info("no current model: trained %s", trained.version)
+    if registry.register(trained):
+        tell(
+            f"trained pLTV model {trained.version}: quality gate passed, it is "
+            "now the current model"
+        )
+    else:
+        tell(
+            f"trained pLTV model {trained.version}: quality gate FAILED "
+            f"({'; '.join(trained.gate_failures)}); kept in the registry but "
+            "not made current, and every target holds until a model passes"
+        )
     return trained
+
+
+def _training_users(settings: Settings, inputs: Inputs, as_of: pd.Timestamp) -> str:
+    """How many labelled users a training at ``as_of`` learns from, in words."""
+    users = prepare_users(inputs.users)
+    labelled = len(labelled_users(users.loc[users["signup_at"] <= as_of], as_of))
+    limit = settings.model.max_train_users
+    if limit is not None and labelled > limit:
+        return f"a random {limit} of {labelled} labelled users"
+    return f"{labelled} labelled users"

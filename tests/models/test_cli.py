@@ -122,7 +122,7 @@ def test_evaluate_states_the_gate_verdict_apart_from_the_benchmark_goal(
     report = json.loads(as_json.output)
     assert isinstance(report["gate_failures"], list)
     verdicts = [line for line in text.output.splitlines() if "quality gate:" in line]
-    assert verdicts == [_gate_verdict(report["gate_failures"])]
+    assert verdicts == [_gate_verdict(report["gate_failures"], saved=False)]
     # The strict goal is missed on this world, and every miss is listed under
     # its own label, after the gate's verdict.
     assert report["goal_shortfalls"]
@@ -496,10 +496,17 @@ def test_the_gate_verdict_is_stated_and_a_failed_model_warns_when_scoring(
     saved = list(fitted.gate_failures)
     try:
         fitted.gate_failures = []
-        assert "quality gate: passed" in _gate_verdict(fitted.gate_failures)
+        trained = _gate_verdict(fitted.gate_failures, saved=True)
+        evaluated = _gate_verdict(fitted.gate_failures, saved=False)
+        # Neither command can make a model current, and the verdict says so.
+        assert trained.startswith("  quality gate: passed; this saved model is not")
+        assert evaluated.startswith("  quality gate: passed; nothing is saved")
+        for passed in (trained, evaluated):
+            assert "may become current" not in passed
+            assert "only when valuebid run (with no current model) or" in passed
         fitted.gate_failures = ["mean normalized_gini 0.400 below a baseline"]
         fitted.metadata["gate_failures"] = fitted.gate_failures
-        verdict = _gate_verdict(fitted.gate_failures)
+        verdict = _gate_verdict(fitted.gate_failures, saved=True)
         assert "quality gate: FAILED; a run scoring with this model holds" in verdict
         assert "mean normalized_gini 0.400 below a baseline" in verdict
 

@@ -213,6 +213,20 @@ def test_demo_command_says_costs_are_illustrative(tmp_path: Path) -> None:
         said,
     ), said
 
+    # The first run trains a model, which takes minutes on a large account:
+    # one line says so before and one gives the verdict after, in the output
+    # even when it is not a terminal (a cron log) and the spinner shows nothing.
+    registry = ModelRegistry(load_settings(tmp_path / "valuebid.yaml").model.directory)
+    model = registry.current()
+    assert model is not None
+    lines = [line for line in result.output.splitlines() if "pLTV model" in line]
+    assert lines == [
+        f"no current pLTV model in {registry.root}: training one on "
+        f"{model.metadata['n_labelled']} labelled users; this can take minutes",
+        f"trained pLTV model {model.version}: quality gate passed, it is now the "
+        "current model",
+    ]
+
 
 def test_a_model_that_failed_its_gate_holds_every_target(
     demo: tuple[DemoFiles, CycleResult], tmp_path: Path
