@@ -7,6 +7,7 @@ can post to the channel), so it is never logged.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import urllib.error
@@ -62,7 +63,7 @@ class WebhookAlerts:
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
                 status = response.status
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             logger.warning("alert not delivered: %s", _without_url(exc))
             return
         logger.debug("alert delivered (HTTP %d)", status)
@@ -73,6 +74,27 @@ def alerts_from(settings: AlertSettings) -> AlertSink:
     if settings.webhook_url is None:
         return NoAlerts()
     return WebhookAlerts(settings.webhook_url, settings.timeout_seconds)
+
+
+#: Set on an error whose alert went out, so that no caller announces it again.
+_ALERTED = "valuebid_alerted"
+
+
+def alert_failure(sink: AlertSink, error: BaseException, text: str) -> None:
+    """Announce ``error`` with ``text``, once however many callers see it fail.
+
+    The cycle announces its own failure with the account and the day; the
+    scheduler, seeing the same error leave the job, then stays silent. An
+    alert that cannot be sent is logged: it never replaces ``error``, which
+    the caller is about to raise.
+    """
+    if getattr(error, _ALERTED, False):
+        return
+    setattr(error, _ALERTED, True)
+    try:
+        sink.send(text)
+    except Exception as exc:
+        logger.error("failure alert not delivered: %s", _without_url(exc))
 
 
 def _without_url(exc: Exception) -> str:

@@ -39,7 +39,7 @@ from typing import Protocol
 from sqlalchemy.engine import Connection
 
 from config.schema import Settings
-from optimizer.alerts import AlertSink, NoAlerts
+from optimizer.alerts import AlertSink, NoAlerts, alert_failure
 from optimizer.commands import approve_command, run_command
 from optimizer.days import account_today
 from optimizer.exceptions import (
@@ -968,8 +968,9 @@ def _record_stop(
         with store.transaction() as connection:
             store.set_status(connection, run_id, STOPPED, f"{stop}: {reason}")
     logger.warning("run %s apply stopped (%s): %s", run_id, stop, reason)
-    sink.send(f"valuebid run {run_id} stopped ({stop}): {reason}")
-    raise ApplyStopped(stop, reason)
+    stopped = ApplyStopped(stop, reason)
+    alert_failure(sink, stopped, f"valuebid run {run_id} stopped ({stop}): {reason}")
+    raise stopped
 
 
 def _account_lease(

@@ -32,7 +32,7 @@ from models.evaluation import labelled_users
 from models.frames import prepare_users
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
-from optimizer.alerts import alerts_from
+from optimizer.alerts import alert_failure, alerts_from
 from optimizer.apply import (
     ApplyReport,
     TargetWriter,
@@ -154,7 +154,9 @@ def run_cycle(
         The plan cannot be made (e.g. a campaign maps to no market), or
         applying is asked for without an account to apply to.
     Exception
-        Any error before the plan is recorded is raised unchanged, and first
+        Any error is raised unchanged, after one alert naming the account,
+        the day and the error, secrets removed (see :func:`without_secrets`;
+        a stop has alerted already). Any error before the plan is recorded is
         recorded on the day's run when the day already has one (see
         :func:`record_failed_start`): a plan recorded earlier that day is
         then held back until a run of the day succeeds, unless approved or
@@ -163,8 +165,39 @@ def run_cycle(
         A stop (kill switch, stale data, model gate) held the apply back;
         the plan is recorded.
     """
-    say = progress or (lambda message: None)
     run_date = run_date or account_today(settings.account.time_zone)
+    try:
+        return _run_day(
+            settings,
+            run_date,
+            apply=apply,
+            say=progress or (lambda message: None),
+            inputs=inputs,
+            writer=writer,
+            google_ads=google_ads,
+            model=model,
+            accept_value_level=accept_value_level,
+            value_sink=value_sink,
+        )
+    except Exception as exc:
+        _alert_failed_run(settings, run_date, exc)
+        raise
+
+
+def _run_day(
+    settings: Settings,
+    run_date: dt.date,
+    *,
+    apply: bool,
+    say: Progress,
+    inputs: Inputs | None,
+    writer: TargetWriter | None,
+    google_ads: GoogleAdsSession | None,
+    model: PLTVModel | None,
+    accept_value_level: bool,
+    value_sink: ValueSink | None,
+) -> CycleResult:
+    """The cycle of ``run_date``; :func:`run_cycle` alerts on what it raises."""
     apply = apply or settings.operations.apply_mode == "auto"
     if apply:
         # Before the day's start is recorded: a missing account or a refused
@@ -383,6 +416,21 @@ def _plan_day(
     return _PlannedDay(
         record, rows, plan_dir, inputs, scores, model, writer, values, check
     )
+
+
+def _alert_failed_run(settings: Settings, run_date: dt.date, error: Exception) -> None:
+    """Tell the alert webhook, once, that the run of ``run_date`` failed."""
+    try:
+        sink = alerts_from(settings.operations.alerts)
+    except ValueError as exc:
+        logger.error("failure alert not sent: %s", exc)
+        return
+    text = without_secrets(
+        f"valuebid run of {run_date} for {settings.account.name} failed: "
+        f"{type(error).__name__}: {error}",
+        settings,
+    )
+    alert_failure(sink, error, text)
 
 
 def record_failed_start(

@@ -36,7 +36,7 @@ from sqlalchemy.engine import Engine
 
 from config import load_settings
 from config.schema import Settings
-from optimizer.alerts import alerts_from
+from optimizer.alerts import alert_failure, alerts_from
 from optimizer.state import StateStore, create_state_engine, state_url
 
 logger = logging.getLogger(__name__)
@@ -254,6 +254,8 @@ def _install(
 
 
 def _log_failures(settings: Settings) -> Callable[[JobExecutionEvent], None]:
+    from optimizer.cycle import without_secrets
+
     sink = alerts_from(settings.operations.alerts)
 
     def listener(event: JobExecutionEvent) -> None:
@@ -265,6 +267,11 @@ def _log_failures(settings: Settings) -> Callable[[JobExecutionEvent], None]:
             )
             return
         logger.error("job %s failed: %s", event.job_id, event.exception)
-        sink.send(f"valuebid job {event.job_id} failed: {event.exception}")
+        text = without_secrets(
+            f"valuebid job {event.job_id} for {settings.account.name} failed: "
+            f"{event.exception}",
+            settings,
+        )
+        alert_failure(sink, event.exception, text)
 
     return listener

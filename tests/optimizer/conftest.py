@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+import yaml
 
 from config import load_settings
 from config.loader import settings_from_mapping
@@ -24,6 +25,7 @@ from connectors.files import Inputs, load_inputs
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
 from optimizer.apply import CampaignTarget
+from optimizer.demo import build_demo
 from optimizer.plan import PlanRow
 from optimizer.scenarios.plg import build_plg
 from optimizer.state import RunRecord, StateStore
@@ -194,6 +196,18 @@ def webhook() -> Iterator[ThreadingHTTPServer]:
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+def broken_demo(directory: Path, day: dt.date, hook: str) -> Path:
+    """The demo of ``day`` alerting ``hook``, its campaign stats without cost."""
+    config = build_demo(directory, day).config
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    raw.setdefault("operations", {})["alerts"] = {"webhook_url": hook}
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    stats = directory / "data" / "campaign_stats.csv"
+    frame = pd.read_csv(stats, dtype="string", keep_default_na=False)
+    frame.drop(columns="cost").to_csv(stats, index=False)
+    return config
 
 
 def webhook_url(server: ThreadingHTTPServer) -> str:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
+import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from config import load_settings
+from connectors.exceptions import ContractError
 from optimizer.alerts import WebhookAlerts, alerts_from
 from optimizer.apply import apply_run, kill_switch_file
+from optimizer.cli import app
+from optimizer.cycle import run_cycle
 from optimizer.exceptions import ApplyStopped
 from optimizer.state import StateStore
 from tests.optimizer.conftest import (
     RUN_DATE,
     START,
+    broken_demo,
     clock_at,
     make_settings,
     record_plan,
@@ -115,3 +123,65 @@ def test_an_undeliverable_alert_is_logged_without_the_url(
     assert messages[0] == "alert not delivered: HTTP 500 Internal Server Error"
     assert messages[1].startswith("alert not delivered:")
     assert all("/services/" not in m and "/hook" not in m for m in messages)
+
+
+FAILED_DAY = dt.date(2026, 12, 4)
+
+
+def test_a_failed_run_is_announced_once_without_secrets(
+    webhook: ThreadingHTTPServer, tmp_path: Path
+) -> None:
+    hook = webhook_url(webhook)
+    config = broken_demo(tmp_path, FAILED_DAY, hook)
+
+    result = CliRunner().invoke(
+        app, ["run", "--config", str(config), "--run-date", FAILED_DAY.isoformat()]
+    )
+
+    assert result.exit_code == 1
+    assert "lacks required column(s) cost" in result.stderr
+    [alert] = webhook.received  # type: ignore[attr-defined]
+    text = alert["body"]["text"]
+    assert text.startswith(
+        f"valuebid run of {FAILED_DAY} for {load_settings(config).account.name} "
+        "failed: ContractError: "
+    )
+    assert "lacks required column(s) cost" in text
+    assert hook not in text
+    assert "/services/" not in text
+
+
+def test_an_alert_that_fails_leaves_the_runs_error_as_it_was(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        answer = threading.Thread(target=_answer_garbage, args=(listener,))
+        answer.start()
+        port = listener.getsockname()[1]
+        config = broken_demo(tmp_path, FAILED_DAY, f"http://127.0.0.1:{port}/hook")
+
+        with pytest.raises(ContractError, match=r"lacks required column\(s\) cost"):
+            run_cycle(load_settings(config), run_date=FAILED_DAY)
+        answer.join()
+
+    messages = [r.getMessage() for r in caplog.records if r.name == "optimizer.alerts"]
+    assert messages == ["alert not delivered: BadStatusLine"]
+
+
+def _answer_garbage(listener: socket.socket) -> None:
+    """Read one request, if one comes, and answer it with a line that is not HTTP."""
+    listener.settimeout(60)
+    try:
+        connection, _ = listener.accept()
+    except TimeoutError:
+        return
+    with connection, connection.makefile("rb") as request:
+        length = 0
+        while (line := request.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        request.read(length)
+        connection.sendall(b"not http at all\r\n\r\n")

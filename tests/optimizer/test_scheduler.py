@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,8 +29,10 @@ from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from config import ConfigError
+from config import ConfigError, load_settings
 from config.schema import Settings
+from optimizer.days import account_today
+from optimizer.demo import DEMO_TIME_ZONE
 from optimizer.scheduler import (
     JOB_CYCLE,
     JOB_RETRAIN,
@@ -37,12 +40,13 @@ from optimizer.scheduler import (
     JOBS_TABLE,
     ScheduledJob,
     build_scheduler,
+    daily_cycle_job,
     next_fire_times,
     trigger_for,
     value_feed_job,
 )
 from optimizer.state import StateStore, create_state_engine, state_url
-from tests.optimizer.conftest import ZONE, make_settings
+from tests.optimizer.conftest import ZONE, broken_demo, make_settings, webhook_url
 from tests.optimizer.scheduled import record_fire
 
 PARIS = ZoneInfo(ZONE)
@@ -266,3 +270,29 @@ def test_schedule_command_stops_cleanly_on_a_signal(
     assert f"{stop.name} received" in rest
     assert "scheduler stopped" in rest
     assert (tmp_path / "state" / "state.db").exists()
+
+
+def test_a_failed_daily_cycle_is_announced_once_by_the_cycle(
+    tmp_path: Path, webhook: ThreadingHTTPServer
+) -> None:
+    day = account_today(DEMO_TIME_ZONE)
+    config = broken_demo(tmp_path, day, webhook_url(webhook))
+    settings = load_settings(config)
+    job = ScheduledJob(JOB_CYCLE, daily_cycle_job, "30 6 * * *")
+    scheduler = build_scheduler(settings, config, jobs=[job])
+    failed = threading.Event()
+    scheduler.add_listener(lambda event: failed.set(), EVENT_JOB_ERROR)
+    try:
+        scheduler.modify_job(JOB_CYCLE, next_run_time=dt.datetime.now(PARIS))
+        scheduler.resume()
+        assert failed.wait(timeout=120), "the daily cycle did not fail"
+    finally:
+        scheduler.shutdown(wait=True)
+
+    [alert] = webhook.received  # type: ignore[attr-defined]
+    text = alert["body"]["text"]
+    assert text.startswith(
+        f"valuebid run of {day} for {settings.account.name} failed: ContractError: "
+    )
+    assert "lacks required column(s) cost" in text
+    assert "/services/" not in text
