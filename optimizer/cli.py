@@ -236,11 +236,17 @@ def report(
 
 @app.command()
 def check(config: ConfigOption) -> None:
-    """Validate a config file and its inputs; nothing is planned or written."""
+    """Validate a config file, its credential files and inputs; nothing is sent."""
     from connectors.files import load_inputs
+    from connectors.google_ads import check_credentials_file
+    from connectors.value_feed import check_credentials
 
     with _fail_cleanly():
         settings = load_settings(config)
+        if settings.google_ads is not None:
+            check_credentials_file(settings.google_ads)
+        if settings.feed is not None:
+            check_credentials(settings.feed)
         inputs = load_inputs(settings.data, currency=settings.account.currency)
         defaulted = _defaulted_campaigns(settings, inputs.campaign_stats, inputs.users)
     counts = ", ".join(f"{n:,} {name}" for name, n in inputs.row_counts().items())

@@ -357,6 +357,43 @@ def credentials_from_file(
     )
 
 
+def check_credentials_file(settings: GoogleAdsSettings) -> None:
+    """Read the file ``google_ads.credentials_file`` names as a run would.
+
+    Nothing is sent: the file must exist, be readable YAML and hold the keys
+    a run logs in with. Without a file named in the settings there is
+    nothing to check (the credentials then come from the environment).
+
+    Parameters
+    ----------
+    settings
+        The ``google_ads:`` section of the config.
+
+    Raises
+    ------
+    GoogleAdsConfigError
+        The file is unreadable or a key is missing or invalid; the message
+        names ``google_ads.credentials_file`` and the file's absolute path,
+        never a value.
+    """
+    if settings.credentials_file is None:
+        return
+    try:
+        credentials_from_file(
+            settings.credentials_file.absolute(),
+            login_customer_id=settings.login_customer_id,
+        )
+    except GoogleAdsConfigError as exc:
+        raise GoogleAdsConfigError(f"google_ads.credentials_file: {exc}") from exc
+
+
+def _shown(path: Path) -> str:
+    """``path``, and the absolute path it stands for when it is relative."""
+    if path.is_absolute():
+        return str(path)
+    return f"{path} (resolved to {path.absolute()})"
+
+
 def _resolve(
     values: dict[str, Any],
     source: str,
@@ -392,15 +429,15 @@ def _read_credentials_file(path: Path) -> dict[str, Any]:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise GoogleAdsConfigError(
-            f"cannot read Google Ads credentials file {path}: {exc.strerror}"
+            f"cannot read Google Ads credentials file {_shown(path)}: {exc.strerror}"
         ) from exc
     except yaml.YAMLError as exc:
         raise GoogleAdsConfigError(
-            f"Google Ads credentials file {path} is not valid YAML"
+            f"Google Ads credentials file {_shown(path)} is not valid YAML"
         ) from exc
     if not isinstance(document, dict):
         raise GoogleAdsConfigError(
-            f"Google Ads credentials file {path} must hold a mapping of keys"
+            f"Google Ads credentials file {_shown(path)} must hold a mapping of keys"
         )
     return {
         key: str(document[key])

@@ -7,6 +7,7 @@ the config names), :class:`Ledger` (what was sent) and :class:`FeedSettings`
 
 from __future__ import annotations
 
+from connectors.exceptions import GoogleAdsConfigError, ValueFeedError
 from connectors.value_feed.events import (
     ConversionEvent,
     Outcome,
@@ -35,6 +36,42 @@ def make_sink(settings: FeedSettings) -> ValueSink:
     return ConversionUploadSink.from_settings(settings)
 
 
+def check_credentials(settings: FeedSettings) -> None:
+    """Read the file ``feed.credentials`` names as the sink would; nothing is sent.
+
+    The ``conversion_upload`` sink needs a ``google-ads.yaml`` with its login
+    keys; the ``data_manager`` sink a service-account or authorized-user key
+    file, or, with none named, this machine's default credentials, which are
+    not looked up here (that may contact a metadata server).
+
+    Raises
+    ------
+    ValueFeedError
+        The file is missing, unreadable or unusable; the message names
+        ``feed.credentials`` and the file's absolute path, never a secret.
+    """
+    if settings.sink == "data_manager":
+        from connectors.value_feed.data_manager import check_key_file
+
+        if settings.credentials is not None:
+            check_key_file(settings.credentials)
+        return
+    from connectors.google_ads import credentials_from_file
+
+    if settings.credentials is None:
+        raise ValueFeedError(
+            "feed.credentials: the conversion_upload sink needs the path of a "
+            "google-ads.yaml file"
+        )
+    try:
+        credentials_from_file(
+            settings.credentials.absolute(),
+            login_customer_id=settings.login_customer_id,
+        )
+    except GoogleAdsConfigError as exc:
+        raise ValueFeedError(f"feed.credentials: {exc}") from exc
+
+
 __all__ = [
     "ConversionEvent",
     "FeedReport",
@@ -44,6 +81,7 @@ __all__ = [
     "RowResult",
     "ValueFigures",
     "ValueSink",
+    "check_credentials",
     "make_sink",
     "run_feed",
     "shape_values",

@@ -216,6 +216,32 @@ class DataManagerSink:
         return counts
 
 
+def check_key_file(path: Path) -> None:
+    """Load the key file ``feed.credentials`` names as the sink would; nothing is sent.
+
+    Raises
+    ------
+    ValueFeedError
+        It cannot be read, is not JSON, or is not a usable key of a kind the
+        sink loads; the message names ``feed.credentials`` and the file's
+        absolute path, never a value of the file.
+    """
+    import google.auth.exceptions
+
+    shown = path.absolute()
+    try:
+        _key_file_credentials(shown)
+    except OSError as exc:
+        raise ValueFeedError(
+            f"feed.credentials: cannot read key file {shown}: {exc.strerror}"
+        ) from exc
+    except (google.auth.exceptions.GoogleAuthError, ValueError) as exc:
+        raise ValueFeedError(
+            f"feed.credentials: key file {shown} is not a usable key for the "
+            f"Data Manager API: {exc}"
+        ) from exc
+
+
 def _key_file_credentials(path: Path) -> Credentials:
     """Credentials of a service-account key or an authorized-user file.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from config import load_settings
@@ -138,3 +139,79 @@ def test_check_refuses_a_campaign_no_market_places(tmp_path: Path) -> None:
     said = " ".join(result.output.split())
     assert "campaign c3 ('Brand') belongs to no market" in said
     assert "OK" not in result.output
+
+
+SECRET = "cs-s3cret-never-shown"
+
+#: Config sections naming a credential file, the file (None: not written),
+#: and what ``check`` must then say.
+CREDENTIAL_FILES = {
+    "google_ads file missing": (
+        "google_ads: {customer_ids: ['1234567890'], credentials_file: ads.yaml}\n",
+        None,
+        "google_ads.credentials_file: cannot read Google Ads credentials file",
+    ),
+    "google_ads file without its refresh token": (
+        "google_ads: {customer_ids: ['1234567890'], credentials_file: ads.yaml}\n",
+        f"developer_token: d\nclient_id: c\nclient_secret: {SECRET}\n",
+        "google_ads.credentials_file: Google Ads credentials incomplete in the "
+        "credentials file",
+    ),
+    "conversion_upload file missing": (
+        "feed: {sink: conversion_upload, customer_id: '1234567890',\n"
+        "       conversion_action_id: '1', credentials: ads.yaml}\n",
+        None,
+        "feed.credentials: cannot read Google Ads credentials file",
+    ),
+    "data_manager key file missing": (
+        "feed: {sink: data_manager, customer_id: '1234567890',\n"
+        "       conversion_action_id: '1', credentials: ads.yaml}\n",
+        None,
+        "feed.credentials: cannot read key file",
+    ),
+    "data_manager key file of no known kind": (
+        "feed: {sink: data_manager, customer_id: '1234567890',\n"
+        "       conversion_action_id: '1', credentials: ads.yaml}\n",
+        f'{{"type": "external_account", "secret": "{SECRET}"}}',
+        "feed.credentials: key file",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CREDENTIAL_FILES))
+def test_check_reads_the_credential_files_the_config_names(
+    tmp_path: Path, case: str
+) -> None:
+    section, content, says = CREDENTIAL_FILES[case]
+    config = _config(tmp_path, REVENUE_CSV, 0.5)
+    config.write_text(config.read_text(encoding="utf-8") + section, encoding="utf-8")
+    if content is not None:
+        (tmp_path / "ads.yaml").write_text(content, encoding="utf-8")
+
+    result = CliRunner().invoke(
+        app, ["check", "--config", str(config)], env={"COLUMNS": "500"}
+    )
+
+    assert result.exit_code == 1, result.output
+    assert says in result.stderr
+    assert str(tmp_path.absolute() / "ads.yaml") in result.stderr
+    assert SECRET not in result.output
+
+
+def test_check_accepts_a_readable_credentials_file(tmp_path: Path) -> None:
+    config = _config(tmp_path, REVENUE_CSV, 0.5)
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + "google_ads: {customer_ids: ['1234567890'], credentials_file: ads.yaml}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "ads.yaml").write_text(
+        f"developer_token: d\nclient_id: c\nclient_secret: {SECRET}\n"
+        "refresh_token: r\n",
+        encoding="utf-8",
+    )
+
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output

@@ -321,3 +321,20 @@ def test_clients_built_every_run_add_the_proxy_once_and_refuse_another(
         session_through("http://127.0.0.1:3129")
     assert "px-secret-4" not in str(raised.value)
     assert str(tmp_path / "google-ads.yaml") in str(raised.value)
+
+
+def test_an_unreadable_relative_credentials_file_names_where_it_was_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = GoogleAdsSettings(
+        customer_ids=[CUSTOMER], credentials_file=Path("google-ads.yaml")
+    )
+
+    with pytest.raises(GoogleAdsConfigError) as raised:
+        load_credentials(relative, {})
+
+    assert str(raised.value) == (
+        "cannot read Google Ads credentials file google-ads.yaml (resolved to "
+        f"{tmp_path.absolute() / 'google-ads.yaml'}): No such file or directory"
+    )
