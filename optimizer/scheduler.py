@@ -266,7 +266,10 @@ def _log_failures(settings: Settings) -> Callable[[JobExecutionEvent], None]:
                 event.scheduled_run_time,
             )
             return
-        logger.error("job %s failed: %s", event.job_id, event.exception)
+        logger.error(
+            "%s",
+            without_secrets(f"job {event.job_id} failed: {event.exception}", settings),
+        )
         text = without_secrets(
             f"valuebid job {event.job_id} for {settings.account.name} failed: "
             f"{event.exception}",

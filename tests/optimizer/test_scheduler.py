@@ -296,3 +296,31 @@ def test_a_failed_daily_cycle_is_announced_once_by_the_cycle(
     )
     assert "lacks required column(s) cost" in text
     assert "/services/" not in text
+
+
+def test_a_failed_job_is_logged_and_announced_without_the_configs_secrets(
+    tmp_path: Path,
+    db_url: str,
+    webhook: ThreadingHTTPServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from optimizer.scheduler import _log_failures
+
+    url = webhook_url(webhook)
+    settings = make_settings(tmp_path, db_url, alerts={"webhook_url": url})
+    error = RuntimeError(f"could not reach {url}")
+    event = JobExecutionEvent(
+        EVENT_JOB_ERROR,
+        JOB_VALUE_FEED,
+        "default",
+        dt.datetime.now(dt.UTC),
+        exception=error,
+    )
+
+    with caplog.at_level(logging.ERROR, logger="optimizer"):
+        _log_failures(settings)(event)
+
+    [line] = [r.getMessage() for r in caplog.records if r.name.startswith("optimizer")]
+    assert line == f"job {JOB_VALUE_FEED} failed: could not reach ***"
+    [alert] = webhook.received  # type: ignore[attr-defined]
+    assert url not in alert["body"]["text"]
