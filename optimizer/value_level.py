@@ -306,9 +306,11 @@ def check_value_level(
 
     ratio = mean / then
     money = summary.currency
+    # A run id names a day: a rerun compares with its own day's earlier try.
+    same_day = " (an earlier try of this day)" if baseline.run_date == run_date else ""
     moved = (
         f"mean value per {label} {mean:,.2f} {money} is {ratio:.3g}x the "
-        f"{then:,.2f} {money} of run {baseline.run_id}"
+        f"{then:,.2f} {money} of run {baseline.run_id}{same_day}"
     )
     if 1 / factor <= ratio <= factor:
         reason = f"{moved}, within the {factor:g}x allowed"

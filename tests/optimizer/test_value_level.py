@@ -133,6 +133,22 @@ def test_a_hundredfold_move_up_or_down_holds_the_day(scale: float, shown: str) -
     assert f"--run-date {DAY_2} --accept-value-level" in check.hint
 
 
+def test_a_rerun_says_its_level_is_an_earlier_try_of_the_same_day() -> None:
+    # One run id per day: without the words, a rerun would seem to compare
+    # with itself.
+    same_day = check_value_level(
+        _summary(3610.0), _baseline(_summary(36.1), DAY_2), factor=3.0, run_date=DAY_2
+    )
+    day_before = check_value_level(
+        _summary(3610.0), _baseline(_summary(36.1), DAY_1), factor=3.0, run_date=DAY_2
+    )
+
+    assert f"of run {DAY_2:%Y%m%d}-acme (an earlier try of this day)," in (
+        same_day.reason
+    )
+    assert "earlier try" not in day_before.reason
+
+
 @pytest.mark.parametrize(
     ("scale", "factor", "status"),
     [
