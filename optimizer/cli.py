@@ -22,7 +22,7 @@ from models.cli import model_app
 from models.exceptions import ModelError
 from optimizer import days
 from optimizer.apply import Approval
-from optimizer.commands import approve_command, run_command
+from optimizer.commands import approve_command, first_run_command, run_command
 from optimizer.console import command_console
 from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
@@ -188,7 +188,8 @@ def demo(
         f"Hidden truth for the {len(truth):,} users who signed up in the last "
         f"{int(truth['age_days'].max()) + 1:,} days: predicted 1-year value "
         f"{truth['pltv_365'].sum():,.0f} {settings.account.currency}, actually "
-        f"spent {truth['actual_365'].sum():,.0f} {settings.account.currency} "
+        f"spent in their first year {truth['actual_365'].sum():,.0f} "
+        f"{settings.account.currency} "
         f"({truth['pltv_365'].sum() / truth['actual_365'].sum() - 1:+.1%})."
     )
     if scenario == "plg":
@@ -422,7 +423,8 @@ def runs(config: ConfigOption) -> None:
             f"{VALUE_HELD}: the mean predicted value per user moved by more than "
             "guardrails.max_value_jump since the last successful run, so every "
             "target held and no value was sent; fix the inputs and run the day "
-            f"again, or accept the new level with `valuebid run {ACCEPT_FLAG}`.",
+            "again, or accept the new level with "
+            f"`{first_run_command(config)} --run-date DAY {ACCEPT_FLAG}`.",
             highlight=False,
         )
 
@@ -439,7 +441,9 @@ def plan_show(
         if run_id is None:
             latest = store.latest_run(settings.account.name)
             if latest is None:
-                raise OptimizerError("no run recorded yet: `valuebid run` makes one")
+                raise OptimizerError(
+                    f"no run recorded yet: `{first_run_command(config)}` makes one"
+                )
             run_id = latest.run_id
         record = store.get_run(run_id)
         if record is None:
@@ -613,7 +617,7 @@ def _store(config: Path) -> Iterator[tuple[Settings, StateStore]]:
     if missing is not None:
         raise OptimizerError(
             f"no run recorded yet: there is no state database at "
-            f"{missing}; `valuebid run` makes one"
+            f"{missing}; `{first_run_command(config)}` makes one"
         )
     store = StateStore(url)
     try:

@@ -28,6 +28,16 @@ def run_command(config: Path | None, run_date: dt.date, *flags: str) -> str:
     )
 
 
+def first_run_command(config: Path | None) -> str:
+    """The command that runs the cycle today, recording the first run."""
+    return f"valuebid run {config_option(config)}"
+
+
+def runs_command(config: Path | None) -> str:
+    """The command that lists the recorded runs."""
+    return f"valuebid runs {config_option(config)}"
+
+
 def approve_command(config: Path | None, run_id: str) -> str:
     """The command that approves every change of the run ``run_id``."""
     return f"valuebid approve {run_id} {config_option(config)}"

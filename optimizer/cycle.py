@@ -696,5 +696,5 @@ def _training_users(settings: Settings, inputs: Inputs, as_of: pd.Timestamp) -> 
     labelled = len(labelled_users(users.loc[users["signup_at"] <= as_of], as_of))
     limit = settings.model.max_train_users
     if limit is not None and labelled > limit:
-        return f"a random {limit} of {labelled} labelled users"
-    return f"{labelled} labelled users"
+        return f"a random {limit:,} of {labelled:,} labelled users"
+    return f"{labelled:,} labelled users"

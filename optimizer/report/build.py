@@ -15,7 +15,7 @@ from config.schema import Settings
 from connectors.files import Inputs, load_inputs
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
-from optimizer.commands import run_command
+from optimizer.commands import first_run_command, run_command
 from optimizer.days import start_of_day
 from optimizer.exceptions import ReportError
 from optimizer.plan import PlanRow, read_plan
@@ -241,7 +241,7 @@ def _pick(runs: list[RunRecord], run_id: str | None, settings: Settings) -> RunR
     if not runs:
         raise ReportError(
             f"no run recorded in the state store of {settings.state.directory}: "
-            "run `valuebid run` first"
+            f"run `{first_run_command(settings.source)}` first"
         )
     if run_id is None:
         return runs[0]

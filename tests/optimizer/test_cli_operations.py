@@ -61,7 +61,7 @@ def test_before_any_run_nothing_is_created(config: Path, command: list[str]) -> 
 
     assert result.exit_code == 1
     assert "no run recorded yet" in result.output
-    assert "valuebid run" in result.output
+    assert f"`valuebid run --config {config}` makes one" in result.output
     assert list(state.iterdir()) == []
 
 

@@ -222,7 +222,7 @@ def test_demo_command_says_costs_are_illustrative(tmp_path: Path) -> None:
     lines = [line for line in result.output.splitlines() if "pLTV model" in line]
     assert lines == [
         f"no current pLTV model in {registry.root}: training one on "
-        f"{model.metadata['n_labelled']} labelled users; this can take minutes",
+        f"{model.metadata['n_labelled']:,} labelled users; this can take minutes",
         f"trained pLTV model {model.version}: quality gate passed, it is now the "
         "current model",
     ]
