@@ -100,7 +100,12 @@ def run(
     ] = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Run one daily cycle: read, check, score, plan, record."""
+    """Run one daily cycle: read, check, score, plan, record.
+
+    Exit status 1 on an error, and on a day held for a jump in the predicted
+    values (every target holds, no value is sent), which cron must not take
+    for a success.
+    """
     _logging(verbose)
     with _fail_cleanly():
         settings = load_settings(config)
@@ -319,7 +324,12 @@ def feed(
     ] = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Send each activated user's predicted value to Google once (dry run default)."""
+    """Send each activated user's predicted value to Google once (dry run default).
+
+    Exit status 1 on an error, and on a day held for a jump in the predicted
+    values, with or without --send (nothing is sent), as `valuebid run` on
+    that day.
+    """
     from optimizer.value_feed import feed_values, prepare_feed
 
     _logging(verbose)
@@ -328,9 +338,10 @@ def feed(
         settings = load_settings(config)
         prepared = prepare_feed(settings, now=now)
         if prepared.check.held and not send:
-            # Nothing is due while the day is held: say that and why, only.
+            # Nothing is due while the day is held: say that and why, only,
+            # and fail as the held run of the day did and --send would.
             _show_value_check(prepared.check, "--send would send nothing")
-            return
+            raise typer.Exit(code=1)
         if not prepared.check.held:
             _show_value_check(prepared.check)
         report = feed_values(

@@ -929,8 +929,9 @@ def test_the_commands_show_the_hold_and_how_to_accept_the_new_level(
     assert sent.exit_code == 1
     assert "error: no value sent" in sent.stderr
     dry = _valuebid("feed", config=config)
-    assert dry.exit_code == 0, dry.output
-    # Nothing is due on a held day: it says so and why, and nothing else.
+    # Nothing is due on a held day: it says so and why, and nothing else,
+    # and fails as the held run and the send did, for cron to see.
+    assert dry.exit_code == 1, dry.output
     assert "held: --send would send nothing: the predicted values" in dry.stderr
     assert "To go on: check the inputs" in dry.stderr
     assert f"`valuebid run --config '{config}' --run-date " in dry.stderr
