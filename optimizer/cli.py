@@ -336,7 +336,7 @@ def feed(
     now = days.utc_now()
     with _fail_cleanly():
         settings = load_settings(config)
-        prepared = prepare_feed(settings, now=now)
+        prepared = prepare_feed(settings, now=now, notify=_say_on_console)
         if prepared.check.held and not send:
             # Nothing is due while the day is held: say that and why, only,
             # and fail as the held run of the day did and --send would.

@@ -1003,3 +1003,29 @@ def test_the_feed_needs_its_section_before_reading_anything(tmp_path: Path) -> N
     assert "does not exist" not in result.output
     assert "Value check" not in result.output
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.slow
+def test_the_feed_says_when_it_trains_a_first_model(
+    world: World, tmp_path: Path
+) -> None:
+    config = _config(world, tmp_path)
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    # No model yet; the fewest users a training may learn from keeps it short.
+    raw["model"] = {"directory": str(tmp_path / "model"), "max_train_users": 200}
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+
+    result = _valuebid("feed", config=config)
+
+    assert result.exit_code == 0, result.output
+    # As the run says it: in the output, even in a cron log with no terminal.
+    registry = ModelRegistry(tmp_path / "model")
+    [trained] = registry.versions()
+    lines = [line for line in result.stdout.splitlines() if "pLTV model" in line]
+    assert len(lines) == 2, result.stdout
+    assert lines[0].startswith(
+        f"no current pLTV model in {registry.root}: training one on "
+    )
+    assert lines[0].endswith(" labelled users; this can take minutes")
+    assert "a random 200 of " in lines[0]
+    assert lines[1].startswith(f"trained pLTV model {trained}: quality gate ")
