@@ -22,7 +22,12 @@ from models.cli import model_app
 from models.exceptions import ModelError
 from optimizer import days
 from optimizer.apply import Approval
-from optimizer.commands import approve_command, first_run_command, run_command
+from optimizer.commands import (
+    approve_command,
+    first_run_command,
+    run_command,
+    runs_command,
+)
 from optimizer.console import command_console
 from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
@@ -458,7 +463,9 @@ def plan_show(
             run_id = latest.run_id
         record = store.get_run(run_id)
         if record is None:
-            raise OptimizerError(f"no run {run_id!r} (`valuebid runs` lists them)")
+            raise OptimizerError(
+                f"no run {run_id!r} (`{runs_command(config)}` lists them)"
+            )
         rows = store.stored_plan(run_id)
         changes = store.changes_of(run_id)
     table = Table(title=f"Plan {run_id} ({record.status})")
@@ -605,7 +612,7 @@ def rollback(
 
     _logging(verbose)
     with _fail_cleanly(), _store(config) as (settings, store):
-        applying.ensure_rollbackable(store, run_id)
+        applying.ensure_rollbackable(store, run_id, config=config)
         report = applying.rollback_run(
             store,
             run_id,
