@@ -32,6 +32,9 @@ _NESTED_PATH_KEYS = (
     ("data", "quarantine", "directory"),
 )
 
+#: Keys whose value is a secret: an error names the key, never the value.
+_SECRET_KEYS = frozenset({("operations", "alerts", "webhook_url")})
+
 
 def load_settings(path: Path | str) -> Settings:
     """Load and validate a config file.
@@ -113,6 +116,8 @@ def _describe(exc: ValidationError, source: Path | str) -> str:
             lines.append(f"  {key}: required key is missing")
         elif error["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key (check its spelling)")
+        elif tuple(error["loc"]) in _SECRET_KEYS:
+            lines.append(f"  {key}: {message}")
         elif isinstance(error.get("input"), dict | list) or (
             repr(error.get("input")) in message
         ):

@@ -22,7 +22,12 @@ from models.cli import model_app
 from models.exceptions import ModelError
 from optimizer import days
 from optimizer.apply import Approval
-from optimizer.commands import approve_command, first_run_command, run_command
+from optimizer.commands import (
+    approve_command,
+    first_run_command,
+    run_command,
+    runs_command,
+)
 from optimizer.console import command_console
 from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
@@ -100,7 +105,12 @@ def run(
     ] = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Run one daily cycle: read, check, score, plan, record."""
+    """Run one daily cycle: read, check, score, plan, record.
+
+    Exit status 1 on an error, and on a day held for a jump in the predicted
+    values (every target holds, no value is sent), which cron must not take
+    for a success.
+    """
     _logging(verbose)
     with _fail_cleanly():
         settings = load_settings(config)
@@ -319,18 +329,24 @@ def feed(
     ] = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Send each activated user's predicted value to Google once (dry run default)."""
+    """Send each activated user's predicted value to Google once (dry run default).
+
+    Exit status 1 on an error, and on a day held for a jump in the predicted
+    values, with or without --send (nothing is sent), as `valuebid run` on
+    that day.
+    """
     from optimizer.value_feed import feed_values, prepare_feed
 
     _logging(verbose)
     now = days.utc_now()
     with _fail_cleanly():
         settings = load_settings(config)
-        prepared = prepare_feed(settings, now=now)
+        prepared = prepare_feed(settings, now=now, notify=_say_on_console)
         if prepared.check.held and not send:
-            # Nothing is due while the day is held: say that and why, only.
+            # Nothing is due while the day is held: say that and why, only,
+            # and fail as the held run of the day did and --send would.
             _show_value_check(prepared.check, "--send would send nothing")
-            return
+            raise typer.Exit(code=1)
         if not prepared.check.held:
             _show_value_check(prepared.check)
         report = feed_values(
@@ -447,7 +463,9 @@ def plan_show(
             run_id = latest.run_id
         record = store.get_run(run_id)
         if record is None:
-            raise OptimizerError(f"no run {run_id!r} (`valuebid runs` lists them)")
+            raise OptimizerError(
+                f"no run {run_id!r} (`{runs_command(config)}` lists them)"
+            )
         rows = store.stored_plan(run_id)
         changes = store.changes_of(run_id)
     table = Table(title=f"Plan {run_id} ({record.status})")
@@ -594,7 +612,7 @@ def rollback(
 
     _logging(verbose)
     with _fail_cleanly(), _store(config) as (settings, store):
-        applying.ensure_rollbackable(store, run_id)
+        applying.ensure_rollbackable(store, run_id, config=config)
         report = applying.rollback_run(
             store,
             run_id,

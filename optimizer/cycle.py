@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -531,7 +531,7 @@ MAX_STORED_ERROR = 2000
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^\s/@:]*:)[^\s/@]+@")
 
 
-def without_secrets(text: str, settings: Settings) -> str:
+def without_secrets(text: str, settings: Settings, *, also: Iterable[str] = ()) -> str:
     """``text`` as it may be stored: no password, no secret of the config.
 
     The tool's messages already leave secrets out (credentials are held
@@ -548,18 +548,34 @@ def without_secrets(text: str, settings: Settings) -> str:
         The message to store.
     settings
         The config whose secret values are removed.
+    also
+        Further secret values to remove (e.g. those of a credentials file).
 
     Returns
     -------
     str
         The message without them.
     """
-    for secret in sorted(_config_secrets(settings), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    text = _URL_PASSWORD.sub(r"\g<head>***@", text)
+    text = mask_secrets(text, _config_secrets(settings) | set(also))
     if len(text) > MAX_STORED_ERROR:
         text = text[: MAX_STORED_ERROR - 1] + "…"
     return text
+
+
+def config_secrets(settings: Settings) -> frozenset[str]:
+    """The secret values of the config, as :func:`without_secrets` finds them."""
+    return frozenset(_config_secrets(settings))
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets``, and every URL password, as ``***``.
+
+    Unlike :func:`without_secrets`, the text is kept whole (a traceback in a
+    log, say).
+    """
+    for secret in sorted(set(secrets) - {""}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return _URL_PASSWORD.sub(r"\g<head>***@", text)
 
 
 def _config_secrets(value: object) -> set[str]:

@@ -215,3 +215,19 @@ def test_check_accepts_a_readable_credentials_file(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output
+
+
+def test_check_refuses_a_bad_webhook_url_without_showing_it(tmp_path: Path) -> None:
+    config = _config(tmp_path, REVENUE_CSV, 0.5)
+    hook = "ftp://hooks.example/services/T000/B000/XXXXtokenXXXX"
+    with config.open("a", encoding="utf-8") as out:
+        out.write(f"operations: {{alerts: {{webhook_url: '{hook}'}}}}\n")
+
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 1
+    said = " ".join(result.stderr.split())
+    assert said.startswith(f"error: {config}: 1 invalid setting(s)"), said
+    assert "operations.alerts.webhook_url: must start with http:// or https://" in said
+    assert "/services/" not in result.output
+    assert "XXXXtokenXXXX" not in result.output
