@@ -11,12 +11,11 @@ overlaps the next one or a retraining.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import signal
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -139,35 +138,6 @@ class _Scheduler(BackgroundScheduler):  # type: ignore[misc]
             logging.getLogger(name).removeFilter(self._masking)
 
 
-class _MaskSecrets(logging.Filter):
-    """Mask secret values in a record's message, exception and stack.
-
-    Attached to the scheduler library's loggers: a job's exception may
-    quote what the job read (a token in a refused login, say), and the
-    library logs it whole. The traceback is formatted here, masked, and kept
-    in place of the exception.
-    """
-
-    def __init__(self, secrets: Collection[str]) -> None:
-        super().__init__()
-        self._secrets = secrets
-        self._formatter = logging.Formatter()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from optimizer.cycle import mask_secrets
-
-        record.msg = mask_secrets(record.getMessage(), self._secrets)
-        record.args = None
-        if record.exc_info:
-            record.exc_text = self._formatter.formatException(record.exc_info)
-            record.exc_info = None
-        if record.exc_text:
-            record.exc_text = mask_secrets(record.exc_text, self._secrets)
-        if record.stack_info:
-            record.stack_info = mask_secrets(record.stack_info, self._secrets)
-        return True
-
-
 @dataclass(frozen=True)
 class ScheduledJob:
     """One recurring job: its id, what it calls, and when (crontab)."""
@@ -215,14 +185,15 @@ def build_scheduler(
     jobs
         The jobs to schedule; the config's three cadences by default.
     """
+    from optimizer.cycle import SecretMask, settings_secrets
+
     url = state_url(settings.state.directory, settings.state.url)
     StateStore(url).dispose()
     grace = settings.operations.schedule.misfire_grace_seconds
-    secrets = _job_secrets(settings)
     engine = create_state_engine(url)
     scheduler = _Scheduler(
         engine,
-        _MaskSecrets(secrets),
+        SecretMask(settings_secrets(settings)),
         timezone=ZoneInfo(settings.account.time_zone),
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)},
         executors={"default": ThreadPoolExecutor(max_workers=1)},
@@ -232,9 +203,7 @@ def build_scheduler(
             "misfire_grace_time": grace,
         },
     )
-    scheduler.add_listener(
-        _log_failures(settings, secrets), EVENT_JOB_ERROR | EVENT_JOB_MISSED
-    )
+    scheduler.add_listener(_log_failures(settings), EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     scheduler.start(paused=True)
     for job in jobs if jobs is not None else scheduled_jobs(settings):
         _install(scheduler, job, str(config_path), settings)
@@ -300,35 +269,7 @@ def _install(
         logger.info("job %s rescheduled to %s", job.job_id, job.crontab)
 
 
-def _job_secrets(settings: Settings) -> frozenset[str]:
-    """The secrets a job's failure must not show: the config's and its logins'.
-
-    Besides the config's own (see :func:`optimizer.cycle.config_secrets`),
-    the secrets of the Google Ads credentials the jobs log in with: those the
-    ``google_ads`` section resolves (its file, or the environment) and the
-    ``google-ads.yaml`` of a ``conversion_upload`` feed. Credentials that
-    cannot be read are left out: a job reading them fails with its own error.
-    """
-    from connectors.exceptions import GoogleAdsConfigError
-    from connectors.google_ads.settings import credentials_from_file, load_credentials
-    from optimizer.cycle import config_secrets
-
-    found = set(config_secrets(settings))
-    if settings.google_ads is not None:
-        with contextlib.suppress(GoogleAdsConfigError):
-            resolved = load_credentials(settings.google_ads, require_oauth=False)
-            found.update(resolved.secrets())
-    feed = settings.feed
-    if feed is not None and feed.sink == "conversion_upload" and feed.credentials:
-        with contextlib.suppress(GoogleAdsConfigError):
-            resolved = credentials_from_file(feed.credentials, require_oauth=False)
-            found.update(resolved.secrets())
-    return frozenset(found - {""})
-
-
-def _log_failures(
-    settings: Settings, secrets: Collection[str] = ()
-) -> Callable[[JobExecutionEvent], None]:
+def _log_failures(settings: Settings) -> Callable[[JobExecutionEvent], None]:
     from optimizer.cycle import without_secrets
 
     sink = alerts_from(settings.operations.alerts)
@@ -343,15 +284,12 @@ def _log_failures(
             return
         logger.error(
             "%s",
-            without_secrets(
-                f"job {event.job_id} failed: {event.exception}", settings, also=secrets
-            ),
+            without_secrets(f"job {event.job_id} failed: {event.exception}", settings),
         )
         text = without_secrets(
             f"valuebid job {event.job_id} for {settings.account.name} failed: "
             f"{event.exception}",
             settings,
-            also=secrets,
         )
         alert_failure(sink, event.exception, text)
 
