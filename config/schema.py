@@ -16,9 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -357,12 +359,21 @@ def check_webhook_url(url: str) -> str:
     return url
 
 
+def _checked_webhook_url(value: object) -> object:
+    return check_webhook_url(value) if isinstance(value, str) else value
+
+
+#: A webhook URL, checked as :func:`check_webhook_url` does and held hidden.
+WebhookUrl = Annotated[SecretStr, BeforeValidator(_checked_webhook_url)]
+
+
 class AlertSettings(_Strict):
     """Where failures and big applied changes are announced."""
 
-    webhook_url: Annotated[str, AfterValidator(check_webhook_url)] | None = Field(
+    webhook_url: WebhookUrl | None = Field(
         default=None,
-        description="Slack-compatible incoming webhook; unset sends nothing.",
+        description="Slack-compatible incoming webhook; unset sends nothing. "
+        "Held hidden: no repr or log of the settings shows it.",
     )
     change_pct_threshold: Annotated[float, Field(ge=0)] = Field(
         default=10.0, description="Alert on applied target moves of this % or more."

@@ -77,7 +77,9 @@ def alerts_from(settings: AlertSettings) -> AlertSink:
     """The sink the alert settings ask for."""
     if settings.webhook_url is None:
         return NoAlerts()
-    return WebhookAlerts(settings.webhook_url, settings.timeout_seconds)
+    return WebhookAlerts(
+        settings.webhook_url.get_secret_value(), settings.timeout_seconds
+    )
 
 
 #: Set on an error whose alert went out, so that no caller announces it again.

@@ -1,0 +1,38 @@
+"""Secret settings are held hidden: no repr, str or log of the settings shows them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from config.loader import settings_from_mapping
+from optimizer.alerts import WebhookAlerts, alerts_from
+
+WEBHOOK = "https://hooks.example.com/services/T000/B000/hook-secret-4242"
+
+
+def test_the_webhook_url_shows_in_no_repr_str_or_log_of_the_settings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = {
+        "account": {"name": "Acme FR", "currency": "EUR"},
+        "data": {
+            "users": "users.csv",
+            "revenue": "revenue.csv",
+            "campaign_stats": "stats.csv",
+        },
+        "markets": {"FR": {"cac_max": 120.0}},
+        "operations": {"alerts": {"webhook_url": WEBHOOK}},
+    }
+    settings = settings_from_mapping(raw, source="test config", base_dir=tmp_path)
+    logger = logging.getLogger("tests.config")
+
+    with caplog.at_level(logging.DEBUG, logger="tests.config"):
+        logger.debug("settings: %s", settings)
+        logger.debug("settings: %r", settings)
+
+    for shown in (repr(settings), str(settings), caplog.text):
+        assert "hook-secret-4242" not in shown
+    assert isinstance(alerts_from(settings.operations.alerts), WebhookAlerts)
