@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from config.exceptions import ConfigError
 from config.schema import Settings
+from connectors.sources import shown_url
 
 _PATH_KEYS = (
     ("data", "users"),
@@ -34,6 +35,9 @@ _NESTED_PATH_KEYS = (
 
 #: Keys whose value is a secret: an error names the key, never the value.
 _SECRET_KEYS = frozenset({("operations", "alerts", "webhook_url")})
+#: Sections whose ``url`` keys (their own, or a SQL source's) are SQLAlchemy
+#: URLs: an error shows the value with its password masked.
+_DATABASE_URL_SECTIONS = frozenset({"state", "data"})
 
 
 def load_settings(path: Path | str) -> Settings:
@@ -118,6 +122,8 @@ def _describe(exc: ValidationError, source: Path | str) -> str:
             lines.append(f"  {key}: unknown key (check its spelling)")
         elif tuple(error["loc"]) in _SECRET_KEYS:
             lines.append(f"  {key}: {message}")
+        elif _is_database_url(error["loc"]) and isinstance(error.get("input"), str):
+            lines.append(f"  {key}: {message} (got {shown_url(error['input'])!r})")
         elif isinstance(error.get("input"), dict | list) or (
             repr(error.get("input")) in message
         ):
@@ -126,3 +132,7 @@ def _describe(exc: ValidationError, source: Path | str) -> str:
         else:
             lines.append(f"  {key}: {message} (got {error.get('input')!r})")
     return "\n".join(lines)
+
+
+def _is_database_url(loc: tuple[int | str, ...]) -> bool:
+    return len(loc) > 1 and loc[0] in _DATABASE_URL_SECTIONS and loc[-1] == "url"

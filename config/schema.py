@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from connectors.google_ads.settings import GoogleAdsSettings
+from connectors.sources import DatabaseUrl
 from connectors.sources import DataSettings as DataSettings
 from connectors.value_feed.settings import FeedSettings
 
@@ -282,7 +283,7 @@ class StateSettings(_Strict):
     """Where runs, plans and applied changes are recorded."""
 
     directory: Path = Path(".valuebid")
-    url: str | None = Field(
+    url: DatabaseUrl | None = Field(
         default=None,
         description="SQLAlchemy URL of the state database; default SQLite file.",
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from config import ConfigError
 from config.loader import settings_from_mapping
 from optimizer.alerts import WebhookAlerts, alerts_from
 
@@ -36,3 +38,40 @@ def test_the_webhook_url_shows_in_no_repr_str_or_log_of_the_settings(
     for shown in (repr(settings), str(settings), caplog.text):
         assert "hook-secret-4242" not in shown
     assert isinstance(alerts_from(settings.operations.alerts), WebhookAlerts)
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        {"state": {"url": "postgresql://reader:pw-s3cret-77@127.0.0.1:54x2/test"}},
+        {"data_url": "postgresql://reader:pw-s3cret-77@127.0.0.1:54x2/test"},
+        {"users_url": "postgresql://reader:pw-s3cret-77@127.0.0.1:54x2/test"},
+    ],
+    ids=["state.url", "data.url", "a SQL source's url"],
+)
+def test_a_malformed_database_url_is_refused_with_its_password_masked(
+    tmp_path: Path, section: dict[str, Any]
+) -> None:
+    data: dict[str, Any] = {
+        "users": "users.csv",
+        "revenue": "revenue.csv",
+        "campaign_stats": "stats.csv",
+    }
+    if "data_url" in section:
+        data["url"] = section.pop("data_url")
+    if "users_url" in section:
+        data["users"] = {"url": section.pop("users_url"), "table": "users"}
+    raw = {
+        "account": {"name": "Acme FR", "currency": "EUR"},
+        "data": data,
+        "markets": {"FR": {"cac_max": 120.0}},
+        **section,
+    }
+
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping(raw, source="test config", base_dir=tmp_path)
+
+    message = str(caught.value)
+    assert "not a SQLAlchemy URL" in message
+    assert "'postgresql://reader:***@127.0.0.1:54x2/test'" in message
+    assert "pw-s3cret-77" not in message
