@@ -73,11 +73,26 @@ def load_settings(path: Path | str) -> Settings:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     settings = settings_from_mapping(raw, source=path, base_dir=path.parent)
     return settings.read_from(path)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What the parser found wrong, and where, without the line it quotes.
+
+    The parser's own message copies the offending line, which may hold a
+    secret (a webhook URL, a database password).
+    """
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return type(exc).__name__
+    what = exc.problem or exc.context or "unreadable"
+    mark = exc.problem_mark or exc.context_mark
+    if mark is None:
+        return what
+    return f"{what} (line {mark.line + 1}, column {mark.column + 1})"
 
 
 def settings_from_mapping(

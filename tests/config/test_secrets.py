@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from config import ConfigError
+from config import ConfigError, load_settings
 from config.loader import settings_from_mapping
 from optimizer.alerts import WebhookAlerts, alerts_from
 
@@ -75,3 +75,22 @@ def test_a_malformed_database_url_is_refused_with_its_password_masked(
     assert "not a SQLAlchemy URL" in message
     assert "'postgresql://reader:***@127.0.0.1:54x2/test'" in message
     assert "pw-s3cret-77" not in message
+
+
+def test_a_config_that_is_not_yaml_is_refused_without_quoting_its_lines(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "valuebid.yaml"
+    config.write_text(
+        "operations:\n"
+        "  alerts: {webhook_url: https://hooks.example.com/hook-secret-4242: x}\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+
+    message = str(caught.value)
+    assert "hook-secret-4242" not in message
+    assert message.startswith(f"{config}: not valid YAML: ")
+    assert "(line 2, column " in message
