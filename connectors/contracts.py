@@ -65,7 +65,7 @@ class Column:
 
     ``fold_upper`` upper-cases a string before its ``pattern`` is checked and
     keeps it so: for codes that some exports write in lower case (Stripe
-    writes currencies as ``usd``).
+    writes currencies as ``usd``, many sign-up forms countries as ``fr``).
     """
 
     name: str
@@ -109,6 +109,7 @@ USERS = Contract(
             "country",
             "string",
             pattern=r"[A-Z]{2}",
+            fold_upper=True,
             hint="an ISO 3166 alpha-2 code such as 'FR'",
         ),
         Column("segment", "string", nullable=True),
