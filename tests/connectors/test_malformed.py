@@ -425,3 +425,29 @@ def test_an_fx_table_with_two_rates_a_day_is_refused(
 )
 def test_a_share_of_bad_rows_is_never_shown_as_zero(share: float, shown: str) -> None:
     assert percent(share) == shown
+
+
+def test_local_times_in_a_clock_change_are_kept_with_the_earlier_offset(
+    load: Loader, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Paris clocks show 02:30 twice on 2025-10-26 (CEST, then CET) and never
+    # on 2025-03-30 (02:00 CET becomes 03:00 CEST).
+    users = _users(1, "u1,2025-10-26 02:30:00,2026-01-02T10:00:00Z,FR,smb,c1")
+    users = replace_row(
+        users, 2, "u2,2025-03-30 02:30:00,2026-01-03T12:00:00Z,DE,freelancer,c2"
+    )
+
+    with caplog.at_level("INFO", logger="connectors.contracts"):
+        inputs = load(
+            tables={"users": users}, max_share=0, naive_time_zone="Europe/Paris"
+        )
+
+    assert inputs.audits["users"].quarantined == 0
+    assert inputs.users["signup_at"].iloc[:2].tolist() == [
+        pd.Timestamp("2025-10-26T00:30:00Z"),
+        pd.Timestamp("2025-03-30T01:30:00Z"),
+    ]
+    assert (
+        "column 'signup_at': 2 local time(s) fall in a clock change of "
+        "Europe/Paris (repeated or skipped) and were read with the offset before it"
+    ) in caplog.text
