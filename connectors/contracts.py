@@ -769,7 +769,8 @@ def _timestamps(
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         converted: pd.Series = raw.dt.tz_convert("UTC")
         return converted.astype("datetime64[ns, UTC]")
-    if pd.api.types.is_datetime64_dtype(raw.dtype):
+    typed = pd.api.types.is_datetime64_dtype(raw.dtype)
+    if typed:
         naive = raw.notna()
         text = raw.astype("string")
     else:
@@ -794,11 +795,17 @@ def _timestamps(
             "is not a timestamp (expected ISO 8601, e.g. 2026-11-02T09:30:00Z)",
         )
     )
+    # A typed column (Parquet, SQL) has no text to add a zone to: its type
+    # lacks one.
+    fix = (
+        "store the column as timestamps with a time zone (UTC)"
+        if typed
+        else "write it with one (e.g. 2026-11-02T09:30:00Z)"
+    )
     issues.append(
         (
             unzoned.to_numpy(dtype=bool),
-            "has no time zone; write it with one (e.g. 2026-11-02T09:30:00Z) "
-            "or set data.naive_time_zone in the config",
+            f"has no time zone; {fix} or set data.naive_time_zone in the config",
         )
     )
     return parsed.astype("datetime64[ns, UTC]")

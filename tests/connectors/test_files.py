@@ -288,3 +288,21 @@ def test_a_country_that_is_not_two_letters_is_still_refused(
     (bad,) = pd.read_csv(inputs.audits["users"].file, dtype="string").itertuples()
     assert (bad.quarantine_column, bad.quarantine_value) == ("country", country)
     assert "is not an ISO 3166 alpha-2 code such as 'FR'" in bad.quarantine_reason
+
+
+def test_a_parquet_column_without_a_zone_is_told_to_get_a_zoned_type(
+    tmp_path: Path,
+) -> None:
+    users = read_table(write_dataset(tmp_path).users, USERS)
+    parquet = tmp_path / "users.parquet"
+    users.assign(signup_at=users["signup_at"].dt.tz_localize(None)).to_parquet(parquet)
+
+    with pytest.raises(ContractError) as refused:
+        read_table(parquet, USERS)
+
+    message = str(refused.value)
+    assert "column 'signup_at', row 1" in message
+    assert (
+        "has no time zone; store the column as timestamps with a time zone (UTC) "
+        "or set data.naive_time_zone in the config"
+    ) in message
