@@ -659,13 +659,24 @@ def _convert_currency(revenue: TableRead, currency: str, rates: pd.DataFrame) ->
     joined = pd.merge_asof(rows, table, on="date", by="currency")
     rate = joined.set_index("position")["rate"].sort_index()
     rate.index = kept.index
-    known = ", ".join(sorted(set(table["currency"])))
-    revenue.reject(
-        rate.isna(),
-        "currency",
-        f"has no exchange rate into {currency} on the row's date (rates for "
-        f"{known}); add it to data.fx",
-    )
+    missing = rate.isna()
+    if rates.empty:
+        problem: str | np.ndarray = np.array(
+            [
+                f"has no exchange rate into {currency}: no rates are configured; "
+                f"set data.fx.rates ({code}: the {currency} value of one {code}) "
+                "or data.fx.source (a table of currency, rate[, date])"
+                for code in kept.loc[missing, "currency"].astype(str)
+            ],
+            dtype=object,
+        )
+    else:
+        known = ", ".join(sorted(set(table["currency"])))
+        problem = (
+            f"has no exchange rate into {currency} on the row's date (rates for "
+            f"{known}); add it to data.fx"
+        )
+    revenue.reject(missing, "currency", problem)
     kept, rate = revenue.kept, rate[rate.notna()].reset_index(drop=True)
     converted = kept["currency"].ne(currency)
     if bool(converted.any()):

@@ -483,3 +483,19 @@ def test_only_an_activation_beyond_clock_skew_before_sign_up_is_set_aside(
         "activated_at",
         "2026-01-03T09:54:00Z",
     )
+
+
+def test_a_foreign_currency_without_any_rate_configured_names_the_setting(
+    load: Loader,
+) -> None:
+    revenue = _rev(2, "u2,2026-02-02T00:00:00Z,20,usd,o2")
+
+    with pytest.raises(ContractError) as refused:
+        load(tables={"revenue": revenue}, max_share=0)
+
+    message = str(refused.value)
+    assert (
+        "value 'usd' has no exchange rate into EUR: no rates are configured; set "
+        "data.fx.rates (USD: the EUR value of one USD) or data.fx.source"
+    ) in message
+    assert "rates for" not in message
