@@ -763,11 +763,32 @@ def _numbers(raw: pd.Series, column: Column, issues: Issues) -> pd.Series:
     return numbers
 
 
+# Times are held in nanoseconds since 1970, which reach from 1677-09-21 to
+# 2262-04-11; a time outside whole years of that span (a placeholder such as
+# 0001-01-01 or 9999-12-31 from an export) is refused, not stored wrapped.
+_STORABLE_FROM = pd.Timestamp("1678-01-01")
+_STORABLE_UNTIL = pd.Timestamp("2262-01-01")
+_UNSTORABLE = "is outside the years 1678 to 2261 that a time can be kept in"
+
+
+def _storable(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """``values`` with times that cannot be kept set missing, and which those were."""
+    naive = (
+        values.dt.tz_convert(None)
+        if isinstance(values.dtype, pd.DatetimeTZDtype)
+        else values
+    )
+    outside = ((naive < _STORABLE_FROM) | (naive >= _STORABLE_UNTIL)).fillna(False)
+    flags = outside.to_numpy(dtype=bool)
+    return (values.where(~outside) if flags.any() else values), flags
+
+
 def _timestamps(
     raw: pd.Series, naive_zone: str | None, issues: Issues, where: str
 ) -> pd.Series:
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        converted: pd.Series = raw.dt.tz_convert("UTC")
+        converted, far = _storable(raw.dt.tz_convert("UTC"))
+        issues.append((far, _UNSTORABLE))
         return converted.astype("datetime64[ns, UTC]")
     typed = pd.api.types.is_datetime64_dtype(raw.dtype)
     if typed:
@@ -777,21 +798,26 @@ def _timestamps(
         text = raw.astype("string").str.strip()
         naive = text.notna() & ~text.str.contains(_ZONE_SUFFIX).fillna(False)
     parsed = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
+    far = np.zeros(len(raw), dtype=bool)
     aware = text.notna() & ~naive
     if aware.any():
-        parsed[aware] = pd.to_datetime(
-            text[aware], format="ISO8601", utc=True, errors="coerce"
+        values, far[aware.to_numpy()] = _storable(
+            pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
         )
+        parsed[aware] = values
     unzoned = pd.Series(False, index=raw.index)
     if naive.any():
-        local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        local, far[naive.to_numpy()] = _storable(
+            pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        )
         if naive_zone is None:
             unzoned = naive & local.reindex(raw.index).notna()
         else:
             parsed[naive] = _localize(local, naive_zone, where)
+    issues.append((far, _UNSTORABLE))
     issues.append(
         (
-            (text.notna() & parsed.isna() & ~unzoned).to_numpy(dtype=bool),
+            (text.notna() & parsed.isna() & ~unzoned).to_numpy(dtype=bool) & ~far,
             "is not a timestamp (expected ISO 8601, e.g. 2026-11-02T09:30:00Z)",
         )
     )
@@ -851,12 +877,15 @@ def _dates(raw: pd.Series, issues: Issues) -> pd.Series:
         parsed = pd.to_datetime(raw)
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_localize(None)
+        parsed, far = _storable(parsed)
+        issues.append((far, _UNSTORABLE))
         return parsed.dt.normalize().astype("datetime64[ns]")
     text = raw.astype("string").str.strip()
-    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    parsed, far = _storable(pd.to_datetime(text, format="ISO8601", errors="coerce"))
+    issues.append((far, _UNSTORABLE))
     issues.append(
         (
-            (text.notna() & parsed.isna()).to_numpy(dtype=bool),
+            (text.notna() & parsed.isna()).to_numpy(dtype=bool) & ~far,
             "is not a date (expected YYYY-MM-DD)",
         )
     )

@@ -306,3 +306,24 @@ def test_a_parquet_column_without_a_zone_is_told_to_get_a_zoned_type(
         "has no time zone; store the column as timestamps with a time zone (UTC) "
         "or set data.naive_time_zone in the config"
     ) in message
+
+
+@pytest.mark.parametrize("zone", ["UTC", None])
+def test_a_parquet_time_past_2262_is_refused_not_a_crash(
+    tmp_path: Path, zone: str | None
+) -> None:
+    users = read_table(write_dataset(tmp_path).users, USERS)
+    far = pd.Series(
+        pd.to_datetime(["2300-01-01T00:00:00"] * len(users)).as_unit("us"),
+        index=users.index,
+    )
+    column = far if zone is None else far.dt.tz_localize(zone)
+    parquet = tmp_path / "users.parquet"
+    users.assign(activated_at=column).to_parquet(parquet)
+
+    with pytest.raises(ContractError) as refused:
+        read_table(parquet, USERS, naive_time_zone="UTC")
+
+    message = str(refused.value)
+    assert "column 'activated_at', row 1" in message
+    assert "is outside the years 1678 to 2261" in message
