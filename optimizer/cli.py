@@ -576,23 +576,37 @@ def approve(
 
     _logging(verbose)
     with _fail_cleanly(), _store(config) as (settings, store):
-        # A plan that may not be approved at all is refused before the
-        # account is reached, and the account is reached before anything is
-        # recorded. The push's own guardrails (kill switch, stale data, model
-        # gate) come after the approval: a stop they make is recorded on the
-        # run, and its approved changes wait until the run may be applied.
-        applying.ensure_approvable(store, run_id, config=config)
-        writer = applying.ensure_writer(connect_writer(settings))
-        approval = applying.approve(store, run_id, campaign or None, config=config)
-        _show_approval(run_id, approval, config)
-        report = applying.apply_run(
-            store,
-            run_id,
-            writer,
-            settings,
-            model_gate=applying.registry_gate(settings.model.directory),
-            alerts=alerts_from(settings.operations.alerts),
-        )
+        # Every refusal known before the push (a held plan, no account or a
+        # refused login, the kill switch, a stale plan, the model gate) comes
+        # before anything is recorded.
+        shown: list[Approval] = []
+
+        def said(approval: Approval) -> None:
+            _show_approval(run_id, approval, config)
+            shown.append(approval)
+
+        try:
+            report = applying.approve_and_apply(
+                store,
+                run_id,
+                campaign or None,
+                settings,
+                lambda: connect_writer(settings),
+                model_gate=applying.registry_gate(settings.model.directory),
+                alerts=alerts_from(settings.operations.alerts),
+                config=config,
+                approved=said,
+            )
+        except _EXPECTED:
+            if shown:
+                errors.print(
+                    "The approvals stay recorded; once the error is fixed, "
+                    f"`{approve_command(config, run_id)}` pushes what was not "
+                    "applied, each change once.",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            raise
     console.print(
         f"run {run_id} {report.status}: {len(report.applied)} applied, "
         f"{len(report.rejected)} rejected, {len(report.drifted)} changed elsewhere"
