@@ -85,6 +85,9 @@ VerboseOption = Annotated[
 
 _EXPECTED = (ConfigError, ConnectorError, ModelError, OptimizerError)
 
+#: The logger every module of the Google Ads client library logs under.
+GOOGLE_ADS_LOGGER = "google.ads.googleads"
+
 
 @app.command()
 def run(
@@ -786,6 +789,13 @@ def _logging(verbose: bool, default: int = logging.WARNING) -> None:
     # upgrades it makes itself, so its steps show only with --verbose.
     logging.getLogger("alembic").setLevel(
         logging.NOTSET if verbose else logging.WARNING
+    )
+    # The Google Ads library logs a summary of every request, at INFO, and
+    # of every failed one, at WARNING; the connector reports each failure
+    # and retry itself, with its request id, so the library's lines show
+    # only with --verbose.
+    logging.getLogger(GOOGLE_ADS_LOGGER).setLevel(
+        logging.NOTSET if verbose else logging.ERROR
     )
 
 
