@@ -88,6 +88,9 @@ _EXPECTED = (ConfigError, ConnectorError, ModelError, OptimizerError)
 #: The logger every module of the Google Ads client library logs under.
 GOOGLE_ADS_LOGGER = "google.ads.googleads"
 
+#: The suffixes ``valuebid report --out`` accepts: the report is one HTML page.
+REPORT_SUFFIXES = (".html", ".htm")
+
 
 @app.command()
 def run(
@@ -214,7 +217,10 @@ def demo(
 def report(
     config: ConfigOption,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Where to write the HTML report.")
+        Path,
+        typer.Option(
+            "--out", "-o", help="Where to write the HTML report (.html or .htm)."
+        ),
     ] = Path("report.html"),
     period: Annotated[
         str,
@@ -233,6 +239,17 @@ def report(
     _logging(verbose)
     if period not in ("day", "week"):
         errors.print(f"[red]error:[/red] --period {period!r}: use day or week")
+        raise typer.Exit(code=2)
+    if out.suffix.lower() not in REPORT_SUFFIXES:
+        # The report is an HTML page: a .pdf or .png holding HTML opens in
+        # no viewer, so the name is refused rather than changed behind the
+        # user's back.
+        errors.print(
+            f"[red]error:[/red] --out {out}: the report is one HTML page; name "
+            f"it with a .html or .htm suffix (e.g. {out.with_suffix('.html')})",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(code=2)
     with _fail_cleanly():
         settings = load_settings(config)

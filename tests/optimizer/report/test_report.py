@@ -374,3 +374,18 @@ def test_a_failed_write_leaves_the_previous_report_whole(
 
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+@pytest.mark.parametrize("name", ["r.pdf", "report", "r.html.txt"])
+def test_report_command_refuses_an_out_file_that_is_not_html(
+    demo_runs: DemoRuns, tmp_path: Path, name: str
+) -> None:
+    out = tmp_path / name
+
+    result = CliRunner().invoke(
+        app, ["report", "--config", str(demo_runs.config), "--out", str(out)]
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "--out" in result.output and ".html" in result.output
+    assert not out.exists()
