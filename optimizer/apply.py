@@ -475,6 +475,89 @@ def approve(
     return approval
 
 
+def approve_and_apply(
+    store: StateStore,
+    run_id: str,
+    campaign_ids: Sequence[str] | None,
+    settings: Settings,
+    connect: Callable[[], TargetWriter | None],
+    *,
+    model_gate: ModelGate | None = None,
+    alerts: AlertSink | None = None,
+    clock: Clock = utc_now,
+    config: Path | None = None,
+    approved: Callable[[Approval], None] | None = None,
+) -> ApplyReport:
+    """Approve a run's changes and push them, refusing first what cannot be pushed.
+
+    Every refusal known before the push comes before the approval is
+    recorded: a plan held back (``rerun_failed``, ``value_held``), a
+    missing or refused account login, the kill switch, a stale plan or stale
+    data, and a model that lost its gate. Such a refusal records nothing, so
+    no approval is left on a plan that may not be pushed. A push that then
+    fails at the API keeps the approvals, as each change's intent is
+    written (``pending``) before its push: the next approval or apply of the
+    run reconciles those changes with the account and pushes each once.
+
+    Parameters
+    ----------
+    store
+        The state store holding the run.
+    run_id
+        The cycle run whose plan is approved.
+    campaign_ids
+        The campaigns approved; every change of the plan when ``None``.
+    settings
+        The config (stops, mode, lock timings, alerts).
+    connect
+        Logs in to the account and returns its targets; ``None`` when no
+        account is configured.
+    model_gate
+        Says why the run's model may not be used; no check when ``None``.
+    alerts
+        Where failures and big changes are announced.
+    clock
+        The current time (UTC).
+    config
+        The config file the commands of a refusal name.
+    approved
+        Called with the approval once it is recorded, before the push.
+
+    Returns
+    -------
+    ApplyReport
+        What the push did.
+
+    Raises
+    ------
+    ApplyStopped
+        A stop holds the run back; nothing was approved or pushed.
+    PlanningError
+        No account is configured; nothing was approved.
+    SupersededPlanError, ValueJumpError, StateError
+        As :func:`approve` and :func:`apply_run`.
+    """
+    run = ensure_approvable(store, run_id, config=config)
+    writer = ensure_writer(connect())
+    stop = _first_stop(run, settings, model_gate, clock)
+    if stop is not None:
+        logger.warning("run %s not approved, apply stopped (%s): %s", run_id, *stop)
+        raise ApplyStopped(*stop)
+
+    approval = approve(store, run_id, campaign_ids, clock=clock, config=config)
+    if approved is not None:
+        approved(approval)
+    return apply_run(
+        store,
+        run_id,
+        writer,
+        settings,
+        model_gate=model_gate,
+        alerts=alerts,
+        clock=clock,
+    )
+
+
 def ensure_approvable(
     store: StateStore, run_id: str, *, config: Path | None = None
 ) -> RunRecord:
@@ -902,16 +985,26 @@ def _stop_if_needed(
     sink: AlertSink,
     clock: Clock,
 ) -> None:
+    stop = _first_stop(run, settings, model_gate, clock)
+    if stop is not None:
+        _record_stop(store, run.run_id, *stop, sink)
+
+
+def _first_stop(
+    run: RunRecord, settings: Settings, model_gate: ModelGate | None, clock: Clock
+) -> tuple[str, str] | None:
+    """The first stop holding the run's apply back, and why; ``None`` if none."""
     kill = _kill_switch(settings)
     if kill is not None:
-        _record_stop(store, run.run_id, KILL_SWITCH, kill, sink)
+        return KILL_SWITCH, kill
     stale = _staleness(run, settings, clock)
     if stale is not None:
-        _record_stop(store, run.run_id, STALE_DATA, stale, sink)
+        return STALE_DATA, stale
     if model_gate is not None:
         refused = model_gate(run)
         if refused is not None:
-            _record_stop(store, run.run_id, MODEL_GATE, refused, sink)
+            return MODEL_GATE, refused
+    return None
 
 
 def _kill_switch(settings: Settings) -> str | None:

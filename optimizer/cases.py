@@ -21,6 +21,41 @@ from optimizer.unit_economics import (
 
 
 @dataclass(frozen=True)
+class BudgetLanding:
+    """Where a scope's marketing budget ratio lands once a spend is added.
+
+    The rule (DESIGN.md, "The ratios it enforces") keeps marketing spend at
+    ``share_min`` to ``share_max`` of expected new revenue. ``before`` is the
+    ratio today; ``after`` adds the spend to the marketing spend and its
+    first-year revenue to the expected new revenue.
+
+    Attributes
+    ----------
+    scope
+        ``account``, or the market's code.
+    spend_before, revenue_before
+        A year's marketing spend and expected new revenue today.
+    share_before, share_after
+        Spend over new revenue, before and with the case; ``None`` without
+        new revenue.
+    status
+        Where ``share_after`` lands: ``under``, ``within`` or ``over`` the band.
+    basis
+        Where the figures come from, in words.
+    """
+
+    scope: str
+    spend_before: float
+    revenue_before: float
+    share_before: float | None
+    share_after: float | None
+    share_min: float
+    share_max: float
+    status: str
+    basis: str
+
+
+@dataclass(frozen=True)
 class SpendCase:
     """What spending ``amount`` in ``market`` is expected to return.
 
@@ -35,9 +70,18 @@ class SpendCase:
         Their value at 1 and 3 years (on the bidding basis).
     revenue_1y
         Their revenue in the first year (the budget rule is on revenue).
-    budget_share, fits_budget, budget_basis
-        Marketing spend over expected new revenue with this spend included,
-        whether it stays at or under the configured maximum, and on what.
+    account_budget, market_budget
+        Where the account's and the market's marketing budget ratios land
+        with this spend added to their current spend.
+    market_spend_year
+        The market's ad spend of a year at its current rate (the cohort
+        period's, annualized); 0 when it has no observed spend.
+    spend_multiple
+        ``amount`` over ``market_spend_year``; ``None`` when that is 0.
+    beyond_observed
+        The amount is more than :data:`EXTRAPOLATION_MULTIPLE` times the
+        market's spend of a year (or the market has none): the linear
+        extrapolation at today's CAC is then unlikely to hold.
     """
 
     market: str
@@ -52,9 +96,11 @@ class SpendCase:
     payback_months: float | None
     ltv_to_cac: float
     band: str
-    budget_share: float | None
-    fits_budget: bool
-    budget_basis: str
+    account_budget: BudgetLanding | None
+    market_budget: BudgetLanding
+    market_spend_year: float
+    spend_multiple: float | None
+    beyond_observed: bool
 
 
 @dataclass(frozen=True)
@@ -75,6 +121,11 @@ class HireCase:
 
 #: Largest spend a case is computed for, in the account currency.
 MAX_AMOUNT = 1e12
+
+#: A spend case is a linear extrapolation at today's CAC; past this multiple
+#: of the market's spend of a year, CAC rises as the cheapest demand is
+#: bought first, so the case says it is outside what was observed.
+EXTRAPOLATION_MULTIPLE = 2.0
 
 
 def spend_case(
@@ -138,7 +189,29 @@ def spend_case(
     revenue_1y = customers * ltv[365] / margin
     horizon_ltv = ltv.get(settings.economics.ltv_horizon_days, ltv[1095])
     ratio = horizon_ltv / cac
-    share, fits, basis = _budget_fit(settings, economics, amount, revenue_1y)
+    market_spend, market_revenue = _market_year(settings, economics, market)
+    market_budget = _landing(
+        settings,
+        market,
+        market_spend,
+        market_revenue,
+        amount,
+        revenue_1y,
+        "the market's ad spend of the cohort period, annualized; new revenue = "
+        "its new paying customers a year x 1-year revenue each",
+    )
+    account_budget = None
+    if economics.budget is not None:
+        account_budget = _landing(
+            settings,
+            "account",
+            economics.budget.marketing_budget,
+            economics.budget.expected_new_revenue,
+            amount,
+            revenue_1y,
+            economics.budget.basis,
+        )
+    multiple = amount / market_spend if market_spend > 0 else None
     return SpendCase(
         market=market,
         amount=amount,
@@ -152,9 +225,11 @@ def spend_case(
         payback_months=payback_months(cac, ltv),
         ltv_to_cac=ratio,
         band=ltv_cac_band(ratio),
-        budget_share=share,
-        fits_budget=fits,
-        budget_basis=basis,
+        account_budget=account_budget,
+        market_budget=market_budget,
+        market_spend_year=market_spend,
+        spend_multiple=multiple,
+        beyond_observed=multiple is None or multiple > EXTRAPOLATION_MULTIPLE,
     )
 
 
@@ -211,22 +286,49 @@ def _ltv(economics: UnitEconomics, market: str, horizon: int) -> LtvFigure | Non
     return figure
 
 
-def _budget_fit(
-    settings: Settings, economics: UnitEconomics, amount: float, revenue_1y: float
-) -> tuple[float | None, bool, str]:
-    """Marketing spend over new revenue, this case included, against the maximum."""
+def _market_year(
+    settings: Settings, economics: UnitEconomics, market: str
+) -> tuple[float, float]:
+    """The market's ad spend and new revenue of a year at the cohort's rate."""
+    days = (economics.period_end - economics.period_start).days + 1
+    annual = 365.0 / days
+    observed = economics.cac_of("market", market)
+    if observed is None:
+        return 0.0, 0.0
+    year = _ltv(economics, market, 365)
+    margin = settings.economics.gross_margin or 1.0
+    revenue_each = (year.ltv or 0.0) / margin if year is not None else 0.0
+    return observed.cost * annual, observed.new_paying * annual * revenue_each
+
+
+def _landing(
+    settings: Settings,
+    scope: str,
+    spend: float,
+    revenue: float,
+    amount: float,
+    revenue_1y: float,
+    basis: str,
+) -> BudgetLanding:
+    """Where ``scope``'s budget ratio lands once ``amount`` is added."""
     finance = settings.finance
-    budget = economics.budget
-    if budget is not None and finance.marketing_budget is not None:
-        spend = budget.marketing_budget + amount
-        revenue = budget.expected_new_revenue + revenue_1y
-        basis = (
-            "the marketing budget plus this spend, over expected new revenue "
-            "plus the first-year revenue of this spend"
-        )
+    before = spend / revenue if revenue > 0 else None
+    total = revenue + revenue_1y
+    after = (spend + amount) / total if total > 0 else None
+    if after is None or after > finance.budget_share_max:
+        status = "over"
+    elif after < finance.budget_share_min:
+        status = "under"
     else:
-        spend, revenue = amount, revenue_1y
-        basis = "this spend over the first-year revenue it brings"
-    share = spend / revenue if revenue > 0 else None
-    fits = share is not None and share <= finance.budget_share_max
-    return share, fits, basis
+        status = "within"
+    return BudgetLanding(
+        scope=scope,
+        spend_before=spend,
+        revenue_before=revenue,
+        share_before=before,
+        share_after=after,
+        share_min=finance.budget_share_min,
+        share_max=finance.budget_share_max,
+        status=status,
+        basis=basis,
+    )

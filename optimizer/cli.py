@@ -91,6 +91,12 @@ VerboseOption = Annotated[
 
 _EXPECTED = (ConfigError, ConnectorError, ModelError, OptimizerError)
 
+#: The logger every module of the Google Ads client library logs under.
+GOOGLE_ADS_LOGGER = "google.ads.googleads"
+
+#: The suffixes ``valuebid report --out`` accepts: the report is one HTML page.
+REPORT_SUFFIXES = (".html", ".htm")
+
 
 @app.command()
 def run(
@@ -217,7 +223,10 @@ def demo(
 def report(
     config: ConfigOption,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Where to write the HTML report.")
+        Path,
+        typer.Option(
+            "--out", "-o", help="Where to write the HTML report (.html or .htm)."
+        ),
     ] = Path("report.html"),
     period: Annotated[
         str,
@@ -236,6 +245,17 @@ def report(
     _logging(verbose)
     if period not in ("day", "week"):
         errors.print(f"[red]error:[/red] --period {period!r}: use day or week")
+        raise typer.Exit(code=2)
+    if out.suffix.lower() not in REPORT_SUFFIXES:
+        # The report is an HTML page: a .pdf or .png holding HTML opens in
+        # no viewer, so the name is refused rather than changed behind the
+        # user's back.
+        errors.print(
+            f"[red]error:[/red] --out {out}: the report is one HTML page; name "
+            f"it with a .html or .htm suffix (e.g. {out.with_suffix('.html')})",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(code=2)
     with _fail_cleanly(config):
         settings = load_settings(config)
@@ -582,23 +602,37 @@ def approve(
 
     _logging(verbose)
     with _fail_cleanly(config), _store(config) as (settings, store):
-        # A plan that may not be approved at all is refused before the
-        # account is reached, and the account is reached before anything is
-        # recorded. The push's own guardrails (kill switch, stale data, model
-        # gate) come after the approval: a stop they make is recorded on the
-        # run, and its approved changes wait until the run may be applied.
-        applying.ensure_approvable(store, run_id, config=config)
-        writer = applying.ensure_writer(connect_writer(settings))
-        approval = applying.approve(store, run_id, campaign or None, config=config)
-        _show_approval(run_id, approval, config)
-        report = applying.apply_run(
-            store,
-            run_id,
-            writer,
-            settings,
-            model_gate=applying.registry_gate(settings.model.directory),
-            alerts=alerts_from(settings.operations.alerts),
-        )
+        # Every refusal known before the push (a held plan, no account or a
+        # refused login, the kill switch, a stale plan, the model gate) comes
+        # before anything is recorded.
+        shown: list[Approval] = []
+
+        def said(approval: Approval) -> None:
+            _show_approval(run_id, approval, config)
+            shown.append(approval)
+
+        try:
+            report = applying.approve_and_apply(
+                store,
+                run_id,
+                campaign or None,
+                settings,
+                lambda: connect_writer(settings),
+                model_gate=applying.registry_gate(settings.model.directory),
+                alerts=alerts_from(settings.operations.alerts),
+                config=config,
+                approved=said,
+            )
+        except _EXPECTED:
+            if shown:
+                errors.print(
+                    "The approvals stay recorded; once the error is fixed, "
+                    f"`{approve_command(config, run_id)}` pushes what was not "
+                    "applied, each change once.",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            raise
     console.print(
         f"run {run_id} {report.status}: {len(report.applied)} applied, "
         f"{len(report.rejected)} rejected, {len(report.drifted)} changed elsewhere"
@@ -810,8 +844,15 @@ def _logging(verbose: bool, default: int = logging.WARNING) -> None:
     # secrets. A level is what tells them, and propagation is restored in
     # case one of them got there first.
     google = logging.getLogger("google")
-    google.setLevel(logging.WARNING)
+    google.setLevel(logging.INFO if verbose else logging.WARNING)
     google.propagate = True
+    # The Google Ads library logs a summary of every request, at INFO, and
+    # of every failed one, at WARNING; the connector reports each failure
+    # and retry itself, with its request id, so the library's lines show
+    # only with --verbose.
+    logging.getLogger(GOOGLE_ADS_LOGGER).setLevel(
+        logging.NOTSET if verbose else logging.ERROR
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

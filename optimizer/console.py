@@ -3,7 +3,8 @@
 Output that goes to a pipe, a file or a scheduler's log has no terminal to
 measure, and rich then lays it out in 80 columns, breaking each table row
 over several lines. There it is laid out in :data:`PIPED_WIDTH` columns
-instead, unless ``COLUMNS`` says otherwise.
+instead, unless ``COLUMNS`` says otherwise; a longer cell wraps within its
+column.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from rich.console import Console, ConsoleDimensions
 
 #: Columns of output that is not shown on a terminal. Tables are only as wide
-#: as their content, so this is a ceiling: it lets a row carry a stop reason or
-#: an error of a couple of hundred characters without breaking.
-PIPED_WIDTH = 300
+#: as their content, so this is a ceiling: wide enough for a plan row on one
+#: line, narrow enough to read in a log or a pager, where a stop reason or an
+#: error of a couple of hundred characters wraps within its cell.
+PIPED_WIDTH = 120
 
 
 class _Console(Console):

@@ -206,7 +206,7 @@ def show_spend_case(case: SpendCase) -> None:
     table = Table(title=f"Spend {case.amount:,.0f} {money} in {case.market}")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    rows = (
+    rows = [
         ("CAC used", f"{case.cac:,.2f} {money} ({case.cac_source})"),
         ("new paying customers", f"{case.customers:,.1f}"),
         ("their 1-year value", f"{case.value_1y:,.0f} {money}"),
@@ -216,16 +216,50 @@ def show_spend_case(case: SpendCase) -> None:
             "-" if case.payback_months is None else f"{case.payback_months:.1f} months",
         ),
         ("LTV/CAC", f"{case.ltv_to_cac:.2f} ({case.band})"),
-        (
-            "budget rule",
-            f"{'-' if case.budget_share is None else f'{case.budget_share:.1%}'} "
-            f"of new revenue: {'fits' if case.fits_budget else 'does not fit'}",
-        ),
-    )
+    ]
+    budgets = [case.account_budget, case.market_budget]
+    for landing in filter(None, budgets):
+        rows.append(
+            (
+                f"budget rule, {landing.scope}",
+                f"{_share(landing.share_before)} -> {_share(landing.share_after)} "
+                f"of new revenue: {landing.status} the {landing.share_min:.0%}-"
+                f"{landing.share_max:.0%} band",
+            )
+        )
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
-    console.print(f"Budget rule measured as {case.budget_basis}.")
+    for landing in filter(None, budgets):
+        console.print(
+            f"Budget rule, {landing.scope}: {landing.spend_before:,.0f} {money} "
+            f"of marketing spend a year over {landing.revenue_before:,.0f} {money} "
+            "of expected new revenue, then with this spend and its customers' "
+            f"first-year revenue added ({landing.basis}).",
+            highlight=False,
+        )
+    console.print(
+        f"Customers and values are a linear extrapolation at the current CAC "
+        f"of {case.market}: each {money} buys as many customers as one did in "
+        "the cohort period.",
+        highlight=False,
+    )
+    if case.beyond_observed:
+        if case.spend_multiple is None:
+            seen = f"{case.market} has no observed ad spend to compare it with"
+        else:
+            seen = (
+                f"it is {case.spend_multiple:,.1f}x the ad spend of a year in "
+                f"{case.market} at its current rate "
+                f"({case.market_spend_year:,.0f} {money})"
+            )
+        errors.print(
+            f"[yellow]warning:[/yellow] {case.amount:,.0f} {money} is far "
+            f"beyond what was observed: {seen}. CAC rises as spend grows, so "
+            "expect fewer customers than this case shows.",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def show_hire_case(case: HireCase) -> None:
@@ -255,6 +289,10 @@ def _inputs(settings: Settings, as_of: pd.Timestamp) -> Inputs:
 
 def _money(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 def _ratio(value: float | None) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -153,11 +155,27 @@ def _shown_path(path: Path, state_directory: Path) -> str:
 
 
 def write_report(report: d.ReportData, path: Path, *, period: Period = "day") -> Path:
-    """Write the report page to ``path`` (its folder is created)."""
+    """Write the report page to ``path`` (its folder is created).
+
+    The page is written beside ``path`` and renamed over it, as the plan
+    files are: a write that fails or is killed leaves the previous report
+    whole, never a truncated page.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report, period=period), encoding="utf-8")
+    _write_atomically(path, render_html(report, period=period))
     logger.info("report of run %s written to %s", report.run_id, path)
     return path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def write_run_report(report: d.ReportData, directory: Path) -> Path:
@@ -167,9 +185,9 @@ def write_run_report(report: d.ReportData, directory: Path) -> Path:
     compares against.
     """
     path = write_report(report, directory / REPORT_FILE)
-    (directory / HEADLINE_FILE).write_text(
+    _write_atomically(
+        directory / HEADLINE_FILE,
         json.dumps(report.headline(), indent=2, allow_nan=False) + "\n",
-        encoding="utf-8",
     )
     return path
 

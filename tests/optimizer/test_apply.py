@@ -11,8 +11,10 @@ import pytest
 from config.schema import Settings
 from optimizer.apply import (
     CampaignTarget,
+    UpdateOutcome,
     apply_run,
     approve,
+    approve_and_apply,
     kill_switch_file,
     rollback_run,
 )
@@ -621,3 +623,72 @@ def test_a_failed_start_of_a_day_without_a_run_records_nothing(
     record_plan(store)
     assert _fail_start(store, RUN_DATE + dt.timedelta(days=1)) is None
     assert [r.run_date for r in store.list_runs()] == [RUN_DATE]
+
+
+def _approved(store: StateStore, run_id: str) -> list[str]:
+    return [s.row.campaign_id for s in store.stored_plan(run_id) if s.approved_at]
+
+
+@pytest.mark.parametrize("stop", ["kill_switch", "stale plan", "model_gate"])
+def test_approving_a_plan_a_stop_holds_back_records_nothing(
+    store: StateStore, tmp_path: Path, db_url: str, stop: str
+) -> None:
+    settings = make_settings(tmp_path, db_url, apply_mode="approval")
+    if stop == "kill_switch":
+        settings = settings.model_copy(update={"kill_switch": True})
+    run = record_plan(store)
+    account = MemoryAccount(START)
+    clock = TODAY
+    if stop == "stale plan":
+        clock = clock_at(RUN_DATE + dt.timedelta(days=15))
+
+    def gate(record: object) -> str | None:
+        return "lost to the baseline" if stop == "model_gate" else None
+
+    with pytest.raises(ApplyStopped):
+        approve_and_apply(
+            store,
+            run.run_id,
+            None,
+            settings,
+            lambda: account,
+            model_gate=gate,
+            clock=clock,
+        )
+
+    assert _approved(store, run.run_id) == []
+    assert store.get_run(run.run_id).status == "planned"  # type: ignore[union-attr]
+    assert account.pushes == []
+
+
+class _FailingPush(MemoryAccount):
+    def apply(self, updates: object) -> list[UpdateOutcome]:
+        raise ConnectionError("the API did not answer")
+
+
+def test_a_push_failing_at_the_api_keeps_approvals_of_what_is_pending(
+    store: StateStore, tmp_path: Path, db_url: str
+) -> None:
+    settings = make_settings(tmp_path, db_url, apply_mode="approval")
+    run = record_plan(store)
+    failing = _FailingPush(START)
+
+    with pytest.raises(ConnectionError):
+        approve_and_apply(
+            store, run.run_id, ["101", "102"], settings, lambda: failing, clock=TODAY
+        )
+
+    # Each approved change has its intent recorded, and only those.
+    assert _approved(store, run.run_id) == ["101", "102"]
+    changes = store.changes_of(run.run_id)
+    assert sorted(changes) == ["101", "102"]
+    assert {c.status for c in changes.values()} == {"pending"}
+    assert store.get_run(run.run_id).status == "failed"  # type: ignore[union-attr]
+
+    account = MemoryAccount(START)
+    report = approve_and_apply(
+        store, run.run_id, ["101", "102"], settings, lambda: account, clock=TODAY
+    )
+    assert sorted(account.pushes) == ["101", "102"]
+    assert report.awaiting_approval == ["103"]
+    assert {c.status for c in store.changes_of(run.run_id).values()} == {"applied"}

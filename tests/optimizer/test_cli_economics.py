@@ -53,6 +53,31 @@ def test_case_spend(plg_world: PLGWorld) -> None:
     assert code == 0, out
     assert "Spend 50,000 EUR in DE" in out
     assert "new paying customers" in out
+    assert "budget rule, account" in out and "budget rule, DE" in out
+    assert "linear extrapolation at the current CAC" in out
+    assert "far beyond" not in out
+
+
+def test_case_spend_far_beyond_the_market_says_by_how_much(
+    plg_world: PLGWorld,
+) -> None:
+    code, out = _run(
+        "case",
+        "spend",
+        "--config",
+        str(plg_world.config),
+        "--market",
+        "DE",
+        "--amount",
+        "1e12",
+        "--run-date",
+        "2026-12-01",
+    )
+
+    assert code == 0, out
+    assert "far beyond what was observed" in out
+    assert "x the ad spend of a year in DE" in out
+    assert ": fits" not in out
 
 
 def test_case_hire(plg_world: PLGWorld) -> None:

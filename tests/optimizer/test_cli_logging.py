@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.cli import _logging
+from optimizer.cli import GOOGLE_ADS_LOGGER, _logging
 from optimizer.state import StateStore
 
 
@@ -18,6 +18,14 @@ def alembic_level() -> Iterator[None]:
     saved = schema.level
     yield
     schema.setLevel(saved)
+
+
+@pytest.fixture
+def google_ads_level() -> Iterator[None]:
+    library = logging.getLogger(GOOGLE_ADS_LOGGER)
+    saved = library.level
+    yield
+    library.setLevel(saved)
 
 
 @pytest.mark.parametrize("verbose", [False, True])
@@ -35,3 +43,25 @@ def test_opening_a_store_narrates_its_schema_steps_only_when_verbose(
 
     schema_lines = [r for r in caplog.records if r.name.startswith("alembic")]
     assert bool(schema_lines) is verbose
+
+
+@pytest.mark.parametrize(
+    ("verbose", "default"),
+    [(False, logging.WARNING), (False, logging.INFO), (True, logging.WARNING)],
+)
+def test_the_google_ads_librarys_request_lines_show_only_when_verbose(
+    caplog: pytest.LogCaptureFixture,
+    google_ads_level: None,
+    verbose: bool,
+    default: int,
+) -> None:
+    _logging(verbose, default=default)
+    # The client library's logging interceptor logs under its client module.
+    library = logging.getLogger(f"{GOOGLE_ADS_LOGGER}.client")
+
+    with caplog.at_level(logging.INFO):
+        library.info("Request made: ClientCustomerId: 1234567890, IsFault: False")
+        library.warning("Request made: ClientCustomerId: 1234567890, IsFault: True")
+
+    shown = [r for r in caplog.records if r.name.startswith(GOOGLE_ADS_LOGGER)]
+    assert len(shown) == (2 if verbose else 0)

@@ -283,3 +283,25 @@ def test_approve_names_renewed_approvals_and_says_when_nothing_was_left_to_do(
         "2 change(s) of run r approved: 101, 102 (approved again)",
         "no change of run r approved: the ones asked for were approved already",
     ]
+
+
+def test_runs_piped_stays_readable_and_wraps_a_long_reason(
+    config: Path, tmp_path: Path
+) -> None:
+    reason = "stale_data: " + " ".join(["campaign stats end too early"] * 8)
+    store = StateStore(f"sqlite:///{tmp_path / 'state' / 'state.db'}")
+    with store.transaction() as connection:
+        store.set_status(connection, "20261116-acme-fr", "stopped", reason)
+    store.dispose()
+
+    piped = runner.invoke(app, ["runs", "--config", str(config)], env={"COLUMNS": None})
+
+    assert piped.exit_code == 0, piped.output
+    # Readable in a pager or a log: at most 120 columns.
+    assert max(map(len, piped.output.splitlines())) <= 120
+    cells = "".join(
+        line.split("│")[-2].strip()
+        for line in piped.output.splitlines()
+        if line.count("│") > 2
+    )
+    assert reason.replace(" ", "") in cells.replace(" ", "")

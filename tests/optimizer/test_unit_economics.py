@@ -276,21 +276,69 @@ def test_spend_case_at_the_observed_cac(
     )
     assert case.band == INSUFFICIENT
     assert case.payback_months is None
-    assert case.budget_share == pytest.approx(3000 / 12200)
-    assert not case.fits_budget
+    assert case.account_budget is not None
+    assert case.account_budget.share_before == pytest.approx(2000 / 12000)
+    assert case.account_budget.share_after == pytest.approx(3000 / 12200)
+    assert case.account_budget.status == "over"
 
 
 def test_spend_case_falls_back_to_the_benchmark(
     tmp_path: Path, economics: UnitEconomics
 ) -> None:
     """ES has no campaign: its benchmark 250 gives 4 customers for 1000, at
-    the account's LTV 100 / 150: 1-year value 400; 1000 / 400 = 250 % of the
-    revenue it brings."""
+    the account's LTV 100 / 150: 1-year value 400. ES spends nothing
+    today, so its ratio is 1000 / 400 = 250 % of the revenue it brings."""
     case = spend_case(_settings(tmp_path), economics, "ES", 1000.0)
 
     assert (case.cac, case.cac_source) == (250.0, "benchmark")
     assert case.value_1y == pytest.approx(400.0)
-    assert case.budget_share == pytest.approx(2.5)
+    assert case.market_budget.share_before is None
+    assert case.market_budget.share_after == pytest.approx(2.5)
+    assert case.spend_multiple is None
+    assert case.beyond_observed
+
+
+def test_spend_case_lands_the_current_budget_ratio_against_the_band(
+    tmp_path: Path,
+) -> None:
+    """No marketing budget configured: the account's is its ad spend of
+    2026-10-01..10 annualized, 1500 x 36.5 = 54,750, over the 250,000 of
+    expected new revenue configured: 21.9 %, over the 15-20 % band. 1000 more
+    in FR (CAC 500, 2 customers, 1-year revenue 200 at LTV 100) lands it at
+    55,750 / 250,200 = 22.3 %, still over; 100,000 more (200 customers,
+    20,000 of revenue) at 154,750 / 270,000 = 57.3 %. FR alone: 1000 x 36.5
+    = 36,500 over 2 x 36.5 x 100 = 7,300 today, 500 %."""
+    inputs, scores = _world()
+    settings = _settings(tmp_path, expected_new_revenue=250_000.0)
+    economics = compute_unit_economics(settings, inputs, scores, AS_OF)
+
+    small = spend_case(settings, economics, "FR", 1000.0)
+    large = spend_case(settings, economics, "FR", 100_000.0)
+
+    assert small.account_budget is not None and large.account_budget is not None
+    assert small.account_budget.share_before == pytest.approx(54_750 / 250_000)
+    assert small.account_budget.share_after == pytest.approx(55_750 / 250_200)
+    assert large.account_budget.share_after == pytest.approx(154_750 / 270_000)
+    assert small.account_budget.status == large.account_budget.status == "over"
+    assert small.market_budget.scope == "FR"
+    assert small.market_budget.share_before == pytest.approx(36_500 / 7_300)
+
+
+def test_spend_case_far_beyond_the_observed_spend_says_by_how_much(
+    economics: UnitEconomics, tmp_path: Path
+) -> None:
+    """DE spent 500 in 10 days: 18,250 a year. 1e12 is 54.8 million times
+    that; 10,000 is 0.55 times, within what the extrapolation can bear."""
+    settings = _settings(tmp_path)
+
+    huge = spend_case(settings, economics, "DE", 1e12)
+    modest = spend_case(settings, economics, "DE", 10_000.0)
+
+    assert huge.market_spend_year == pytest.approx(18_250.0)
+    assert huge.spend_multiple == pytest.approx(1e12 / 18_250)
+    assert huge.beyond_observed
+    assert modest.spend_multiple == pytest.approx(10_000 / 18_250)
+    assert not modest.beyond_observed
 
 
 def test_spend_case_refuses_unknown_markets_and_bad_amounts(

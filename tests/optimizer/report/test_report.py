@@ -358,3 +358,34 @@ def test_the_week_view_compares_only_with_a_run_7_to_14_days_before(
         "run_id": "20261121-acme",
         "run_date": "2026-11-21",
     }
+
+
+def test_a_failed_write_leaves_the_previous_report_whole(
+    demo_runs: DemoRuns, tmp_path: Path
+) -> None:
+    data = report_for_run(demo_runs.settings, inputs=demo_runs.inputs)
+    path = write_report(data, tmp_path / "report.html")
+    before = path.read_bytes()
+    # A lone surrogate cannot be encoded as UTF-8: the write fails midway.
+    broken = replace(data, run_id="run-\udc80")
+
+    with pytest.raises(UnicodeEncodeError):
+        write_report(broken, path)
+
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+@pytest.mark.parametrize("name", ["r.pdf", "report", "r.html.txt"])
+def test_report_command_refuses_an_out_file_that_is_not_html(
+    demo_runs: DemoRuns, tmp_path: Path, name: str
+) -> None:
+    out = tmp_path / name
+
+    result = CliRunner().invoke(
+        app, ["report", "--config", str(demo_runs.config), "--out", str(out)]
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "--out" in result.output and ".html" in result.output
+    assert not out.exists()
