@@ -88,7 +88,8 @@ class CampaignSnapshot:
 
 @dataclass(frozen=True)
 class Freezes:
-    """Reasons to change nothing today, account-wide or in one market."""
+    """Reasons to change nothing today: account-wide, in one market or for one
+    campaign."""
 
     kill_switch: bool = False
     stale_data: str | None = None
