@@ -258,7 +258,11 @@ def check(config: ConfigOption) -> None:
             check_credentials_file(settings.google_ads)
         if settings.feed is not None:
             check_credentials(settings.feed)
-        inputs = load_inputs(settings.data, currency=settings.account.currency)
+        inputs = load_inputs(
+            settings.data,
+            currency=settings.account.currency,
+            time_zone=settings.account.time_zone,
+        )
         placed = _placed_campaigns(settings, inputs.campaign_stats, inputs.users)
     defaulted = sorted(
         f"{cid} ({name!r})"

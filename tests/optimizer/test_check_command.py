@@ -128,6 +128,28 @@ def test_check_names_the_market_and_the_campaign_whose_stats_stopped(
     assert "market FR end on" not in said and "campaign c1" not in said
 
 
+def test_a_future_campaign_day_is_set_aside_and_hides_no_staleness(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path, REVENUE_CSV, 0.5)
+    zone = load_settings(config).account.time_zone
+    tomorrow = days.account_today(zone) + dt.timedelta(days=1)
+    header, fr_row, de_row = STATS_CSV.splitlines()
+    ahead = fr_row.replace("2026-02-01", tomorrow.isoformat())
+    (tmp_path / "stats.csv").write_text(
+        "\n".join([header, fr_row, de_row, ahead]) + "\n", encoding="utf-8"
+    )
+
+    result = CliRunner().invoke(
+        app, ["check", "--config", str(config)], env={"COLUMNS": "500"}
+    )
+
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "campaign_stats: 1 of 3 row(s) would be set aside: 1 bad" in said
+    assert "campaign stats of market FR end on 2026-02-01" in said
+
+
 def test_check_refuses_a_campaign_day_with_two_different_rows(tmp_path: Path) -> None:
     config = _config(tmp_path, REVENUE_CSV, 0.5)
     header, first, second = STATS_CSV.splitlines()
