@@ -325,7 +325,8 @@ def _placed_campaigns(
     Raises
     ------
     PlanningError
-        A campaign no rule places, with no default market: a run would stop.
+        A campaign two markets claim by the same rule, or that no rule places
+        with no default market: a run would stop.
     """
     countries = campaign_countries(users)
     latest = stats.sort_values("date").drop_duplicates("campaign_id", keep="last")

@@ -778,10 +778,13 @@ def placement(
 ) -> tuple[str, str]:
     """The market of a campaign and the rule that placed it there.
 
-    Tried in order: the market listing the campaign id, the first market
-    whose name pattern matches, the campaign's most common user country
-    (``countries``, see :func:`campaign_countries`) when it is a market, and
-    ``default_market``.
+    Tried in order: the market listing the campaign id, the market whose name
+    pattern matches, the campaign's most common user country (``countries``,
+    see :func:`campaign_countries`) when it is a market, and
+    ``default_market``. A campaign id listed wins over name patterns, but two
+    markets listing the same id, or two markets' patterns matching one name,
+    are refused: which one is listed first must not decide a market's
+    economics.
 
     Returns
     -------
@@ -793,15 +796,40 @@ def placement(
     Raises
     ------
     PlanningError
-        No rule places the campaign and there is no default market.
+        Two markets claim the campaign by the same rule, or no rule places it
+        and there is no default market.
     """
-    for code, market in settings.markets.items():
-        if campaign_id in market.campaign_ids:
-            return code, PLACED_BY_ID
-    for code, market in settings.markets.items():
-        pattern = market.campaign_name_pattern
-        if pattern is not None and re.search(pattern, name):
-            return code, PLACED_BY_NAME
+    listing = [
+        code
+        for code, market in settings.markets.items()
+        if campaign_id in market.campaign_ids
+    ]
+    if len(listing) > 1:
+        raise PlanningError(
+            f"campaign {campaign_id} ({name!r}) is listed in the campaign_ids of "
+            f"markets {' and '.join(listing)}; a campaign belongs to one market: "
+            "list it under one of them only"
+        )
+    if listing:
+        return listing[0], PLACED_BY_ID
+    matching = {
+        code: market.campaign_name_pattern
+        for code, market in settings.markets.items()
+        if market.campaign_name_pattern is not None
+        and re.search(market.campaign_name_pattern, name)
+    }
+    if len(matching) > 1:
+        claims = " and ".join(
+            f"{code} ({pattern!r})" for code, pattern in matching.items()
+        )
+        raise PlanningError(
+            f"campaign {campaign_id} ({name!r}) matches the campaign_name_pattern "
+            f"of markets {claims}; a campaign belongs to one market: make the "
+            "patterns exclusive, or list the campaign under "
+            "markets.<code>.campaign_ids, which wins over patterns"
+        )
+    if matching:
+        return next(iter(matching)), PLACED_BY_NAME
     country = countries.get(campaign_id)
     if country is not None and country in settings.markets:
         return country, PLACED_BY_COUNTRY
@@ -825,7 +853,8 @@ def market_of(
     Raises
     ------
     PlanningError
-        No rule places the campaign and there is no default market.
+        Two markets claim the campaign by the same rule, or no rule places it
+        and there is no default market.
     """
     return placement(settings, campaign_id, name, countries)[0]
 

@@ -213,6 +213,43 @@ def test_check_refuses_a_campaign_no_market_places(tmp_path: Path) -> None:
     assert "OK" not in result.output
 
 
+def _with_patterns(folder: Path, extra: str = "") -> Path:
+    """FR's pattern matches any name with 'Search', DE's any name ending 'DE'."""
+    config = _config(folder, REVENUE_CSV, 0.5)
+    text = config.read_text(encoding="utf-8").replace(
+        "markets: {FR: {cac_max: 100}, DE: {cac_max: 120}}\n",
+        "markets:\n"
+        "  FR: {cac_max: 100, campaign_name_pattern: 'Search'}\n"
+        f"  DE: {{cac_max: 120, campaign_name_pattern: 'DE$'{extra}}}\n",
+    )
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def test_check_refuses_a_campaign_two_name_patterns_match(tmp_path: Path) -> None:
+    config = _with_patterns(tmp_path)
+
+    result = CliRunner().invoke(
+        app, ["check", "--config", str(config)], env={"COLUMNS": "500"}
+    )
+
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert (
+        "campaign c2 ('Search DE') matches the campaign_name_pattern of markets "
+        "FR ('Search') and DE ('DE$')"
+    ) in said
+    assert "OK" not in result.output
+
+
+def test_a_listed_campaign_id_wins_over_two_matching_patterns(tmp_path: Path) -> None:
+    config = _with_patterns(tmp_path, extra=", campaign_ids: [c2]")
+
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+
+
 SECRET = "cs-s3cret-never-shown"
 
 #: Config sections naming a credential file, the file (None: not written),

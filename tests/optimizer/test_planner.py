@@ -21,6 +21,7 @@ from optimizer.economics import (
     CampaignEconomics,
     Ratios,
 )
+from optimizer.exceptions import PlanningError
 from optimizer.plan import PlanRow, read_plan, write_plan
 from optimizer.planner import (
     CampaignFacts,
@@ -266,6 +267,32 @@ def test_a_campaign_whose_stats_stopped_is_held_alone_in_its_market(
     for cid, row in cut.items():
         if cid != chosen.campaign_id:
             assert row == rows[cid]
+
+
+def test_a_campaign_two_markets_patterns_match_stops_the_plan(
+    plg_world: PLGWorld,
+) -> None:
+    """A second market whose pattern also takes FR's Search campaigns: which
+    market is listed first must not choose their economics."""
+    raw = plg_world.settings.model_dump(mode="json")
+    fr_pattern = raw["markets"]["FR"]["campaign_name_pattern"]
+    de_pattern = raw["markets"]["DE"]["campaign_name_pattern"]
+    raw["markets"]["DE"]["campaign_name_pattern"] = f"{de_pattern}|^FR \\| Search"
+    settings = settings_from_mapping(raw, source="test", base_dir=plg_world.directory)
+    fr_search = min(
+        (r for r in _plan(plg_world) if r.campaign_name.startswith("FR | Search")),
+        key=lambda r: r.campaign_id,
+    )
+
+    with pytest.raises(PlanningError) as refused:
+        _plan(plg_world, settings=settings)
+
+    message = str(refused.value)
+    assert (
+        f"campaign {fr_search.campaign_id} ({fr_search.campaign_name!r}) matches "
+        f"the campaign_name_pattern of markets FR ({fr_pattern!r}) and DE "
+        f"({settings.markets['DE'].campaign_name_pattern!r})"
+    ) in message
 
 
 def test_cooldown_reads_the_last_applied_change_from_the_state_store(
