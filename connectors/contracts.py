@@ -152,7 +152,7 @@ EVENTS = Contract(
 CAMPAIGN_STATS = Contract(
     "campaign_stats",
     (
-        Column("date", "date"),
+        Column("date", "date", not_future=True),
         Column("campaign_id", "string"),
         Column("campaign_name", "string"),
         Column("cost", "number", non_negative=True),
@@ -290,7 +290,8 @@ def check(
         A local time that a clock change repeats is read as its first
         occurrence; one that it skips is shifted forward by the gap.
     now
-        Timestamps later than this are rejected as future; ``None`` skips it.
+        Timestamps later than this are rejected as future, and dates after
+        the day it falls on in its own time zone; ``None`` skips both.
     first_row
         The source row number of ``frame``'s first row (1 is the first data row).
 
@@ -581,7 +582,8 @@ def enforce(
     naive_time_zone
         Zone assumed for timestamps written without one; ``None`` refuses them.
     now
-        Timestamps later than this are refused as future; ``None`` skips it.
+        Timestamps later than this are refused as future, and dates after
+        the day it falls on in its own time zone; ``None`` skips both.
 
     Returns
     -------
@@ -739,6 +741,14 @@ def _coerce(
             issues.append((future, f"is in the future (after {now.isoformat()})"))
     else:
         values = _dates(raw.where(present), issues)
+        if column.not_future and now is not None:
+            # A day is future once it is after the day ``now`` falls on in
+            # its own time zone (the account's, for campaign stats).
+            today = pd.Timestamp(now.date())
+            future = values.gt(today).fillna(False).to_numpy()
+            issues.append(
+                (future, f"is in the future (after {today.date()}, today in {now.tz})")
+            )
 
     if column.pattern is not None:
         ok = values.astype("string").str.fullmatch(column.pattern).fillna(True)

@@ -334,7 +334,8 @@ def read_source(
     naive_time_zone
         Zone assumed for timestamps written without one; ``None`` rejects them.
     now
-        Timestamps after this are rejected as future; ``None`` skips it.
+        Timestamps after this are rejected as future, and dates after the day
+        it falls on in its own time zone; ``None`` skips both.
     allow_empty
         No rows is a normal outcome (an incremental read with nothing new).
     hash_rows
@@ -405,6 +406,7 @@ def load_inputs(
     *,
     currency: str,
     now: pd.Timestamp | None = None,
+    time_zone: str | None = None,
     state_dir: Path | None = None,
     run_label: str | None = None,
     campaign_stats: Chunk | None = None,
@@ -419,6 +421,10 @@ def load_inputs(
         The account currency; revenue is converted into it.
     now
         Timestamps after this are future and quarantined; default the clock.
+    time_zone
+        The account's time zone: a campaign-stats date after the day ``now``
+        falls on there is future and quarantined; ``None`` judges dates in
+        UTC.
     state_dir
         The state folder: incremental caches go to ``warehouse/``, and
         quarantine files to ``quarantine/<run_label>/`` unless configured.
@@ -442,6 +448,8 @@ def load_inputs(
         A table's bad rows exceed ``data.quarantine.max_share``.
     """
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    if time_zone is not None:
+        now = now.tz_convert(time_zone)
     reads = {
         name: _read_configured(name, source, data, now, state_dir)
         for name, source in data.sources().items()

@@ -43,7 +43,7 @@ from optimizer.planner import (
     PLACED_BY_DEFAULT,
     campaign_countries,
     placement,
-    stale_markets,
+    stale_stats,
 )
 from optimizer.state import (
     RERUN_FAILED,
@@ -284,8 +284,17 @@ def check(config: ConfigOption) -> None:
             check_credentials_file(settings.google_ads)
         if settings.feed is not None:
             check_credentials(settings.feed)
-        inputs = load_inputs(settings.data, currency=settings.account.currency)
-        defaulted = _defaulted_campaigns(settings, inputs.campaign_stats, inputs.users)
+        inputs = load_inputs(
+            settings.data,
+            currency=settings.account.currency,
+            time_zone=settings.account.time_zone,
+        )
+        placed = _placed_campaigns(settings, inputs.campaign_stats, inputs.users)
+    defaulted = sorted(
+        f"{cid} ({name!r})"
+        for cid, (name, _, rule) in placed.items()
+        if rule == PLACED_BY_DEFAULT
+    )
     counts = ", ".join(f"{n:,} {name}" for name, n in inputs.row_counts().items())
     console.print(f"[green]OK[/green] {config}: {counts}", soft_wrap=True)
     if defaulted:
@@ -315,35 +324,43 @@ def check(config: ConfigOption) -> None:
                 "row kept"
             )
     today = days.account_today(settings.account.time_zone)
-    by_reason: dict[str, list[str]] = {}
-    for market, reason in stale_markets(inputs.campaign_stats, today, settings).items():
-        by_reason.setdefault(reason, []).append(market)
-    for reason, markets in by_reason.items():
+    markets = {cid: market for cid, (_, market, _) in placed.items()}
+    stale = stale_stats(inputs.campaign_stats, markets, today, settings)
+    for market, reason in stale.markets.items():
         console.print(
             f"[yellow]campaign_stats[/yellow]: {reason}: a run today would hold "
-            f"every target of market(s) {', '.join(markets)} (stale_data)",
+            f"every target of market {market} (stale_data)",
             soft_wrap=True,
+            highlight=False,
+        )
+    for cid, reason in stale.campaigns.items():
+        name = placed[cid][0]
+        console.print(
+            f"[yellow]campaign_stats[/yellow]: {reason}: a run today would hold "
+            f"campaign {cid} ({name!r}) of market {markets[cid]} (stale_data)",
+            soft_wrap=True,
+            highlight=False,
         )
 
 
-def _defaulted_campaigns(
+def _placed_campaigns(
     settings: Settings, stats: pd.DataFrame, users: pd.DataFrame
-) -> list[str]:
-    """Campaigns only ``default_market`` places, as ``id ('name')``.
+) -> dict[str, tuple[str, str, str]]:
+    """Each campaign's name, market and the rule that placed it there.
 
     Raises
     ------
     PlanningError
-        A campaign no rule places, with no default market: a run would stop.
+        A campaign two markets claim by the same rule, or that no rule places
+        with no default market: a run would stop.
     """
     countries = campaign_countries(users)
     latest = stats.sort_values("date").drop_duplicates("campaign_id", keep="last")
-    defaulted = []
+    placed = {}
     for cid, name in zip(latest["campaign_id"], latest["campaign_name"], strict=True):
-        _, rule = placement(settings, str(cid), str(name), countries)
-        if rule == PLACED_BY_DEFAULT:
-            defaulted.append(f"{cid} ({str(name)!r})")
-    return sorted(defaulted)
+        market, rule = placement(settings, str(cid), str(name), countries)
+        placed[str(cid)] = (str(name), market, rule)
+    return placed
 
 
 @app.command()

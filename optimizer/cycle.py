@@ -317,6 +317,7 @@ def _plan_day(
             settings.data,
             currency=settings.account.currency,
             now=max(pd.Timestamp(started), as_of),
+            time_zone=settings.account.time_zone,
             state_dir=settings.state.directory,
             run_label=f"{run_date:%Y-%m-%d}",
             campaign_stats=api_stats,

@@ -284,6 +284,7 @@ def _inputs(settings: Settings, as_of: pd.Timestamp) -> Inputs:
         settings.data,
         currency=settings.account.currency,
         now=max(pd.Timestamp.now(tz="UTC"), as_of),
+        time_zone=settings.account.time_zone,
     )
 
 

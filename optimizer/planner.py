@@ -113,7 +113,9 @@ def plan_campaigns(
         Date of each campaign's last applied target change (state store).
     freezes
         Account-wide freezes (kill switch, model gate, value jump) decided
-        by the caller; the config's kill switch and stale data are added here.
+        by the caller; the config's kill switch and stale data (per market,
+        and per campaign whose stats stopped, see :func:`stale_stats`) are
+        added here.
     model_version
         The model that scored the users, for the decision log.
 
@@ -130,7 +132,12 @@ def plan_campaigns(
         last_changes=last_changes,
     )
     base = freezes or Freezes()
-    stale = stale_markets(inputs.campaign_stats, run_date, settings)
+    stale = stale_stats(
+        inputs.campaign_stats,
+        {fact.snapshot.campaign_id: fact.market for fact in facts},
+        run_date,
+        settings,
+    )
     ratios = Ratios(
         settings.economics.min_ltv365_to_cac,
         settings.economics.target_ltv_to_cac,
@@ -140,9 +147,9 @@ def plan_campaigns(
     rows = []
     for fact in facts:
         market = fact.market
-        market_freezes = Freezes(
+        campaign_freezes = Freezes(
             kill_switch=base.kill_switch or settings.kill_switch,
-            stale_data=base.stale_data or stale.get(market),
+            stale_data=base.stale_data or stale.of(fact.snapshot.campaign_id, market),
             model_gate_failed=base.model_gate_failed,
             value_jump=base.value_jump,
             market_frozen=base.market_frozen,
@@ -152,7 +159,7 @@ def plan_campaigns(
             settings.markets[market],
             settings.guardrails_for(market),
             ratios,
-            market_freezes,
+            campaign_freezes,
         )
         if row.action != HOLD:
             logger.info(
@@ -771,10 +778,13 @@ def placement(
 ) -> tuple[str, str]:
     """The market of a campaign and the rule that placed it there.
 
-    Tried in order: the market listing the campaign id, the first market
-    whose name pattern matches, the campaign's most common user country
-    (``countries``, see :func:`campaign_countries`) when it is a market, and
-    ``default_market``.
+    Tried in order: the market listing the campaign id, the market whose name
+    pattern matches, the campaign's most common user country (``countries``,
+    see :func:`campaign_countries`) when it is a market, and
+    ``default_market``. A campaign id listed wins over name patterns, but two
+    markets listing the same id, or two markets' patterns matching one name,
+    are refused: which one is listed first must not decide a market's
+    economics.
 
     Returns
     -------
@@ -786,15 +796,40 @@ def placement(
     Raises
     ------
     PlanningError
-        No rule places the campaign and there is no default market.
+        Two markets claim the campaign by the same rule, or no rule places it
+        and there is no default market.
     """
-    for code, market in settings.markets.items():
-        if campaign_id in market.campaign_ids:
-            return code, PLACED_BY_ID
-    for code, market in settings.markets.items():
-        pattern = market.campaign_name_pattern
-        if pattern is not None and re.search(pattern, name):
-            return code, PLACED_BY_NAME
+    listing = [
+        code
+        for code, market in settings.markets.items()
+        if campaign_id in market.campaign_ids
+    ]
+    if len(listing) > 1:
+        raise PlanningError(
+            f"campaign {campaign_id} ({name!r}) is listed in the campaign_ids of "
+            f"markets {' and '.join(listing)}; a campaign belongs to one market: "
+            "list it under one of them only"
+        )
+    if listing:
+        return listing[0], PLACED_BY_ID
+    matching = {
+        code: market.campaign_name_pattern
+        for code, market in settings.markets.items()
+        if market.campaign_name_pattern is not None
+        and re.search(market.campaign_name_pattern, name)
+    }
+    if len(matching) > 1:
+        claims = " and ".join(
+            f"{code} ({pattern!r})" for code, pattern in matching.items()
+        )
+        raise PlanningError(
+            f"campaign {campaign_id} ({name!r}) matches the campaign_name_pattern "
+            f"of markets {claims}; a campaign belongs to one market: make the "
+            "patterns exclusive, or list the campaign under "
+            "markets.<code>.campaign_ids, which wins over patterns"
+        )
+    if matching:
+        return next(iter(matching)), PLACED_BY_NAME
     country = countries.get(campaign_id)
     if country is not None and country in settings.markets:
         return country, PLACED_BY_COUNTRY
@@ -818,20 +853,54 @@ def market_of(
     Raises
     ------
     PlanningError
-        No rule places the campaign and there is no default market.
+        Two markets claim the campaign by the same rule, or no rule places it
+        and there is no default market.
     """
     return placement(settings, campaign_id, name, countries)[0]
 
 
-def stale_markets(
-    stats: pd.DataFrame, run_date: dt.date, settings: Settings
-) -> dict[str, str]:
-    """Per market, why its campaign stats are too old to act on.
+@dataclass(frozen=True)
+class Staleness:
+    """Campaign stats too old to act on, per market and per campaign.
+
+    Attributes
+    ----------
+    markets
+        The reason for each market whose newest stats are too old: every
+        target of it is held.
+    campaigns
+        The reason for each campaign, in a market that is fresh, whose own
+        stats stopped too long ago: only its target is held.
+    """
+
+    markets: dict[str, str]
+    campaigns: dict[str, str]
+
+    def of(self, campaign_id: str, market: str) -> str | None:
+        """Why a campaign of ``market`` is held for stale stats, if it is."""
+        return self.markets.get(market) or self.campaigns.get(campaign_id)
+
+
+def stale_stats(
+    stats: pd.DataFrame,
+    markets: Mapping[str, str],
+    run_date: dt.date,
+    settings: Settings,
+) -> Staleness:
+    """Which markets and campaigns have campaign stats too old to act on.
+
+    A market is judged on its own newest stats, so one market's export that
+    stops is not hidden by another's that keeps coming. Within a fresh
+    market, a campaign whose rows stopped is held on its own: its cost since
+    is missing while its users still bring value, so its observed ROAS would
+    read too high.
 
     Parameters
     ----------
     stats
         The checked campaign stats.
+    markets
+        The market of each campaign of ``stats`` (see :func:`placement`).
     run_date
         The day planned.
     settings
@@ -839,21 +908,47 @@ def stale_markets(
 
     Returns
     -------
-    dict of str to str
-        The reason for each market whose targets a run of ``run_date`` would
-        hold (``stale_data``); markets absent are fresh.
+    Staleness
+        What a run of ``run_date`` would hold (``stale_data``); markets and
+        campaigns absent are fresh.
     """
-    newest = pd.Timestamp(stats["date"].max()).date()
-    age = (run_date - newest).days - 1
-    stale = {}
+    newest = stats.groupby("campaign_id", observed=True)["date"].max()
+    ends = {str(cid): pd.Timestamp(day).date() for cid, day in newest.items()}
+    if not ends:
+        return Staleness({}, {})
+    account_end = max(ends.values())
+    stale_markets: dict[str, str] = {}
+    stale_campaigns: dict[str, str] = {}
     for market in settings.markets:
+        mine = {cid: end for cid, end in ends.items() if markets.get(cid) == market}
+        if not mine:
+            continue
         allowed = settings.guardrails_for(market).max_data_age_days
+        limit = f"at most {allowed} allowed (guardrails.max_data_age_days)"
+        market_end = max(mine.values())
+        age = (run_date - market_end).days - 1
         if age > allowed:
-            stale[market] = (
-                f"campaign stats end on {newest}, {age} day(s) before yesterday; "
-                f"at most {allowed} allowed"
+            others = (
+                f", while other markets' run to {account_end}"
+                if account_end > market_end
+                else ""
             )
-    return stale
+            stale_markets[market] = (
+                f"campaign stats of market {market} end on {market_end}, "
+                f"{age} day(s) before yesterday{others}; {limit}"
+            )
+            continue
+        for cid, end in sorted(mine.items()):
+            age = (run_date - end).days - 1
+            if age > allowed:
+                stale_campaigns[cid] = (
+                    f"campaign stats of campaign {cid} end on {end}, {age} "
+                    f"day(s) before yesterday, while market {market}'s run to "
+                    f"{market_end}: its cost since is missing while its users "
+                    f"still count as value, so its ROAS would read too high; "
+                    f"{limit}"
+                )
+    return Staleness(stale_markets, stale_campaigns)
 
 
 def _day(moment: pd.Timestamp) -> pd.Timestamp:

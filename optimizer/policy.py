@@ -88,7 +88,8 @@ class CampaignSnapshot:
 
 @dataclass(frozen=True)
 class Freezes:
-    """Reasons to change nothing today, account-wide or in one market."""
+    """Reasons to change nothing today: account-wide, in one market or for one
+    campaign."""
 
     kill_switch: bool = False
     stale_data: str | None = None
@@ -258,8 +259,11 @@ def _migrate(
 ) -> Decision:
     """First tROAS of a tCPA campaign: its own observed ROAS, within one step.
 
-    A campaign under its economic target switches no lower than today's
-    equivalent, and stays on tCPA when the bounds allow nothing that high.
+    The observed ROAS is taken only as far as today's equivalent on the side
+    away from the economic target: a first step away that later steps walk
+    back would cost the bidder two learning periods. A campaign under its
+    economic target switches no lower than today's equivalent, and stays on
+    tCPA when the bounds allow nothing that high.
     """
     observed = campaign.observed_roas
     if observed is None or not math.isfinite(observed) or observed <= 0:
@@ -272,6 +276,8 @@ def _migrate(
         )
     if observed < goal and observed < current:
         return _migrate_below_floor(campaign, observed, current, low, high, goal_text)
+    if goal <= current < observed:
+        return _migrate_at_equivalent(campaign, observed, current, low, high, goal_text)
     new = _settle(observed, low, high)
     shaped = STEP_LIMIT if new != round(observed, DIGITS) else None
     return Decision(
@@ -282,6 +288,38 @@ def _migrate(
         f"tROAS {new:.2f}, the campaign's observed ROAS {observed:.2f}"
         f"{' limited to one step and the bounds' if shaped else ''}, so the "
         f"bidder is not shocked; later steps walk toward the {goal_text}.",
+    )
+
+
+def _migrate_at_equivalent(
+    campaign: CampaignSnapshot,
+    observed: float,
+    current: float,
+    low: float,
+    high: float,
+    goal_text: str,
+) -> Decision:
+    """Switch at today's tCPA equivalent: the observed ROAS lies beyond it,
+    away from the economic target (at or under the equivalent)."""
+    scale = 10**DIGITS
+    # Down to the decimals sent, toward the target, never past today's
+    # equivalent away from it; the inner round drops float noise.
+    start = math.floor(round(current * scale, 6)) / scale
+    new = _settle(start, low, high)
+    bounded = (
+        f", brought inside the market's bounds from {start:.2f}" if new != start else ""
+    )
+    return Decision(
+        MIGRATE,
+        new,
+        None,
+        f"Switch tCPA {campaign.target_cpa:.2f} (= tROAS {current:.2f}) to "
+        f"tROAS {new:.2f}, today's equivalent{bounded}, rather than the "
+        f"campaign's observed ROAS {observed:.2f}: that lies on the other side "
+        f"of today's equivalent from the {goal_text}, so starting there would "
+        "move the target away from it only for later steps to walk it back, "
+        "costing the bidder a second learning period; later steps walk "
+        "toward that target.",
     )
 
 

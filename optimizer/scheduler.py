@@ -96,7 +96,9 @@ def retrain_job(config_path: str) -> None:
     settings = load_settings(config_path)
     zone = settings.account.time_zone
     as_of = start_of_day(account_today(zone), zone)
-    inputs = load_inputs(settings.data, currency=settings.account.currency, now=as_of)
+    inputs = load_inputs(
+        settings.data, currency=settings.account.currency, now=as_of, time_zone=zone
+    )
     model = PLTVModel(max_train_users=settings.model.max_train_users).fit(
         inputs.users, inputs.revenue, as_of, inputs.events
     )

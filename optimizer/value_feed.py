@@ -110,6 +110,7 @@ def prepare_feed(
             settings.data,
             currency=settings.account.currency,
             now=pd.Timestamp(now),
+            time_zone=settings.account.time_zone,
         )
     if scores is None:
         from optimizer.cycle import current_model

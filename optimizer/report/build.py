@@ -228,7 +228,11 @@ def report_for_run(
     if inputs is None:
         # No state folder: a report reads without writing quarantine files
         # or moving the incremental caches the next run starts from.
-        inputs = load_inputs(settings.data, currency=settings.account.currency)
+        inputs = load_inputs(
+            settings.data,
+            currency=settings.account.currency,
+            time_zone=settings.account.time_zone,
+        )
     if scores is None or metrics is None:
         scores, metrics = _score(settings, run, inputs)
     report = assemble(

@@ -62,7 +62,11 @@ def load(tmp_path: Path) -> Loader:
     """Load the base tables, with any table text or data setting overridden."""
 
     def run(
-        *, tables: dict[str, Any] | None = None, max_share: float = 1.0, **data: Any
+        *,
+        tables: dict[str, Any] | None = None,
+        max_share: float = 1.0,
+        time_zone: str | None = None,
+        **data: Any,
     ) -> Inputs:
         import pandas as pd
 
@@ -79,6 +83,7 @@ def load(tmp_path: Path) -> Loader:
             settings,
             currency="EUR",
             now=pd.Timestamp(NOW),
+            time_zone=time_zone,
             state_dir=tmp_path / "state",
             run_label="test",
         )

@@ -142,6 +142,14 @@ QUARANTINED = {
         "2031-02-01T00:00:00Z",
         "is in the future",
     ),
+    "campaign day in the future": Bad(
+        "campaign_stats",
+        _stats(2, "2026-03-02,c2,Search DE,80,4,100,TARGET_ROAS,,1.5"),
+        "date",
+        2,
+        "2026-03-02",
+        "is in the future (after 2026-03-01, today in UTC)",
+    ),
     "order id twice with different amounts": Bad(
         "revenue",
         REVENUE_CSV + "u2,2026-02-02T00:00:00Z,25,EUR,o2\n",
@@ -298,6 +306,23 @@ def test_bad_rows_are_quarantined_with_their_reason(
     assert f"{source}: column {case.column!r}, line {line}: value {value}" in message
     assert case.reason in message
     assert "data.quarantine.max_share is 0: no bad row is accepted" in message
+
+
+@pytest.mark.parametrize(
+    ("zone", "kept"), [("UTC", True), ("Asia/Tokyo", True), ("America/New_York", False)]
+)
+def test_a_campaign_day_is_future_after_today_in_the_account_time_zone(
+    load: Loader, zone: str, kept: bool
+) -> None:
+    """At 2026-03-01T00:00Z it is already 1 March in Tokyo, still 28 February
+    in New York: a row of 1 March is kept in the first, set aside there."""
+    stats = _stats(2, "2026-03-01,c2,Search DE,80,4,100,TARGET_ROAS,,1.5")
+
+    inputs = load(tables={"campaign_stats": stats}, time_zone=zone)
+
+    assert inputs.audits["campaign_stats"].quarantined == (0 if kept else 1)
+    days = inputs.campaign_stats["date"].dt.strftime("%Y-%m-%d").tolist()
+    assert ("2026-03-01" in days) is kept
 
 
 def test_identical_repeated_rows_are_set_aside_without_failing(load: Loader) -> None:

@@ -72,10 +72,82 @@ def test_check_warns_when_campaign_stats_are_too_old_to_act_on(tmp_path: Path) -
 
     assert old.exit_code == 0, old.output
     said = " ".join(old.output.split())
-    assert "campaign_stats: campaign stats end on 2026-02-0" in said
-    assert "a run today would hold every target of market(s) FR, DE" in said
+    for market in ("FR", "DE"):
+        assert f"campaign_stats: campaign stats of market {market} end on" in said
+        assert f"a run today would hold every target of market {market}" in said
     assert fresh.exit_code == 0, fresh.output
     assert "stale_data" not in fresh.output
+
+
+def test_check_names_the_market_and_the_campaign_whose_stats_stopped(
+    tmp_path: Path,
+) -> None:
+    """FR's c1 runs to yesterday while FR's c3 stopped ten days ago, and DE's
+    only campaign stopped too: DE is held whole, c3 alone in FR."""
+    config = _config(tmp_path, REVENUE_CSV, 0.5)
+    zone = load_settings(config).account.time_zone
+    yesterday = days.account_today(zone) - dt.timedelta(days=1)
+    stopped = yesterday - dt.timedelta(days=9)
+    header, fr_row, de_row = STATS_CSV.splitlines()
+    (tmp_path / "users.csv").write_text(
+        USERS_CSV + "u5,2026-01-07T10:00:00Z,,FR,smb,c3\n", encoding="utf-8"
+    )
+    (tmp_path / "stats.csv").write_text(
+        "\n".join(
+            [
+                header,
+                fr_row.replace("2026-02-01", yesterday.isoformat()),
+                de_row.replace("2026-02-01", stopped.isoformat()),
+                f"{stopped},c3,Display FR,50,1,60,TARGET_CPA,50,",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+
+    result = CliRunner().invoke(
+        app, ["check", "--config", str(config)], env={"COLUMNS": "500"}
+    )
+
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert (
+        f"campaign_stats: campaign stats of market DE end on {stopped}, 9 day(s) "
+        f"before yesterday, while other markets' run to {yesterday}; at most 2 "
+        "allowed (guardrails.max_data_age_days): a run today would hold every "
+        "target of market DE (stale_data)"
+    ) in said
+    assert (
+        f"campaign_stats: campaign stats of campaign c3 end on {stopped}, 9 day(s) "
+        f"before yesterday, while market FR's run to {yesterday}"
+    ) in said
+    assert (
+        "at most 2 allowed (guardrails.max_data_age_days): a run today would hold "
+        "campaign c3 ('Display FR') of market FR (stale_data)"
+    ) in said
+    assert "market FR end on" not in said and "campaign c1" not in said
+
+
+def test_a_future_campaign_day_is_set_aside_and_hides_no_staleness(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path, REVENUE_CSV, 0.5)
+    zone = load_settings(config).account.time_zone
+    tomorrow = days.account_today(zone) + dt.timedelta(days=1)
+    header, fr_row, de_row = STATS_CSV.splitlines()
+    ahead = fr_row.replace("2026-02-01", tomorrow.isoformat())
+    (tmp_path / "stats.csv").write_text(
+        "\n".join([header, fr_row, de_row, ahead]) + "\n", encoding="utf-8"
+    )
+
+    result = CliRunner().invoke(
+        app, ["check", "--config", str(config)], env={"COLUMNS": "500"}
+    )
+
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "campaign_stats: 1 of 3 row(s) would be set aside: 1 bad" in said
+    assert "campaign stats of market FR end on 2026-02-01" in said
 
 
 def test_check_refuses_a_campaign_day_with_two_different_rows(tmp_path: Path) -> None:
@@ -144,6 +216,43 @@ def test_check_refuses_a_campaign_no_market_places(tmp_path: Path) -> None:
     said = " ".join(result.output.split())
     assert "campaign c3 ('Brand') belongs to no market" in said
     assert "OK" not in result.output
+
+
+def _with_patterns(folder: Path, extra: str = "") -> Path:
+    """FR's pattern matches any name with 'Search', DE's any name ending 'DE'."""
+    config = _config(folder, REVENUE_CSV, 0.5)
+    text = config.read_text(encoding="utf-8").replace(
+        "markets: {FR: {cac_max: 100}, DE: {cac_max: 120}}\n",
+        "markets:\n"
+        "  FR: {cac_max: 100, campaign_name_pattern: 'Search'}\n"
+        f"  DE: {{cac_max: 120, campaign_name_pattern: 'DE$'{extra}}}\n",
+    )
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def test_check_refuses_a_campaign_two_name_patterns_match(tmp_path: Path) -> None:
+    config = _with_patterns(tmp_path)
+
+    result = CliRunner().invoke(
+        app, ["check", "--config", str(config)], env={"COLUMNS": "500"}
+    )
+
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert (
+        "campaign c2 ('Search DE') matches the campaign_name_pattern of markets "
+        "FR ('Search') and DE ('DE$')"
+    ) in said
+    assert "OK" not in result.output
+
+
+def test_a_listed_campaign_id_wins_over_two_matching_patterns(tmp_path: Path) -> None:
+    config = _with_patterns(tmp_path, extra=", campaign_ids: [c2]")
+
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
 
 
 SECRET = "cs-s3cret-never-shown"

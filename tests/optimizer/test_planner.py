@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from config import Settings
 from config.loader import settings_from_mapping
 from config.schema import GuardrailSettings, MarketSettings
+from connectors.files import Inputs
 from optimizer.economics import (
     FLOOR_LABELS,
     FLOORS,
@@ -20,6 +21,7 @@ from optimizer.economics import (
     CampaignEconomics,
     Ratios,
 )
+from optimizer.exceptions import PlanningError
 from optimizer.plan import PlanRow, read_plan, write_plan
 from optimizer.planner import (
     CampaignFacts,
@@ -194,6 +196,103 @@ def test_stale_stats_freeze_only_markets_that_allow_less(plg_world: PLGWorld) ->
             assert row.guardrail != STALE_DATA
         elif row.economic_troas is not None:
             assert row.guardrail == STALE_DATA, row
+
+
+def _stats_cut(world: PLGWorld, stop: dict[str, dt.date]) -> Inputs:
+    """The world's inputs with each listed campaign's stats ending on its day."""
+    stats = world.inputs.campaign_stats
+    ends = stats["campaign_id"].astype(str).map(stop)
+    cut = pd.to_datetime(ends).to_numpy()
+    keep = ends.isna().to_numpy() | (stats["date"].to_numpy() <= cut)
+    return replace(world.inputs, campaign_stats=stats[keep].reset_index(drop=True))
+
+
+def _plan_on(world: PLGWorld, inputs: Inputs) -> list[PlanRow]:
+    return plan_campaigns(
+        world.settings,
+        inputs,
+        world.scores,
+        as_of=world.as_of,
+        run_date=RUN_DATE,
+        last_changes={},
+    )
+
+
+def test_a_market_whose_stats_stopped_is_held_while_another_runs_on(
+    plg_world: PLGWorld,
+) -> None:
+    """DE's export stops ten days before the run; the other markets' rows run
+    to the day before it, which must not hide DE's gap."""
+    rows = _plan(plg_world)
+    stopped = RUN_DATE - dt.timedelta(days=10)
+    german = {r.campaign_id for r in rows if r.market == "DE"}
+
+    cut = _plan_on(plg_world, _stats_cut(plg_world, dict.fromkeys(german, stopped)))
+
+    for row in cut:
+        if row.market == "DE":
+            assert row.action == HOLD and row.guardrail == STALE_DATA, row
+            assert f"campaign stats of market DE end on {stopped}" in row.reason
+            assert "guardrails.max_data_age_days" in row.reason
+        else:
+            assert row.guardrail != STALE_DATA, row
+    assert {r.campaign_id for r in cut if r.guardrail == STALE_DATA} == german
+
+
+def test_a_campaign_whose_stats_stopped_is_held_alone_in_its_market(
+    plg_world: PLGWorld,
+) -> None:
+    """Its cost is missing since its rows stopped while its users still bring
+    value: held, with the rest of its market planned as before."""
+    rows = {r.campaign_id: r for r in _plan(plg_world)}
+    moving = sorted(cid for cid, r in rows.items() if r.action != HOLD)
+    chosen = rows[moving[0]]
+    stopped = RUN_DATE - dt.timedelta(days=6)
+
+    cut = {
+        r.campaign_id: r
+        for r in _plan_on(
+            plg_world, _stats_cut(plg_world, {chosen.campaign_id: stopped})
+        )
+    }
+
+    held = cut[chosen.campaign_id]
+    assert held.action == HOLD and held.guardrail == STALE_DATA, held
+    assert (
+        f"campaign stats of campaign {chosen.campaign_id} end on {stopped}, 5 day(s) "
+        f"before yesterday, while market {chosen.market}'s run to "
+        f"{RUN_DATE - dt.timedelta(days=1)}"
+    ) in held.reason
+    assert "at most 2 allowed (guardrails.max_data_age_days)" in held.reason
+    for cid, row in cut.items():
+        if cid != chosen.campaign_id:
+            assert row == rows[cid]
+
+
+def test_a_campaign_two_markets_patterns_match_stops_the_plan(
+    plg_world: PLGWorld,
+) -> None:
+    """A second market whose pattern also takes FR's Search campaigns: which
+    market is listed first must not choose their economics."""
+    raw = plg_world.settings.model_dump(mode="json")
+    fr_pattern = raw["markets"]["FR"]["campaign_name_pattern"]
+    de_pattern = raw["markets"]["DE"]["campaign_name_pattern"]
+    raw["markets"]["DE"]["campaign_name_pattern"] = f"{de_pattern}|^FR \\| Search"
+    settings = settings_from_mapping(raw, source="test", base_dir=plg_world.directory)
+    fr_search = min(
+        (r for r in _plan(plg_world) if r.campaign_name.startswith("FR | Search")),
+        key=lambda r: r.campaign_id,
+    )
+
+    with pytest.raises(PlanningError) as refused:
+        _plan(plg_world, settings=settings)
+
+    message = str(refused.value)
+    assert (
+        f"campaign {fr_search.campaign_id} ({fr_search.campaign_name!r}) matches "
+        f"the campaign_name_pattern of markets FR ({fr_pattern!r}) and DE "
+        f"({settings.markets['DE'].campaign_name_pattern!r})"
+    ) in message
 
 
 def test_cooldown_reads_the_last_applied_change_from_the_state_store(

@@ -78,20 +78,66 @@ def test_economic_target_of_the_fixture_is_two() -> None:
 
 
 def test_migration_starts_at_the_observed_roas() -> None:
-    """tCPA 50 on a mean value of 100 is tROAS 2.0; observed ROAS 2.1 is within
-    one 15 % step (1.70 to 2.30), so the first tROAS is 2.1 exactly."""
-    action, new, guard, reason = _decide(_cpa(observed_roas=2.1))
+    """tCPA 55 on a mean value of 100 is tROAS 1.82; observed ROAS 1.9 lies
+    toward the target 2.0 within one 15 % step, so the first tROAS is 1.9."""
+    action, new, guard, reason = _decide(_cpa(target_cpa=55.0, observed_roas=1.9))
 
-    assert (action, new, guard) == (MIGRATE, 2.1, None)
-    assert "observed ROAS 2.10" in reason
+    assert (action, new, guard) == (MIGRATE, 1.9, None)
+    assert "observed ROAS 1.90" in reason
 
 
 def test_migration_is_limited_to_one_step_from_the_tcpa_equivalent() -> None:
-    """Observed 3.0 against an equivalent of 2.0: at most 2.0 * 1.15 = 2.3."""
-    action, new, guard, _ = _decide(_cpa(observed_roas=3.0))
+    """Observed 3.0 against an equivalent of 1.67 (tCPA 60), toward the target
+    2.0: at most 1.6667 * 1.15 = 1.9167, rounded inward to 1.9166."""
+    action, new, guard, _ = _decide(_cpa(target_cpa=60.0, observed_roas=3.0))
 
     assert (action, guard) == (MIGRATE, STEP_LIMIT)
-    assert new == pytest.approx(2.3)
+    assert new == 1.9166
+
+
+@pytest.mark.parametrize("observed", [2.1, 3.0])
+def test_a_switch_does_not_start_away_from_the_target(observed: float) -> None:
+    """tCPA 40 is tROAS 2.5, above the target 2.0; an observed ROAS above 2.5
+    would start the switch away from the target only to walk back: it
+    switches at 2.5. With the target at the equivalent (tCPA 50, 2.0), an
+    observed ROAS on either side above it switches at 2.0 as well."""
+    away = _decide(_cpa(target_cpa=40.0, observed_roas=observed + 0.5))
+    at_target = _decide(_cpa(observed_roas=observed))
+
+    assert away[:3] == (MIGRATE, 2.5, None)
+    assert (
+        f"tROAS 2.50, today's equivalent, rather than the campaign's observed "
+        f"ROAS {observed + 0.5:.2f}: that lies on the other side of today's "
+        "equivalent from the economic target 2.00"
+    ) in away[3]
+    assert "second learning period" in away[3]
+    assert at_target[:3] == (MIGRATE, 2.0, None)
+
+
+def test_a_switch_toward_the_target_still_starts_at_the_observed_roas() -> None:
+    """tCPA 40 is tROAS 2.5 and the target 2.0: observed 2.2 lies between, so
+    the first tROAS is 2.2, a first step toward the target."""
+    assert _decide(_cpa(target_cpa=40.0, observed_roas=2.2))[:3] == (
+        MIGRATE,
+        2.2,
+        None,
+    )
+
+
+def test_a_switch_at_the_equivalent_keeps_inside_the_market_bounds() -> None:
+    """tCPA 4.8 is tROAS 20.83, over the market's maximum 20 by less than a
+    step: the switch is at 20, the hard bound, never at the observed 25."""
+    campaign = _cpa(target_cpa=4.8, observed_roas=25.0)
+    high = economic_target(
+        CampaignEconomics(100.0, 1.0, 1.0, 1.0, 250.0, "FR", "EUR"),
+        Ratios(),
+        0.5,
+        20.0,
+    )
+    decision = decide(campaign, high, GUARD, 0.5, 20.0, Freezes())
+
+    assert (decision.action, decision.new_target_roas) == (MIGRATE, 20.0)
+    assert "brought inside the market's bounds from 20.83" in decision.reason
 
 
 def test_migration_without_an_observed_roas_holds() -> None:
