@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from config.exceptions import ConfigError
 from config.schema import Settings
+from connectors.sources import shown_url
 
 _PATH_KEYS = (
     ("data", "users"),
@@ -31,6 +32,12 @@ _NESTED_PATH_KEYS = (
     ("data", "fx", "source"),
     ("data", "quarantine", "directory"),
 )
+
+#: Keys whose value is a secret: an error names the key, never the value.
+_SECRET_KEYS = frozenset({("operations", "alerts", "webhook_url")})
+#: Sections whose ``url`` keys (their own, or a SQL source's) are SQLAlchemy
+#: URLs: an error shows the value with its password masked.
+_DATABASE_URL_SECTIONS = frozenset({"state", "data"})
 
 
 def load_settings(path: Path | str) -> Settings:
@@ -66,11 +73,26 @@ def load_settings(path: Path | str) -> Settings:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     settings = settings_from_mapping(raw, source=path, base_dir=path.parent)
     return settings.read_from(path)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What the parser found wrong, and where, without the line it quotes.
+
+    The parser's own message copies the offending line, which may hold a
+    secret (a webhook URL, a database password).
+    """
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return type(exc).__name__
+    what = exc.problem or exc.context or "unreadable"
+    mark = exc.problem_mark or exc.context_mark
+    if mark is None:
+        return what
+    return f"{what} (line {mark.line + 1}, column {mark.column + 1})"
 
 
 def settings_from_mapping(
@@ -113,6 +135,10 @@ def _describe(exc: ValidationError, source: Path | str) -> str:
             lines.append(f"  {key}: required key is missing")
         elif error["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key (check its spelling)")
+        elif tuple(error["loc"]) in _SECRET_KEYS:
+            lines.append(f"  {key}: {message}")
+        elif _is_database_url(error["loc"]) and isinstance(error.get("input"), str):
+            lines.append(f"  {key}: {message} (got {shown_url(error['input'])!r})")
         elif isinstance(error.get("input"), dict | list) or (
             repr(error.get("input")) in message
         ):
@@ -121,3 +147,7 @@ def _describe(exc: ValidationError, source: Path | str) -> str:
         else:
             lines.append(f"  {key}: {message} (got {error.get('input')!r})")
     return "\n".join(lines)
+
+
+def _is_database_url(loc: tuple[int | str, ...]) -> bool:
+    return len(loc) > 1 and loc[0] in _DATABASE_URL_SECTIONS and loc[-1] == "url"

@@ -8,6 +8,7 @@ currency, named once under ``account.currency``.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,15 +16,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from connectors.google_ads.settings import GoogleAdsSettings
+from connectors.sources import DatabaseUrl
 from connectors.sources import DataSettings as DataSettings
 from connectors.value_feed.settings import FeedSettings
 
@@ -279,7 +283,7 @@ class StateSettings(_Strict):
     """Where runs, plans and applied changes are recorded."""
 
     directory: Path = Path(".valuebid")
-    url: str | None = Field(
+    url: DatabaseUrl | None = Field(
         default=None,
         description="SQLAlchemy URL of the state database; default SQLite file.",
     )
@@ -323,12 +327,54 @@ class ScheduleSettings(_Strict):
     )
 
 
+def check_webhook_url(url: str) -> str:
+    """Check that ``url`` is an http or https URL naming a host.
+
+    Raises
+    ------
+    ValueError
+        It is not. The message says what is wrong without repeating the URL,
+        which is a secret: whoever holds it can post to the channel.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        _ = parts.port
+    except ValueError:
+        # Not the parser's words: they may quote the part it could not read.
+        msg = "not a URL whose host and port can be read (the URL is not shown)"
+        raise ValueError(msg) from None
+    if parts.scheme not in ("http", "https"):
+        # What reads as a scheme may be the start of a token pasted without
+        # one: only a short word is shown.
+        found = (
+            f"found {parts.scheme}:"
+            if parts.scheme.isalpha() and len(parts.scheme) <= 8
+            else "found none"
+        )
+        msg = f"must start with http:// or https:// ({found}; the URL is not shown)"
+        raise ValueError(msg)
+    if not host:
+        msg = f"names no host after {parts.scheme}:// (the URL is not shown)"
+        raise ValueError(msg)
+    return url
+
+
+def _checked_webhook_url(value: object) -> object:
+    return check_webhook_url(value) if isinstance(value, str) else value
+
+
+#: A webhook URL, checked as :func:`check_webhook_url` does and held hidden.
+WebhookUrl = Annotated[SecretStr, BeforeValidator(_checked_webhook_url)]
+
+
 class AlertSettings(_Strict):
     """Where failures and big applied changes are announced."""
 
-    webhook_url: str | None = Field(
+    webhook_url: WebhookUrl | None = Field(
         default=None,
-        description="Slack-compatible incoming webhook; unset sends nothing.",
+        description="Slack-compatible incoming webhook; unset sends nothing. "
+        "Held hidden: no repr or log of the settings shows it.",
     )
     change_pct_threshold: Annotated[float, Field(ge=0)] = Field(
         default=10.0, description="Alert on applied target moves of this % or more."

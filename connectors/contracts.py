@@ -11,10 +11,12 @@ the column, the row and the value.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.exceptions import ContractError
+
+logger = logging.getLogger(__name__)
 
 Kind = Literal["string", "timestamp", "date", "number"]
 
@@ -65,7 +69,7 @@ class Column:
 
     ``fold_upper`` upper-cases a string before its ``pattern`` is checked and
     keeps it so: for codes that some exports write in lower case (Stripe
-    writes currencies as ``usd``).
+    writes currencies as ``usd``, many sign-up forms countries as ``fr``).
     """
 
     name: str
@@ -109,6 +113,7 @@ USERS = Contract(
             "country",
             "string",
             pattern=r"[A-Z]{2}",
+            fold_upper=True,
             hint="an ISO 3166 alpha-2 code such as 'FR'",
         ),
         Column("segment", "string", nullable=True),
@@ -284,6 +289,8 @@ def check(
         Where they came from (a file path or a query), for messages.
     naive_time_zone
         Zone assumed for timestamps written without one; ``None`` rejects them.
+        A local time that a clock change repeats is read as its first
+        occurrence; one that it skips is shifted forward by the gap.
     now
         Timestamps later than this are rejected as future; ``None`` skips it.
     first_row
@@ -314,7 +321,9 @@ def check(
         if column.name not in out.columns:
             out[column.name] = pd.Series(None, index=out.index, dtype=_dtype(column))
             continue
-        values, issues = _coerce(out[column.name], column, naive_time_zone, now)
+        values, issues = _coerce(
+            out[column.name], column, naive_time_zone, now, source=source
+        )
         out[column.name] = values
         for mask, problem in issues:
             new = mask & ~bad
@@ -702,7 +711,12 @@ Issues = list[tuple[np.ndarray, str]]
 
 
 def _coerce(
-    raw: pd.Series, column: Column, naive_zone: str | None, now: pd.Timestamp | None
+    raw: pd.Series,
+    column: Column,
+    naive_zone: str | None,
+    now: pd.Timestamp | None,
+    *,
+    source: str = "",
 ) -> tuple[pd.Series, Issues]:
     present = raw.notna()
     stripped = None
@@ -720,7 +734,8 @@ def _coerce(
     elif column.kind == "number":
         values = _numbers(raw.where(present), column, issues)
     elif column.kind == "timestamp":
-        values = _timestamps(raw.where(present), naive_zone, issues)
+        where = f"{source}: column {column.name!r}"
+        values = _timestamps(raw.where(present), naive_zone, issues, where)
         if column.not_future and now is not None:
             future = values.gt(now).fillna(False).to_numpy()
             issues.append((future, f"is in the future (after {now.isoformat()})"))
@@ -750,45 +765,113 @@ def _numbers(raw: pd.Series, column: Column, issues: Issues) -> pd.Series:
     return numbers
 
 
-def _timestamps(raw: pd.Series, naive_zone: str | None, issues: Issues) -> pd.Series:
+# Times are held in nanoseconds since 1970, which reach from 1677-09-21 to
+# 2262-04-11; a time outside whole years of that span (a placeholder such as
+# 0001-01-01 or 9999-12-31 from an export) is refused, not stored wrapped.
+_STORABLE_FROM = pd.Timestamp("1678-01-01")
+_STORABLE_UNTIL = pd.Timestamp("2262-01-01")
+_UNSTORABLE = "is outside the years 1678 to 2261 that a time can be kept in"
+
+
+def _storable(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """``values`` with times that cannot be kept set missing, and which those were."""
+    naive = (
+        values.dt.tz_convert(None)
+        if isinstance(values.dtype, pd.DatetimeTZDtype)
+        else values
+    )
+    outside = ((naive < _STORABLE_FROM) | (naive >= _STORABLE_UNTIL)).fillna(False)
+    flags = outside.to_numpy(dtype=bool)
+    return (values.where(~outside) if flags.any() else values), flags
+
+
+def _timestamps(
+    raw: pd.Series, naive_zone: str | None, issues: Issues, where: str
+) -> pd.Series:
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        converted: pd.Series = raw.dt.tz_convert("UTC")
+        converted, far = _storable(raw.dt.tz_convert("UTC"))
+        issues.append((far, _UNSTORABLE))
         return converted.astype("datetime64[ns, UTC]")
-    if pd.api.types.is_datetime64_dtype(raw.dtype):
+    typed = pd.api.types.is_datetime64_dtype(raw.dtype)
+    if typed:
         naive = raw.notna()
         text = raw.astype("string")
     else:
         text = raw.astype("string").str.strip()
         naive = text.notna() & ~text.str.contains(_ZONE_SUFFIX).fillna(False)
     parsed = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
+    far = np.zeros(len(raw), dtype=bool)
     aware = text.notna() & ~naive
     if aware.any():
-        parsed[aware] = pd.to_datetime(
-            text[aware], format="ISO8601", utc=True, errors="coerce"
+        values, far[aware.to_numpy()] = _storable(
+            pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
         )
+        parsed[aware] = values
     unzoned = pd.Series(False, index=raw.index)
     if naive.any():
-        local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        local, far[naive.to_numpy()] = _storable(
+            pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        )
         if naive_zone is None:
             unzoned = naive & local.reindex(raw.index).notna()
         else:
-            parsed[naive] = local.dt.tz_localize(
-                naive_zone, ambiguous="NaT", nonexistent="NaT"
-            ).dt.tz_convert("UTC")
+            parsed[naive] = _localize(local, naive_zone, where)
+    issues.append((far, _UNSTORABLE))
     issues.append(
         (
-            (text.notna() & parsed.isna() & ~unzoned).to_numpy(dtype=bool),
+            (text.notna() & parsed.isna() & ~unzoned).to_numpy(dtype=bool) & ~far,
             "is not a timestamp (expected ISO 8601, e.g. 2026-11-02T09:30:00Z)",
         )
+    )
+    # A typed column (Parquet, SQL) has no text to add a zone to: its type
+    # lacks one.
+    fix = (
+        "store the column as timestamps with a time zone (UTC)"
+        if typed
+        else "write it with one (e.g. 2026-11-02T09:30:00Z)"
     )
     issues.append(
         (
             unzoned.to_numpy(dtype=bool),
-            "has no time zone; write it with one (e.g. 2026-11-02T09:30:00Z) "
-            "or set data.naive_time_zone in the config",
+            f"has no time zone; {fix} or set data.naive_time_zone in the config",
         )
     )
     return parsed.astype("datetime64[ns, UTC]")
+
+
+def _localize(local: pd.Series, zone: str, where: str) -> pd.Series:
+    """Wall-clock times in ``zone`` as UTC, with the offset before any clock change.
+
+    A time that a clock change repeats (02:30 on the last Sunday of October in
+    Europe/Paris) is read as its first occurrence, and one it skips (02:30 on
+    the last Sunday of March) as a clock not yet put forward shows it, i.e.
+    shifted forward by the gap (03:30 CEST). Both are the offset in force just
+    before the change: what Python's ``zoneinfo`` gives with ``fold=0`` (PEP
+    495). Such rows are real events, so they are kept, and counted in the log.
+    """
+    utc: pd.Series = local.dt.tz_localize(
+        zone, ambiguous="NaT", nonexistent="NaT"
+    ).dt.tz_convert("UTC")
+    changed = (utc.isna() & local.notna()).to_numpy()
+    if not changed.any():
+        return utc
+    tz = ZoneInfo(zone)
+    walls = local[changed]
+    offsets = [
+        wall.to_pydatetime(warn=False).replace(tzinfo=tz, fold=0).utcoffset()
+        for wall in walls
+    ]
+    utc[changed] = (walls - pd.to_timedelta(offsets).to_numpy()).dt.tz_localize("UTC")
+    logger.info(
+        "%s: %d local time(s) fall in a clock change of %s (repeated or skipped) "
+        "and were read with the offset before it, e.g. %s as %s",
+        where,
+        int(changed.sum()),
+        zone,
+        walls.iloc[0],
+        utc[changed].iloc[0].isoformat(),
+    )
+    return utc
 
 
 def _dates(raw: pd.Series, issues: Issues) -> pd.Series:
@@ -796,12 +879,15 @@ def _dates(raw: pd.Series, issues: Issues) -> pd.Series:
         parsed = pd.to_datetime(raw)
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_localize(None)
+        parsed, far = _storable(parsed)
+        issues.append((far, _UNSTORABLE))
         return parsed.dt.normalize().astype("datetime64[ns]")
     text = raw.astype("string").str.strip()
-    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    parsed, far = _storable(pd.to_datetime(text, format="ISO8601", errors="coerce"))
+    issues.append((far, _UNSTORABLE))
     issues.append(
         (
-            (text.notna() & parsed.isna()).to_numpy(dtype=bool),
+            (text.notna() & parsed.isna()).to_numpy(dtype=bool) & ~far,
             "is not a date (expected YYYY-MM-DD)",
         )
     )

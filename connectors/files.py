@@ -457,6 +457,7 @@ def load_inputs(
             "Google Ads API with a google_ads section"
         )
 
+    _reject_activation_before_signup(reads["users"])
     revenue = reads["revenue"]
     _convert_currency(revenue, currency, _fx_rates(data, now))
     revenue.reject(
@@ -494,6 +495,36 @@ def load_inputs(
     )
     logger.info("inputs read: %s", inputs.row_counts())
     return inputs
+
+
+#: How long before its sign-up a user's activation may be stamped and still be
+#: believed: the two often come from different systems (a sign-up form, a
+#: product event stamped by the browser's clock), whose clocks differ by
+#: seconds, at times minutes.
+ACTIVATION_SKEW = pd.Timedelta(minutes=5)
+
+
+def _reject_activation_before_signup(users: TableRead) -> None:
+    """Quarantine users activated before they signed up, beyond clock skew.
+
+    Activation is the conversion time sent to Google Ads and the day a user is
+    counted as acquired: an activation years before its sign-up would be
+    dropped from the feed as too old and counted in another month's CAC.
+    """
+    kept = users.kept
+    early = kept["activated_at"] < kept["signup_at"] - ACTIVATION_SKEW
+    if not bool(early.any()):
+        return
+    signup = kept.loc[early, "signup_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    minutes = int(ACTIVATION_SKEW.total_seconds() // 60)
+    users.reject(
+        early,
+        "activated_at",
+        "is before the user's sign-up, signup_at '"
+        + signup.to_numpy(dtype=object)
+        + f"' (UTC); an activation may precede its sign-up by {minutes} minutes "
+        "at most (clock skew)",
+    )
 
 
 def _reject_revenue_before_signup(revenue: TableRead, users: pd.DataFrame) -> None:
@@ -666,13 +697,24 @@ def _convert_currency(revenue: TableRead, currency: str, rates: pd.DataFrame) ->
     joined = pd.merge_asof(rows, table, on="date", by="currency")
     rate = joined.set_index("position")["rate"].sort_index()
     rate.index = kept.index
-    known = ", ".join(sorted(set(table["currency"])))
-    revenue.reject(
-        rate.isna(),
-        "currency",
-        f"has no exchange rate into {currency} on the row's date (rates for "
-        f"{known}); add it to data.fx",
-    )
+    missing = rate.isna()
+    if rates.empty:
+        problem: str | np.ndarray = np.array(
+            [
+                f"has no exchange rate into {currency}: no rates are configured; "
+                f"set data.fx.rates ({code}: the {currency} value of one {code}) "
+                "or data.fx.source (a table of currency, rate[, date])"
+                for code in kept.loc[missing, "currency"].astype(str)
+            ],
+            dtype=object,
+        )
+    else:
+        known = ", ".join(sorted(set(table["currency"])))
+        problem = (
+            f"has no exchange rate into {currency} on the row's date (rates for "
+            f"{known}); add it to data.fx"
+        )
+    revenue.reject(missing, "currency", problem)
     kept, rate = revenue.kept, rate[rate.notna()].reset_index(drop=True)
     converted = kept["currency"].ne(currency)
     if bool(converted.any()):

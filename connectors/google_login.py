@@ -14,8 +14,10 @@ moved, the login still goes to Google.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +33,9 @@ logger = logging.getLogger(__name__)
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _REASON_CHARS = 200
+#: The fields of a Google key file (service account or authorized user) that
+#: log in on their own: whoever reads one can act as the account.
+_KEY_FILE_SECRETS = ("private_key", "client_secret", "refresh_token")
 
 #: Seconds one token request may take. google.auth waits 120 s by default,
 #: so a token endpoint that takes the connection and never answers held a
@@ -86,6 +91,23 @@ def check_token_uri(value: str | None) -> str | None:
             "http only on this machine (127.0.0.1, ::1, localhost)"
         )
     return text
+
+
+def key_file_secrets(path: Path) -> tuple[str, ...]:
+    """The secret values of a Google key file, for masking; none if unreadable.
+
+    A service account key holds a private key; an authorized-user file a
+    client secret and a refresh token. A file that cannot be read or is not
+    a JSON object gives none: what loads it fails with its own error.
+    """
+    try:
+        info = json.loads(path.expanduser().read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return ()
+    if not isinstance(info, dict):
+        return ()
+    found = (info.get(name) for name in _KEY_FILE_SECRETS)
+    return tuple(value for value in found if isinstance(value, str) and value)
 
 
 def with_token_uri(credentials: Credentials, token_uri: str) -> Credentials:

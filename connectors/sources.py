@@ -17,11 +17,13 @@ written either as a bare path (the simple form) or as a mapping::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -32,6 +34,48 @@ from pydantic import (
 
 #: Rows per chunk when reading; bounds the memory one chunk takes.
 DEFAULT_CHUNK_ROWS = 100_000
+
+
+#: The password of a URL's user, up to the last ``@`` (a password may hold one).
+_URL_PASSWORD = re.compile(r"(?P<head>://[^/@:\s]*:)\S*@")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages show it: ``user:***@host``, even when it does not parse."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return _URL_PASSWORD.sub(r"\g<head>***@", url)
+
+
+def check_database_url(url: str) -> str:
+    """Check that ``url`` parses as a SQLAlchemy URL.
+
+    Raises
+    ------
+    ValueError
+        It does not. The message does not repeat the URL, which may hold a
+        password; see :func:`shown_url` for how it may be shown.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError):
+        msg = (
+            "not a SQLAlchemy URL (expected dialect+driver://user:password@host/"
+            "database, or sqlite:///path)"
+        )
+        raise ValueError(msg) from None
+    return url
+
+
+#: A SQLAlchemy URL, checked when the config is read.
+DatabaseUrl = Annotated[str, AfterValidator(check_database_url)]
 
 
 class _Strict(BaseModel):
@@ -52,7 +96,7 @@ class FileSource(_Strict):
 class SqlSource(_Strict):
     """A table or a query behind a SQLAlchemy URL."""
 
-    url: str | None = Field(
+    url: DatabaseUrl | None = Field(
         default=None, description="SQLAlchemy URL; defaults to data.url."
     )
     table: str | None = Field(
@@ -147,7 +191,7 @@ class DataSettings(_Strict):
         description="Campaign stats; unset reads them from the google_ads accounts.",
     )
     events: Source | None = None
-    url: str | None = Field(
+    url: DatabaseUrl | None = Field(
         default=None, description="Default SQLAlchemy URL of SQL sources."
     )
     naive_time_zone: str | None = Field(

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from typing import Protocol
 
-from config.schema import AlertSettings
+from config.schema import AlertSettings, check_webhook_url
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +42,17 @@ class WebhookAlerts:
         The webhook URL (http or https).
     timeout_seconds
         How long one post may take before it is given up.
+
+    Raises
+    ------
+    ValueError
+        The URL is not http or https, or names no host (see
+        :func:`config.schema.check_webhook_url`; the config is checked so
+        when it is read).
     """
 
     def __init__(self, url: str, timeout_seconds: float = 10.0) -> None:
-        if not url.startswith(("http://", "https://")):
-            msg = "operations.alerts.webhook_url must start with http:// or https://"
-            raise ValueError(msg)
-        self._url = url
+        self._url = check_webhook_url(url)
         self._timeout = timeout_seconds
 
     def send(self, text: str) -> None:
@@ -73,7 +77,9 @@ def alerts_from(settings: AlertSettings) -> AlertSink:
     """The sink the alert settings ask for."""
     if settings.webhook_url is None:
         return NoAlerts()
-    return WebhookAlerts(settings.webhook_url, settings.timeout_seconds)
+    return WebhookAlerts(
+        settings.webhook_url.get_secret_value(), settings.timeout_seconds
+    )
 
 
 #: Set on an error whose alert went out, so that no caller announces it again.

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection
 
 from config.schema import Settings
 from optimizer.alerts import AlertSink, NoAlerts, alert_failure
-from optimizer.commands import approve_command, run_command
+from optimizer.commands import approve_command, run_command, runs_command
 from optimizer.days import account_today
 from optimizer.exceptions import (
     ApplyStopped,
@@ -218,7 +218,7 @@ def apply_run(
         No such run, or it is not a cycle run.
     """
     sink = alerts or NoAlerts()
-    run = _existing_run(store, run_id)
+    run = _existing_run(store, run_id, settings.source)
     if run.kind != CYCLE:
         raise StateError(f"run {run_id} is a {run.kind} run; only cycle runs apply")
     # Before the stops: a stop would overwrite the status that holds it back.
@@ -241,19 +241,22 @@ def apply_run(
     return report
 
 
-def ensure_rollbackable(store: StateStore, run_id: str) -> dict[str, ChangeRecord]:
+def ensure_rollbackable(
+    store: StateStore, run_id: str, *, config: Path | None = None
+) -> dict[str, ChangeRecord]:
     """The changes ``run_id`` applied, refusing a run that applied none.
 
     Checked before anything connects to the account: a dry run or a run
     whose every push failed has nothing to undo, whether or not this machine
-    could reach Google Ads.
+    could reach Google Ads. A refusal names ``config`` in the command it
+    suggests, or a placeholder when ``None``.
 
     Raises
     ------
     StateError
         No such run, or it applied nothing.
     """
-    run = _existing_run(store, run_id)
+    run = _existing_run(store, run_id, config)
     changes = {
         cid: change
         for cid, change in store.changes_of(run_id).items()
@@ -311,8 +314,8 @@ def rollback_run(
         No such run, or it applied nothing.
     """
     sink = alerts or NoAlerts()
-    original = _existing_run(store, run_id)
-    changes = ensure_rollbackable(store, run_id)
+    original = _existing_run(store, run_id, settings.source)
+    changes = ensure_rollbackable(store, run_id, config=settings.source)
     kill = _kill_switch(settings)
     if kill is not None:
         _record_stop(store, run_id, KILL_SWITCH, kill, sink, record=False)
@@ -488,7 +491,7 @@ def ensure_approvable(
     StateError
         No such run, or it is not a cycle run.
     """
-    run = _existing_run(store, run_id)
+    run = _existing_run(store, run_id, config)
     if run.kind != CYCLE:
         raise StateError(
             f"run {run_id} is a {run.kind} run: there is nothing to approve"
@@ -985,10 +988,13 @@ def _account_lease(
     )
 
 
-def _existing_run(store: StateStore, run_id: str) -> RunRecord:
+def _existing_run(store: StateStore, run_id: str, config: Path | None) -> RunRecord:
     run = store.get_run(run_id)
     if run is None:
-        raise StateError(f"no run {run_id!r} in the state store (`valuebid runs`)")
+        raise StateError(
+            f"no run {run_id!r} in the state store (`{runs_command(config)}` "
+            "lists them)"
+        )
     return run
 
 

@@ -22,9 +22,20 @@ from models.cli import model_app
 from models.exceptions import ModelError
 from optimizer import days
 from optimizer.apply import Approval
-from optimizer.commands import approve_command, first_run_command, run_command
+from optimizer.commands import (
+    approve_command,
+    first_run_command,
+    run_command,
+    runs_command,
+)
 from optimizer.console import command_console
-from optimizer.cycle import CycleResult, run_cycle
+from optimizer.cycle import (
+    CycleResult,
+    SecretMask,
+    mask_secrets,
+    run_cycle,
+    settings_secrets,
+)
 from optimizer.economics_cli import case_app, economics_command
 from optimizer.exceptions import OptimizerError
 from optimizer.plan import PlanRow
@@ -100,9 +111,14 @@ def run(
     ] = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Run one daily cycle: read, check, score, plan, record."""
+    """Run one daily cycle: read, check, score, plan, record.
+
+    Exit status 1 on an error, and on a day held for a jump in the predicted
+    values (every target holds, no value is sent), which cron must not take
+    for a success.
+    """
     _logging(verbose)
-    with _fail_cleanly():
+    with _fail_cleanly(config):
         settings = load_settings(config)
         if run_date is not None:
             days.refuse_day_ahead(
@@ -221,7 +237,7 @@ def report(
     if period not in ("day", "week"):
         errors.print(f"[red]error:[/red] --period {period!r}: use day or week")
         raise typer.Exit(code=2)
-    with _fail_cleanly():
+    with _fail_cleanly(config):
         settings = load_settings(config)
         with console.status("Gathering the figures of the run"):
             data = report_for_run(
@@ -242,7 +258,7 @@ def check(config: ConfigOption) -> None:
     from connectors.google_ads import check_credentials_file
     from connectors.value_feed import check_credentials
 
-    with _fail_cleanly():
+    with _fail_cleanly(config):
         settings = load_settings(config)
         if settings.google_ads is not None:
             check_credentials_file(settings.google_ads)
@@ -327,18 +343,24 @@ def feed(
     ] = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Send each activated user's predicted value to Google once (dry run default)."""
+    """Send each activated user's predicted value to Google once (dry run default).
+
+    Exit status 1 on an error, and on a day held for a jump in the predicted
+    values, with or without --send (nothing is sent), as `valuebid run` on
+    that day.
+    """
     from optimizer.value_feed import feed_values, prepare_feed
 
     _logging(verbose)
     now = days.utc_now()
-    with _fail_cleanly():
+    with _fail_cleanly(config):
         settings = load_settings(config)
-        prepared = prepare_feed(settings, now=now)
+        prepared = prepare_feed(settings, now=now, notify=_say_on_console)
         if prepared.check.held and not send:
-            # Nothing is due while the day is held: say that and why, only.
+            # Nothing is due while the day is held: say that and why, only,
+            # and fail as the held run of the day did and --send would.
             _show_value_check(prepared.check, "--send would send nothing")
-            return
+            raise typer.Exit(code=1)
         if not prepared.check.held:
             _show_value_check(prepared.check)
         report = feed_values(
@@ -384,14 +406,14 @@ def schedule(config: ConfigOption, verbose: VerboseOption = False) -> None:
     from optimizer.scheduler import run_scheduler
 
     _logging(verbose, default=logging.INFO)
-    with _fail_cleanly():
+    with _fail_cleanly(config):
         run_scheduler(config)
 
 
 @app.command()
 def runs(config: ConfigOption) -> None:
     """List recorded runs, newest first, with their outcomes."""
-    with _fail_cleanly(), _store(config) as (settings, store):
+    with _fail_cleanly(config), _store(config) as (settings, store):
         records = store.list_runs()
         counts = {r.run_id: store.changes_of(r.run_id) for r in records}
         currency = settings.account.currency
@@ -445,7 +467,7 @@ def plan_show(
     ] = None,
 ) -> None:
     """Show a run's plan, what was approved and what was applied."""
-    with _fail_cleanly(), _store(config) as (settings, store):
+    with _fail_cleanly(config), _store(config) as (settings, store):
         if run_id is None:
             latest = store.latest_run(settings.account.name)
             if latest is None:
@@ -455,7 +477,9 @@ def plan_show(
             run_id = latest.run_id
         record = store.get_run(run_id)
         if record is None:
-            raise OptimizerError(f"no run {run_id!r} (`valuebid runs` lists them)")
+            raise OptimizerError(
+                f"no run {run_id!r} (`{runs_command(config)}` lists them)"
+            )
         rows = store.stored_plan(run_id)
         changes = store.changes_of(run_id)
     table = Table(title=f"Plan {run_id} ({record.status})")
@@ -565,7 +589,7 @@ def approve(
     from optimizer.google_ads_writer import connect_writer
 
     _logging(verbose)
-    with _fail_cleanly(), _store(config) as (settings, store):
+    with _fail_cleanly(config), _store(config) as (settings, store):
         # A plan that may not be approved at all is refused before the
         # account is reached, and the account is reached before anything is
         # recorded. The push's own guardrails (kill switch, stale data, model
@@ -601,8 +625,8 @@ def rollback(
     from optimizer.google_ads_writer import connect_writer
 
     _logging(verbose)
-    with _fail_cleanly(), _store(config) as (settings, store):
-        applying.ensure_rollbackable(store, run_id)
+    with _fail_cleanly(config), _store(config) as (settings, store):
+        applying.ensure_rollbackable(store, run_id, config=config)
         report = applying.rollback_run(
             store,
             run_id,
@@ -744,13 +768,38 @@ def _say_on_console(line: str) -> None:
 
 
 @contextmanager
-def _fail_cleanly() -> Iterator[None]:
-    """Turn the tool's own errors into one paragraph on stderr and exit 1."""
+def _fail_cleanly(config: Path | None = None) -> Iterator[None]:
+    """Turn the tool's own errors into one paragraph on stderr and exit 1.
+
+    Neither the paragraph nor any log line written meanwhile shows a URL's
+    password or a secret the config at ``config`` leads to (see
+    :func:`optimizer.cycle.settings_secrets`): an error may quote what a
+    server sent back.
+    """
+    secrets = _secrets_of(config)
+    mask = SecretMask(secrets)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(mask)
     try:
         yield
     except _EXPECTED as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        text = mask_secrets(str(exc), secrets)
+        errors.print(f"[red]error:[/red] {text}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
+    finally:
+        for handler in handlers:
+            handler.removeFilter(mask)
+
+
+def _secrets_of(config: Path | None) -> frozenset[str]:
+    """The secrets the config at ``config`` leads to; none if it cannot be read."""
+    if config is None:
+        return frozenset()
+    try:
+        return settings_secrets(load_settings(config))
+    except ConfigError:
+        return frozenset()
 
 
 def _logging(verbose: bool, default: int = logging.WARNING) -> None:
@@ -763,6 +812,14 @@ def _logging(verbose: bool, default: int = logging.WARNING) -> None:
     logging.getLogger("alembic").setLevel(
         logging.NOTSET if verbose else logging.WARNING
     )
+    # Google's clients cut their loggers off from the root one unless told
+    # otherwise; their warnings (a failed Google Ads call, quoting what the
+    # server answered) then reach stderr unformatted, past the masking of
+    # secrets. A level is what tells them, and propagation is restored in
+    # case one of them got there first.
+    google = logging.getLogger("google")
+    google.setLevel(logging.WARNING)
+    google.propagate = True
 
 
 def main(argv: Sequence[str] | None = None) -> None:

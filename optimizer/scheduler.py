@@ -45,6 +45,14 @@ JOB_CYCLE = "valuebid-daily-cycle"
 JOB_VALUE_FEED = "valuebid-value-feed"
 JOB_RETRAIN = "valuebid-retrain"
 JOBS_TABLE = "scheduler_jobs"
+#: The scheduler library's own loggers (its executor and job store are ours,
+#: named "default"). The executor logs a failed job's exception, traceback
+#: included, before our listener does.
+_LIBRARY_LOGGERS = (
+    "apscheduler.scheduler",
+    "apscheduler.executors.default",
+    "apscheduler.jobstores.default",
+)
 
 
 def daily_cycle_job(config_path: str) -> None:
@@ -110,9 +118,12 @@ class _Scheduler(BackgroundScheduler):  # type: ignore[misc]
     ended, closes both.
     """
 
-    def __init__(self, engine: Engine, **options: Any) -> None:
+    def __init__(self, engine: Engine, masking: logging.Filter, **options: Any) -> None:
         super().__init__(**options)
         self._engine = engine
+        self._masking = masking
+        for name in _LIBRARY_LOGGERS:
+            logging.getLogger(name).addFilter(masking)
 
     def _process_jobs(self) -> float | None:
         if self.state == STATE_STOPPED:
@@ -123,6 +134,8 @@ class _Scheduler(BackgroundScheduler):  # type: ignore[misc]
     def shutdown(self, wait: bool = True) -> None:
         super().shutdown(wait=wait)
         self._engine.dispose()
+        for name in _LIBRARY_LOGGERS:
+            logging.getLogger(name).removeFilter(self._masking)
 
 
 @dataclass(frozen=True)
@@ -172,12 +185,15 @@ def build_scheduler(
     jobs
         The jobs to schedule; the config's three cadences by default.
     """
+    from optimizer.cycle import SecretMask, settings_secrets
+
     url = state_url(settings.state.directory, settings.state.url)
     StateStore(url).dispose()
     grace = settings.operations.schedule.misfire_grace_seconds
     engine = create_state_engine(url)
     scheduler = _Scheduler(
         engine,
+        SecretMask(settings_secrets(settings)),
         timezone=ZoneInfo(settings.account.time_zone),
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)},
         executors={"default": ThreadPoolExecutor(max_workers=1)},

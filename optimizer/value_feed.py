@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -72,6 +73,7 @@ def prepare_feed(
     now: dt.datetime,
     inputs: Inputs | None = None,
     scores: pd.DataFrame | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> PreparedFeed:
     """Read and score as the feed does, and check the level of the values.
 
@@ -86,6 +88,10 @@ def prepare_feed(
     scores
         Already-computed scores (``user_id``, ``pltv_365``); the current model
         scores the users as of ``now`` when ``None``.
+    notify
+        Called with a line worth keeping in the output, as the cycle's
+        ``notify``: that no model was current and one is trained, then its
+        gate's verdict. Logged at INFO when ``None``.
 
     Returns
     -------
@@ -109,7 +115,7 @@ def prepare_feed(
         from optimizer.cycle import current_model
 
         as_of = pd.Timestamp(now).tz_convert("UTC")
-        model = current_model(settings, inputs, as_of)
+        model = current_model(settings, inputs, as_of, notify)
         scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
     summary = summarize_values(settings, inputs, scores, now)
     store = StateStore(state_url(settings.state.directory, settings.state.url))

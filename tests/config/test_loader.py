@@ -222,3 +222,37 @@ def test_the_examples_api_sections_are_valid_once_uncommented(tmp_path: Path) ->
     assert settings.google_ads.token_uri == "http://127.0.0.1:8080/token"
     assert settings.feed.sink == "conversion_upload"
     assert settings.feed.batch_size == 2000
+
+
+#: The part of a webhook URL that lets anyone post to the channel.
+WEBHOOK_TOKEN = "T000/B000/XXXXtokenXXXX"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"ftp://hooks.example/services/{WEBHOOK_TOKEN}", "(found ftp:;"),
+        (f"hooks.example/services/{WEBHOOK_TOKEN}", "(found none;"),
+        # A token pasted without its URL: no part of it reads as a scheme.
+        (f"xoxbXXXXtokenXXXX:{WEBHOOK_TOKEN}", "(found none;"),
+        (f"https:///services/{WEBHOOK_TOKEN}", "names no host after https://"),
+        (f"https://hooks.example:{WEBHOOK_TOKEN}", "host and port can be read"),
+    ],
+)
+def test_a_bad_webhook_url_is_refused_without_being_repeated(
+    tmp_path: Path, url: str, shown: str
+) -> None:
+    mapping = config_mapping()
+    mapping["operations"] = {"alerts": {"webhook_url": url}}
+    path = _write(tmp_path, mapping)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}: 1 invalid setting(s)\n")
+    assert "  operations.alerts.webhook_url: " in message
+    assert shown in message
+    assert "the URL is not shown" in message
+    assert "xxxxtokenxxxx" not in message.lower()
+    assert "services" not in message

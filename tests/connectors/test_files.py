@@ -13,7 +13,7 @@ from connectors.contracts import EVENTS, REVENUE, USERS
 from connectors.exceptions import ContractError, InputError
 from connectors.files import file_fingerprint, load_inputs, read_table
 from connectors.sources import DataSettings, FileSource, QuarantineSettings
-from tests.connectors.conftest import REVENUE_CSV, Loader, write
+from tests.connectors.conftest import REVENUE_CSV, USERS_CSV, Loader, write
 from tests.support.datasets import Dataset, write_dataset
 
 
@@ -266,3 +266,64 @@ def test_a_currency_that_is_not_three_letters_is_still_refused(
     (bad,) = pd.read_csv(inputs.audits["revenue"].file, dtype="string").itertuples()
     assert (bad.quarantine_column, bad.quarantine_value) == ("currency", code)
     assert "is not an ISO 4217 code" in bad.quarantine_reason
+
+
+def test_lower_case_country_codes_are_read_upper_case(load: Loader) -> None:
+    users = USERS_CSV.replace(",FR,smb,c1\n", ", fr ,smb,c1\n", 1)
+    users = users.replace(",DE,50+,", ",De,50+,")
+
+    inputs = load(tables={"users": users}, max_share=0)
+
+    assert inputs.users["country"].tolist() == ["FR", "DE", "FR", "DE"]
+
+
+@pytest.mark.parametrize("country", ["fra", "france", "f1", "ü"])
+def test_a_country_that_is_not_two_letters_is_still_refused(
+    load: Loader, country: str
+) -> None:
+    users = USERS_CSV.replace(",DE,50+,", f",{country},50+,")
+
+    inputs = load(tables={"users": users})
+
+    (bad,) = pd.read_csv(inputs.audits["users"].file, dtype="string").itertuples()
+    assert (bad.quarantine_column, bad.quarantine_value) == ("country", country)
+    assert "is not an ISO 3166 alpha-2 code such as 'FR'" in bad.quarantine_reason
+
+
+def test_a_parquet_column_without_a_zone_is_told_to_get_a_zoned_type(
+    tmp_path: Path,
+) -> None:
+    users = read_table(write_dataset(tmp_path).users, USERS)
+    parquet = tmp_path / "users.parquet"
+    users.assign(signup_at=users["signup_at"].dt.tz_localize(None)).to_parquet(parquet)
+
+    with pytest.raises(ContractError) as refused:
+        read_table(parquet, USERS)
+
+    message = str(refused.value)
+    assert "column 'signup_at', row 1" in message
+    assert (
+        "has no time zone; store the column as timestamps with a time zone (UTC) "
+        "or set data.naive_time_zone in the config"
+    ) in message
+
+
+@pytest.mark.parametrize("zone", ["UTC", None])
+def test_a_parquet_time_past_2262_is_refused_not_a_crash(
+    tmp_path: Path, zone: str | None
+) -> None:
+    users = read_table(write_dataset(tmp_path).users, USERS)
+    far = pd.Series(
+        pd.to_datetime(["2300-01-01T00:00:00"] * len(users)).as_unit("us"),
+        index=users.index,
+    )
+    column = far if zone is None else far.dt.tz_localize(zone)
+    parquet = tmp_path / "users.parquet"
+    users.assign(activated_at=column).to_parquet(parquet)
+
+    with pytest.raises(ContractError) as refused:
+        read_table(parquet, USERS, naive_time_zone="UTC")
+
+    message = str(refused.value)
+    assert "column 'activated_at', row 1" in message
+    assert "is outside the years 1678 to 2261" in message

@@ -69,6 +69,30 @@ QUARANTINED = {
         "last tuesday",
         "is not a timestamp",
     ),
+    "timestamp an export's placeholder far back": Bad(
+        "revenue",
+        _rev(3, "u3,0001-01-01T00:00:00Z,30,EUR,o3"),
+        "occurred_at",
+        3,
+        "0001-01-01T00:00:00Z",
+        "is outside the years 1678 to 2261",
+    ),
+    "zone-less timestamp past 2262": Bad(
+        "revenue",
+        _rev(3, "u3,2300-01-01 00:00:00,30,EUR,o3"),
+        "occurred_at",
+        3,
+        "2300-01-01 00:00:00",
+        "is outside the years 1678 to 2261",
+    ),
+    "date an export's placeholder far ahead": Bad(
+        "campaign_stats",
+        _stats(1, "9999-12-31,c1,Search FR,100,5,200,TARGET_CPA,20,"),
+        "date",
+        1,
+        "9999-12-31",
+        "is outside the years 1678 to 2261",
+    ),
     "conversions is a date": Bad(
         "campaign_stats",
         _stats(1, "2026-02-01,c1,Search FR,100,2026-02-01,200,TARGET_CPA,20,"),
@@ -100,6 +124,15 @@ QUARANTINED = {
         4,
         "2027-01-06T10:00:00Z",
         "is in the future",
+    ),
+    "activation years before sign-up": Bad(
+        "users",
+        _users(3, "u3,2026-01-04T10:00:00+01:00,2020-05-01T08:00:00Z,FR,smb,c1"),
+        "activated_at",
+        3,
+        "2020-05-01T08:00:00Z",
+        "is before the user's sign-up, signup_at '2026-01-04T09:00:00Z' (UTC); "
+        "an activation may precede its sign-up by 5 minutes at most",
     ),
     "revenue in the future": Bad(
         "revenue",
@@ -438,3 +471,68 @@ def test_an_fx_table_with_two_rates_a_day_is_refused(
 )
 def test_a_share_of_bad_rows_is_never_shown_as_zero(share: float, shown: str) -> None:
     assert percent(share) == shown
+
+
+def test_local_times_in_a_clock_change_are_kept_with_the_earlier_offset(
+    load: Loader, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Paris clocks show 02:30 twice on 2025-10-26 (CEST, then CET) and never
+    # on 2025-03-30 (02:00 CET becomes 03:00 CEST).
+    users = _users(1, "u1,2025-10-26 02:30:00,2026-01-02T10:00:00Z,FR,smb,c1")
+    users = replace_row(
+        users, 2, "u2,2025-03-30 02:30:00,2026-01-03T12:00:00Z,DE,freelancer,c2"
+    )
+
+    with caplog.at_level("INFO", logger="connectors.contracts"):
+        inputs = load(
+            tables={"users": users}, max_share=0, naive_time_zone="Europe/Paris"
+        )
+
+    assert inputs.audits["users"].quarantined == 0
+    assert inputs.users["signup_at"].iloc[:2].tolist() == [
+        pd.Timestamp("2025-10-26T00:30:00Z"),
+        pd.Timestamp("2025-03-30T01:30:00Z"),
+    ]
+    assert (
+        "column 'signup_at': 2 local time(s) fall in a clock change of "
+        "Europe/Paris (repeated or skipped) and were read with the offset before it"
+    ) in caplog.text
+
+
+def test_only_an_activation_beyond_clock_skew_before_sign_up_is_set_aside(
+    load: Loader,
+) -> None:
+    # u1 signs up at 10:00:00 UTC and the product stamped its activation a few
+    # seconds earlier on another clock; u2's activation is six minutes early.
+    users = _users(1, "u1,2026-01-01T10:00:00Z,2026-01-01T09:59:57Z,FR,smb,c1")
+    users = replace_row(
+        users, 2, "u2,2026-01-03T10:00:00Z,2026-01-03T09:54:00Z,DE,freelancer,c2"
+    )
+
+    inputs = load(tables={"users": users})
+
+    assert inputs.users["user_id"].tolist() == ["u1", "u3", "u4"]
+    assert inputs.users["activated_at"].iloc[0] == pd.Timestamp("2026-01-01T09:59:57Z")
+    audit = inputs.audits["users"]
+    assert audit.file is not None
+    (bad,) = pd.read_csv(audit.file, dtype="string").itertuples()
+    assert (bad.quarantine_column, bad.quarantine_value) == (
+        "activated_at",
+        "2026-01-03T09:54:00Z",
+    )
+
+
+def test_a_foreign_currency_without_any_rate_configured_names_the_setting(
+    load: Loader,
+) -> None:
+    revenue = _rev(2, "u2,2026-02-02T00:00:00Z,20,usd,o2")
+
+    with pytest.raises(ContractError) as refused:
+        load(tables={"revenue": revenue}, max_share=0)
+
+    message = str(refused.value)
+    assert (
+        "value 'usd' has no exchange rate into EUR: no rates are configured; set "
+        "data.fx.rates (USD: the EUR value of one USD) or data.fx.source"
+    ) in message
+    assert "rates for" not in message

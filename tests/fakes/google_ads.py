@@ -202,6 +202,10 @@ class FakeGoogleAdsApi:
         self.requests: list[RecordedRequest] = []
         self.geo_targets: dict[int, str] = dict(COUNTRY_GEO_TARGETS)
         self._injected: collections.deque[_Injected] = collections.deque()
+        #: When set, every call is refused as made with an unapproved developer
+        #: token, the message quoting the token received (as a server echoing
+        #: the request would), to show that messages mask what a server sends.
+        self.refuse_developer_token = False
         self._lock = threading.RLock()
         self._request_ids = itertools.count(1)
 
@@ -439,6 +443,18 @@ class FakeGoogleAdsApi:
                         "request_error",
                         "DEVELOPER_TOKEN_PARAMETER_MISSING",
                         "Developer token is missing.",
+                    )
+                ],
+            )
+        if self.refuse_developer_token:
+            raise ApiFailure(
+                grpc.StatusCode.PERMISSION_DENIED,
+                [
+                    api_error(
+                        "authorization_error",
+                        "DEVELOPER_TOKEN_NOT_APPROVED",
+                        f"The developer token {metadata['developer-token']} is "
+                        "only approved for use with test accounts.",
                     )
                 ],
             )

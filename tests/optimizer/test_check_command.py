@@ -122,13 +122,15 @@ def test_check_refuses_a_campaign_day_with_two_different_rows(tmp_path: Path) ->
     assert "OK" not in result.output
 
 
-def _with_brand_campaign(folder: Path, default_market: str | None) -> Path:
+def _with_brand_campaign(
+    folder: Path, default_market: str | None, country: str = "UK"
+) -> Path:
     config = _config(folder, REVENUE_CSV, 0.5)
     if default_market is not None:
         text = config.read_text(encoding="utf-8")
         config.write_text(text + f"default_market: {default_market}\n", "utf-8")
     (folder / "users.csv").write_text(
-        USERS_CSV + "u5,2026-01-07T10:00:00Z,,UK,smb,c3\n", encoding="utf-8"
+        USERS_CSV + f"u5,2026-01-07T10:00:00Z,,{country},smb,c3\n", encoding="utf-8"
     )
     (folder / "stats.csv").write_text(
         STATS_CSV + "2026-02-01,c3,Brand,50,1,60,TARGET_CPA,50,\n", encoding="utf-8"
@@ -136,8 +138,11 @@ def _with_brand_campaign(folder: Path, default_market: str | None) -> Path:
     return config
 
 
-def test_check_names_campaigns_only_the_default_market_places(tmp_path: Path) -> None:
-    config = _with_brand_campaign(tmp_path, default_market="FR")
+@pytest.mark.parametrize("country", ["UK", "uk"])
+def test_check_names_campaigns_only_the_default_market_places(
+    tmp_path: Path, country: str
+) -> None:
+    config = _with_brand_campaign(tmp_path, default_market="FR", country=country)
 
     result = CliRunner().invoke(app, ["check", "--config", str(config)])
 
@@ -239,3 +244,19 @@ def test_check_accepts_a_readable_credentials_file(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output
+
+
+def test_check_refuses_a_bad_webhook_url_without_showing_it(tmp_path: Path) -> None:
+    config = _config(tmp_path, REVENUE_CSV, 0.5)
+    hook = "ftp://hooks.example/services/T000/B000/XXXXtokenXXXX"
+    with config.open("a", encoding="utf-8") as out:
+        out.write(f"operations: {{alerts: {{webhook_url: '{hook}'}}}}\n")
+
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 1
+    said = " ".join(result.stderr.split())
+    assert said.startswith(f"error: {config}: 1 invalid setting(s)"), said
+    assert "operations.alerts.webhook_url: must start with http:// or https://" in said
+    assert "/services/" not in result.output
+    assert "XXXXtokenXXXX" not in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from pathlib import Path
 
 import pytest
@@ -121,10 +122,18 @@ def test_plan_show_tells_the_command_with_the_config_it_was_given(
     assert "FILE" not in result.output
 
 
-def test_plan_show_names_an_unknown_run(config: Path) -> None:
-    result = runner.invoke(app, ["plan", "show", "nope", "--config", str(config)])
+@pytest.mark.parametrize(
+    "command", [["plan", "show", "nope"], ["approve", "nope"], ["rollback", "nope"]]
+)
+def test_an_unknown_run_is_named_with_the_command_that_lists_the_runs(
+    config: Path, command: list[str]
+) -> None:
+    result = runner.invoke(app, [*command, "--config", str(config)])
+
     assert result.exit_code == 1
-    assert "no run 'nope'" in result.output
+    said = " ".join(result.output.split())
+    assert "no run 'nope'" in said
+    assert f"(`valuebid runs --config {shlex.quote(str(config))}` lists them)" in said
 
 
 def test_approve_without_an_account_records_nothing(

@@ -47,7 +47,7 @@ from optimizer.scheduler import (
 )
 from optimizer.state import StateStore, create_state_engine, state_url
 from tests.optimizer.conftest import ZONE, broken_demo, make_settings, webhook_url
-from tests.optimizer.scheduled import record_fire
+from tests.optimizer.scheduled import fail_quoting_the_login, record_fire
 
 PARIS = ZoneInfo(ZONE)
 
@@ -324,3 +324,47 @@ def test_a_failed_job_is_logged_and_announced_without_the_configs_secrets(
     assert line == f"job {JOB_VALUE_FEED} failed: could not reach ***"
     [alert] = webhook.received  # type: ignore[attr-defined]
     assert url not in alert["body"]["text"]
+
+
+def test_a_failed_jobs_traceback_is_logged_without_the_login_secrets(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secrets = ("dev-token-4141", "client-secret-4242", "1//refresh-4343")
+    (tmp_path / "google-ads.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "developer_token": secrets[0],
+                "client_id": "client-id.apps.example",
+                "client_secret": secrets[1],
+                "refresh_token": secrets[2],
+            }
+        ),
+        encoding="utf-8",
+    )
+    config = _write_config(tmp_path)
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    raw["google_ads"] = {
+        "customer_ids": ["123-456-7890"],
+        "credentials_file": "google-ads.yaml",
+    }
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    job = ScheduledJob(JOB_CYCLE, fail_quoting_the_login, "30 6 * * *")
+    scheduler = build_scheduler(load_settings(config), config, jobs=[job])
+    failed = threading.Event()
+    scheduler.add_listener(lambda event: failed.set(), EVENT_JOB_ERROR)
+
+    with caplog.at_level(logging.INFO):
+        try:
+            scheduler.modify_job(JOB_CYCLE, next_run_time=dt.datetime.now(PARIS))
+            scheduler.resume()
+            assert failed.wait(timeout=60), "the job did not fail"
+        finally:
+            scheduler.shutdown(wait=True)
+
+    # The library's own line keeps its traceback, masked like ours.
+    [library] = [r for r in caplog.records if "raised an exception" in r.getMessage()]
+    assert library.name.startswith("apscheduler.")
+    assert "Traceback" in caplog.text
+    assert "RuntimeError: login refused for *** / *** / ***" in caplog.text
+    assert f"job {JOB_CYCLE} failed: login refused for ***" in caplog.text
+    assert not any(secret in caplog.text for secret in secrets)

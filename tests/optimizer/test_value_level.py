@@ -929,8 +929,9 @@ def test_the_commands_show_the_hold_and_how_to_accept_the_new_level(
     assert sent.exit_code == 1
     assert "error: no value sent" in sent.stderr
     dry = _valuebid("feed", config=config)
-    assert dry.exit_code == 0, dry.output
-    # Nothing is due on a held day: it says so and why, and nothing else.
+    # Nothing is due on a held day: it says so and why, and nothing else,
+    # and fails as the held run and the send did, for cron to see.
+    assert dry.exit_code == 1, dry.output
     assert "held: --send would send nothing: the predicted values" in dry.stderr
     assert "To go on: check the inputs" in dry.stderr
     assert f"`valuebid run --config '{config}' --run-date " in dry.stderr
@@ -1002,3 +1003,29 @@ def test_the_feed_needs_its_section_before_reading_anything(tmp_path: Path) -> N
     assert "does not exist" not in result.output
     assert "Value check" not in result.output
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.slow
+def test_the_feed_says_when_it_trains_a_first_model(
+    world: World, tmp_path: Path
+) -> None:
+    config = _config(world, tmp_path)
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    # No model yet; the fewest users a training may learn from keeps it short.
+    raw["model"] = {"directory": str(tmp_path / "model"), "max_train_users": 200}
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+
+    result = _valuebid("feed", config=config)
+
+    assert result.exit_code == 0, result.output
+    # As the run says it: in the output, even in a cron log with no terminal.
+    registry = ModelRegistry(tmp_path / "model")
+    [trained] = registry.versions()
+    lines = [line for line in result.stdout.splitlines() if "pLTV model" in line]
+    assert len(lines) == 2, result.stdout
+    assert lines[0].startswith(
+        f"no current pLTV model in {registry.root}: training one on "
+    )
+    assert lines[0].endswith(" labelled users; this can take minutes")
+    assert "a random 200 of " in lines[0]
+    assert lines[1].startswith(f"trained pLTV model {trained}: quality gate ")

@@ -298,7 +298,7 @@ def test_the_feed_compares_with_the_demo_run(
     sent = _valuebid("feed", "--send", "--config", str(config))
 
     run_id = f"{DEMO_DAY:%Y%m%d}-cdnow-replay--demo"
-    assert dry.exit_code == 0, dry.output
+    assert dry.exit_code == 1, dry.output
     assert "held: --send would send nothing: the predicted values jumped" in (
         dry.stderr
     )

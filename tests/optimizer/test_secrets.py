@@ -1,0 +1,222 @@
+"""No secret the config leads to is stored on a run, alerted or printed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from config import load_settings
+from config.loader import settings_from_mapping
+from config.schema import Settings
+from optimizer.cli import app
+from optimizer.cycle import without_secrets
+from optimizer.demo import build_demo
+from optimizer.state import StateStore, state_url
+from tests.fakes.google_ads import FakeGoogleAdsApi
+from tests.fakes.grpc_tls import TlsIdentity, start_tls_server
+from tests.fakes.token_endpoint import token_endpoint
+from tests.optimizer.conftest import record_plan, webhook_url
+
+CUSTOMER = "1234567890"
+FAILED_DAY = dt.date(2026, 12, 4)
+
+DEVELOPER_TOKEN = "dt-7f3a-developer-token"
+CLIENT_SECRET = "cs-41b9-client-secret"
+REFRESH_TOKEN = "rt-92c4-refresh-token"
+PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\nMIIEv-not-a-real-key\n-----END"
+
+
+def _google_ads_yaml(path: Path, **extra: str) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "developer_token": DEVELOPER_TOKEN,
+                "client_id": "client-id.apps.example",
+                "client_secret": CLIENT_SECRET,
+                "refresh_token": REFRESH_TOKEN,
+                **extra,
+            }
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _authorized_user(path: Path) -> Path:
+    info = {
+        "type": "authorized_user",
+        "client_id": "client-id.apps.example",
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": REFRESH_TOKEN,
+    }
+    path.write_text(json.dumps(info), encoding="utf-8")
+    return path
+
+
+def _settings(tmp_path: Path, **sections: Any) -> Settings:
+    raw: dict[str, Any] = {
+        "account": {"name": "Acme FR", "currency": "EUR"},
+        "data": {
+            "users": "users.csv",
+            "revenue": "revenue.csv",
+            "campaign_stats": "stats.csv",
+        },
+        "markets": {"FR": {"cac_max": 120.0}},
+        **sections,
+    }
+    return settings_from_mapping(raw, source="test config", base_dir=tmp_path)
+
+
+def _feed(sink: str, credentials: Path | None) -> dict[str, Any]:
+    feed: dict[str, Any] = {
+        "sink": sink,
+        "customer_id": CUSTOMER,
+        "conversion_action_id": "987",
+    }
+    if credentials is not None:
+        feed["credentials"] = str(credentials)
+    return feed
+
+
+def test_the_google_ads_credentials_file_is_masked(tmp_path: Path) -> None:
+    path = _google_ads_yaml(tmp_path / "google-ads.yaml")
+    settings = _settings(
+        tmp_path,
+        google_ads={"customer_ids": [CUSTOMER], "credentials_file": str(path)},
+    )
+
+    _assert_masked(settings, DEVELOPER_TOKEN, CLIENT_SECRET, REFRESH_TOKEN)
+
+
+def test_google_ads_credentials_of_the_environment_are_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_ADS_DEVELOPER_TOKEN", DEVELOPER_TOKEN)
+    monkeypatch.setenv("GOOGLE_ADS_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("GOOGLE_ADS_REFRESH_TOKEN", REFRESH_TOKEN)
+    settings = _settings(tmp_path, google_ads={"customer_ids": [CUSTOMER]})
+
+    _assert_masked(settings, DEVELOPER_TOKEN, CLIENT_SECRET, REFRESH_TOKEN)
+
+
+def test_the_file_the_environment_names_for_google_ads_is_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _google_ads_yaml(tmp_path / "google-ads.yaml")
+    monkeypatch.setenv("GOOGLE_ADS_CONFIGURATION_FILE_PATH", str(path))
+    settings = _settings(tmp_path, google_ads={"customer_ids": [CUSTOMER]})
+
+    _assert_masked(settings, DEVELOPER_TOKEN, CLIENT_SECRET, REFRESH_TOKEN)
+
+
+def test_the_service_account_key_google_ads_logs_in_with_is_masked(
+    tmp_path: Path,
+) -> None:
+    key = tmp_path / "service-account.json"
+    key.write_text(
+        json.dumps({"type": "service_account", "private_key": PRIVATE_KEY}),
+        encoding="utf-8",
+    )
+    path = _google_ads_yaml(tmp_path / "google-ads.yaml", json_key_file_path=str(key))
+    settings = _settings(
+        tmp_path,
+        google_ads={"customer_ids": [CUSTOMER], "credentials_file": str(path)},
+    )
+
+    _assert_masked(settings, DEVELOPER_TOKEN, PRIVATE_KEY)
+
+
+def test_the_conversion_upload_feeds_google_ads_yaml_is_masked(
+    tmp_path: Path,
+) -> None:
+    path = _google_ads_yaml(tmp_path / "feed-google-ads.yaml")
+    settings = _settings(tmp_path, feed=_feed("conversion_upload", path))
+
+    _assert_masked(settings, DEVELOPER_TOKEN, CLIENT_SECRET, REFRESH_TOKEN)
+
+
+def test_the_data_manager_feeds_authorized_user_file_is_masked(
+    tmp_path: Path,
+) -> None:
+    path = _authorized_user(tmp_path / "authorized-user.json")
+    settings = _settings(tmp_path, feed=_feed("data_manager", path))
+
+    _assert_masked(settings, CLIENT_SECRET, REFRESH_TOKEN)
+
+
+def test_the_default_credentials_of_a_data_manager_feed_are_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _authorized_user(tmp_path / "application-default.json")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    settings = _settings(tmp_path, feed=_feed("data_manager", None))
+
+    _assert_masked(settings, CLIENT_SECRET, REFRESH_TOKEN)
+
+
+def _assert_masked(settings: Settings, *secrets: str) -> None:
+    text = without_secrets(f"refused: {' / '.join(secrets)}", settings)
+
+    assert text == f"refused: {' / '.join('***' for _ in secrets)}"
+
+
+@pytest.fixture
+def google_ads_api(tls_identity: TlsIdentity) -> Iterator[tuple[FakeGoogleAdsApi, str]]:
+    api = FakeGoogleAdsApi()
+    api.add_customer(CUSTOMER, currency_code="USD")
+    server = start_tls_server(api.handlers(), tls_identity)
+    yield api, server.target
+    server.stop()
+
+
+def test_a_failed_run_quoting_a_token_stores_alerts_and_prints_it_masked(
+    tmp_path: Path,
+    webhook: ThreadingHTTPServer,
+    google_ads_api: tuple[FakeGoogleAdsApi, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api, target = google_ads_api
+    api.refuse_developer_token = True
+    config = build_demo(tmp_path, FAILED_DAY).config
+    credentials = _google_ads_yaml(tmp_path / "google-ads.yaml")
+    with token_endpoint() as login:
+        raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+        del raw["data"]["campaign_stats"]
+        raw["google_ads"] = {
+            "customer_ids": [CUSTOMER],
+            "credentials_file": str(credentials),
+            "endpoint": target,
+            "token_uri": login.url,
+            "retry": {"max_attempts": 1},
+        }
+        raw.setdefault("operations", {})["alerts"] = {
+            "webhook_url": webhook_url(webhook)
+        }
+        config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        settings = load_settings(config)
+        store = StateStore(state_url(settings.state.directory, settings.state.url))
+        run = record_plan(store, run_date=FAILED_DAY, account=settings.account.name)
+
+        result = CliRunner().invoke(
+            app, ["run", "--config", str(config), "--run-date", f"{FAILED_DAY}"]
+        )
+
+    after = store.get_run(run.run_id)
+    store.dispose()
+    assert after is not None
+    stored = after.failed_attempt_error
+    [alert] = webhook.received  # type: ignore[attr-defined]
+    assert result.exit_code == 1
+    assert "PERMISSION_DENIED: The developer token *** is only" in result.stderr
+    assert stored is not None and "The developer token *** is only" in stored
+    assert "The developer token *** is only" in alert["body"]["text"]
+    for shown in (result.stderr, stored, alert["body"]["text"], caplog.text):
+        assert DEVELOPER_TOKEN not in shown
