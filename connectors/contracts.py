@@ -127,7 +127,9 @@ REVENUE = Contract(
     (
         Column("user_id", "string"),
         Column("occurred_at", "timestamp", not_future=True),
-        Column("amount", "number", non_negative=True),
+        # Negative: a refund, kept while its user had paid at least as much
+        # (connectors.refunds); it needs its own order id like any row.
+        Column("amount", "number"),
         Column(
             "currency",
             "string",

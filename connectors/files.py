@@ -47,6 +47,7 @@ from connectors.quarantine import (
     placer,
     write_quarantine,
 )
+from connectors.refunds import settle_refunds
 from connectors.sources import (
     DEFAULT_CHUNK_ROWS,
     DataSettings,
@@ -468,10 +469,11 @@ def load_inputs(
     revenue = reads["revenue"]
     _convert_currency(revenue, currency, _fx_rates(data, now))
     revenue.reject(
-        revenue.kept["amount"].gt(data.max_amount),
+        revenue.kept["amount"].abs().gt(data.max_amount),
         "amount",
-        f"is above data.max_amount ({data.max_amount:,.0f} {currency}) once "
-        "converted; check it is not in cents or a test order",
+        f"is above data.max_amount ({data.max_amount:,.0f} {currency}, refunds "
+        "by their size) once converted; check it is not in cents or a test "
+        "order",
     )
     known = reads["users"].kept["user_id"]
     for name in ("revenue", "events"):
@@ -484,6 +486,7 @@ def load_inputs(
                 f"has {name} but is not in the users table",
             )
     _reject_revenue_before_signup(revenue, reads["users"].kept)
+    _reject_overdrawn_refunds(revenue, currency)
 
     audits = _judge_all(reads, data, state_dir, run_label)
     for read in reads.values():
@@ -551,6 +554,41 @@ def _reject_revenue_before_signup(revenue: TableRead, users: pd.DataFrame) -> No
         "occurred_at",
         "is on a day before its user's sign-up day (users.signup_at, UTC)",
     )
+
+
+def _reject_overdrawn_refunds(revenue: TableRead, currency: str) -> None:
+    """Quarantine refunds of more than their user had paid by then.
+
+    Runs after every other revenue rule, so that a refund is measured against
+    the payments kept; see :mod:`connectors.refunds` for the rule and the
+    rounding slack. Refunds within the slack are kept, reduced to the net.
+    """
+    kept = revenue.kept
+    settled = settle_refunds(kept)
+    if settled.reduced.any():
+        revenue.kept = kept = kept.assign(amount=settled.amount)
+        logger.info(
+            "%d refund(s) reduced to what their user had paid (rounding or "
+            "exchange rates)",
+            int(settled.reduced.sum()),
+        )
+    over = settled.overdrawn
+    if not over.any():
+        return
+    users = kept["user_id"].to_numpy(dtype=object)[over]
+    sizes = -kept["amount"].to_numpy(dtype="float64")[over]
+    reasons = np.array(
+        [
+            f"is a refund of {size:,.2f} {currency}, more than user {user!r} had "
+            f"paid by then ({net:,.2f} {currency} net before it); a refund is "
+            "kept only up to what its user paid before it"
+            for user, size, net in zip(
+                users, sizes, settled.net_before[over], strict=True
+            )
+        ],
+        dtype=object,
+    )
+    revenue.reject(pd.Series(over, index=kept.index), "amount", reasons)
 
 
 def _read_configured(

@@ -200,7 +200,7 @@ class DataSettings(_Strict):
     )
     max_amount: Annotated[float, Field(gt=0)] = Field(
         default=10_000_000.0,
-        description="Largest single revenue amount believed, account currency.",
+        description="Largest single payment or refund believed, account currency.",
     )
     fx: FxSettings = FxSettings()
     quarantine: QuarantineSettings = QuarantineSettings()

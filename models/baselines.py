@@ -40,7 +40,7 @@ class ObservedFactorBaseline:
     def fit(self, features: pd.DataFrame, future: FloatArray) -> ObservedFactorBaseline:
         """Fit k on one age's training rows."""
         observed = features["revenue_to_date"].to_numpy()
-        self.fallback = float(np.mean(future)) if future.size else 0.0
+        self.fallback = max(float(np.mean(future)), 0.0) if future.size else 0.0
         if observed.sum() > 0:
             self.factor = float((observed.sum() + future.sum()) / observed.sum())
         return self
@@ -50,7 +50,9 @@ class ObservedFactorBaseline:
         observed = features["revenue_to_date"].to_numpy(dtype="float64")
         if self.factor == 1.0 and self.fallback:
             return np.full(observed.size, self.fallback)
-        return np.asarray((self.factor - 1.0) * observed, dtype="float64")
+        # Refunds after the snapshot can make the pooled factor fall below 1;
+        # value still to come is never negative, as for the model itself.
+        return np.clip((self.factor - 1.0) * observed, 0.0, None)
 
 
 class BGNBDGammaGammaBaseline:
@@ -71,7 +73,7 @@ class BGNBDGammaGammaBaseline:
         self, features: pd.DataFrame, future: FloatArray
     ) -> BGNBDGammaGammaBaseline:
         """Fit both sub-models on one age's training rows."""
-        self.fallback = float(np.mean(future)) if future.size else 0.0
+        self.fallback = max(float(np.mean(future)), 0.0) if future.size else 0.0
         rfm = rfm_from_features(features, HORIZON_DAYS)
         self.bgnbd = fit_bgnbd(rfm)
         self.gamma_gamma = fit_gamma_gamma(rfm)

@@ -48,11 +48,11 @@ GammaGammaParams = tuple[float, float, float]
 
 @dataclass(frozen=True)
 class Rfm:
-    x: FloatArray  # repeat purchase days
+    x: FloatArray  # repeat purchase days (payments; a refund is no purchase)
     t_x: FloatArray  # time of the last purchase since the first
     big_t: FloatArray  # time observed since the first purchase
     horizon: FloatArray  # time left until day 365
-    spend: FloatArray  # mean spend per purchase day, first purchase included
+    spend: FloatArray  # mean net spend per purchase day, first purchase included
     buyer: npt.NDArray[np.bool_]  # at least one purchase by the snapshot
 
 
@@ -65,7 +65,8 @@ def rfm_from_features(features: pd.DataFrame, horizon_days: float) -> Rfm:
     buyer = days > 0
     first = np.where(buyer, first, 0.0)
     last = np.where(buyer, last, 0.0)
-    revenue = features["revenue_to_date"].to_numpy(dtype="float64")
+    # Net of refunds, so never below zero but for the noise of float sums.
+    revenue = np.maximum(features["revenue_to_date"].to_numpy(dtype="float64"), 0.0)
     return Rfm(
         x=np.maximum(days - 1.0, 0.0),
         t_x=(last - first) / _DAYS_PER_UNIT,

@@ -1,11 +1,12 @@
 """Per-segment LTV curves: how value at 365 days grows to 3 and 5 years.
 
 For each month m since sign-up, the mean revenue per user in that month is
-measured on the users old enough to have lived it. Months no cohort has
+measured on the users old enough to have lived it, net of the refunds made in
+that month (so a month's increment can be negative). Months no cohort has
 reached yet are extrapolated with a power-law decay of the monthly increments,
 ``inc(m) = c * m ** -beta`` fitted on the realised months after the first
-(the first month holds the sign-up purchase and follows its own law). The
-band comes from a bootstrap over users.
+(the first month holds the sign-up purchase and follows its own law) whose
+increment is positive. The band comes from a bootstrap over users.
 
 References
 ----------

@@ -355,43 +355,56 @@ def _revenue_features(
     snapshot_users: IntArray,
     ids: pd.Index,
 ) -> pd.DataFrame:
+    """Money and purchase features of each snapshot, from rows known by then.
+
+    Money features are net: a refund (a negative amount) known by the cut-off
+    lowers them. Counts, days and recency are of payments only, since a
+    refund is not a purchase.
+    """
     row, taken = _rows_of_users(
         snapshot_users, index_of(revenue["user_id"], ids), len(ids)
     )
     days = revenue["days"].to_numpy(dtype="float64")[taken]
     cutoff = snapshots["cutoff_days"].to_numpy(dtype="float64")[row]
     known = days <= cutoff
+    amount = revenue["amount"].to_numpy(dtype="float64")[taken][known]
+    payment = amount >= 0
+    day = np.floor(days[known])
     rows = pd.DataFrame(
         {
             "row": row[known],
-            "days": days[known],
-            "amount": revenue["amount"].to_numpy(dtype="float64")[taken][known],
-            "cutoff_days": cutoff[known],
+            "amount": amount,
+            "payment": payment,
+            "paid": np.where(payment, amount, np.nan),
+            "purchase_day": np.where(payment, day, np.nan),
+            "first_day": days[known] < 1.0,
+            "recent": days[known] > cutoff[known] - 30.0,
         }
-    )
-    rows = rows.assign(
-        day=np.floor(rows["days"]),
-        first_day=rows["days"] < 1.0,
-        recent=rows["days"] > rows["cutoff_days"] - 30.0,
     )
     grouped = rows.groupby("row")
     out = pd.DataFrame(
         {
             "revenue_to_date": grouped["amount"].sum(),
-            "orders_to_date": grouped["amount"].size(),
-            "purchase_days_to_date": grouped["day"].nunique(),
-            "max_order": grouped["amount"].max(),
-            "mean_order": grouped["amount"].mean(),
-            "first_purchase_day": grouped["day"].min(),
-            "last_purchase_day": grouped["day"].max(),
+            "orders_to_date": grouped["payment"].sum().astype("float64"),
+            "purchase_days_to_date": grouped["purchase_day"].nunique(),
+            "max_order": grouped["paid"].max(),
+            "first_purchase_day": grouped["purchase_day"].min(),
+            "last_purchase_day": grouped["purchase_day"].max(),
         }
     )
-    first = rows.loc[rows["first_day"]].groupby("row")["amount"]
-    out["first_day_revenue"] = first.sum()
-    out["first_day_orders"] = first.size()
-    recent = rows.loc[rows["recent"]].groupby("row")["amount"]
-    out["revenue_last_30d"] = recent.sum()
-    out["orders_last_30d"] = recent.size()
+    # Which payment a refund reverses is unknown: the largest order counts
+    # for no more than the user kept, and the mean spreads the net over the
+    # payments.
+    out["max_order"] = np.fmin(out["max_order"], out["revenue_to_date"])
+    out["mean_order"] = (out["revenue_to_date"] / out["orders_to_date"]).where(
+        out["orders_to_date"] > 0
+    )
+    first = rows.loc[rows["first_day"]].groupby("row")
+    out["first_day_revenue"] = first["amount"].sum()
+    out["first_day_orders"] = first["payment"].sum()
+    recent = rows.loc[rows["recent"]].groupby("row")
+    out["revenue_last_30d"] = recent["amount"].sum()
+    out["orders_last_30d"] = recent["payment"].sum()
     return out.reindex(snapshots.index)
 
 
@@ -529,13 +542,22 @@ def _add_age_baselines(
             baseline.gamma_gamma, rfm
         )
         purchase[rows] = np.nan_to_num(value, nan=baseline.mean_future)
-    return out.assign(observed_x_factor=observed, bgnbd_age_value=purchase)
+    # Refunds after a training age can pull a factor below 1 or a mean future
+    # below 0; like the model's, a baseline's value still to come is not.
+    return out.assign(
+        observed_x_factor=np.clip(observed, 0.0, None),
+        bgnbd_age_value=np.clip(purchase, 0.0, None),
+    )
 
 
 def value_until(
     snapshots: pd.DataFrame, revenue: pd.DataFrame, days: float
 ) -> pd.Series:
-    """Revenue of each snapshot's user from sign-up until ``days`` (exclusive)."""
+    """Net revenue of each snapshot's user from sign-up until ``days`` (exclusive).
+
+    Refunds in that span are netted, so a payment refunded within the year
+    adds nothing to the 365-day value.
+    """
     totals = revenue.loc[revenue["days"] < days].groupby("user_id")["amount"].sum()
     return (
         snapshots["user_id"]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from connectors.contracts import index_of, member_of
+from connectors.refunds import settle_refunds
 from models.exceptions import InputDataError
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,12 @@ def prepare_revenue(revenue: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     is normal). Revenue dated on a calendar day before the user's sign-up is
     refused: it means the user table and the revenue source disagree.
 
+    A negative amount is a refund: it stays, and lowers its user's net revenue
+    from its own time on. A refund of more than the user had paid by then is
+    refused, and one within the rounding slack is reduced to what was paid,
+    as :func:`connectors.refunds.settle_refunds` rules (the checked read of
+    :func:`connectors.files.load_inputs` has already quarantined the former).
+
     Parameters
     ----------
     revenue : pandas.DataFrame
@@ -121,8 +128,8 @@ def prepare_revenue(revenue: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
     Raises
     ------
     InputDataError
-        A column is missing, a timestamp or an amount is unreadable, or revenue
-        predates the sign-up day.
+        A column is missing, a timestamp or an amount is unreadable, revenue
+        predates the sign-up day, or a refund exceeds what its user had paid.
     """
     require_columns(revenue, "revenue", REVENUE_COLUMNS)
     out = revenue.loc[:, list(REVENUE_COLUMNS)].copy()
@@ -158,8 +165,25 @@ def prepare_revenue(revenue: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
             f"first user_id={out.loc[row, 'user_id']!r} "
             f"occurred_at={out.loc[row, 'occurred_at']} signup_at={start.iloc[row]}"
         )
+    out["amount"] = _settled(out)
     out["days"] = elapsed_days(out["occurred_at"] - start).clip(lower=0.0)
     return out
+
+
+def _settled(revenue: pd.DataFrame) -> pd.Series:
+    """The amounts with refunds checked against what their user had paid."""
+    settled = settle_refunds(revenue)
+    over = settled.overdrawn
+    if over.any():
+        first = revenue.iloc[int(over.nonzero()[0][0])]
+        raise InputDataError(
+            f"revenue: {int(over.sum())} refund(s) exceed what their user had paid "
+            f"by then, first user_id={first['user_id']!r} "
+            f"occurred_at={first['occurred_at']!s} "
+            f"amount={first['amount']!r} after a net of "
+            f"{settled.net_before[over][0]:.2f}"
+        )
+    return pd.Series(settled.amount, index=revenue.index, dtype="float64")
 
 
 def prepare_events(events: pd.DataFrame | None, users: pd.DataFrame) -> pd.DataFrame:

@@ -315,6 +315,14 @@ def check(config: ConfigOption) -> None:
             soft_wrap=True,
             highlight=False,
         )
+    refunds = int(inputs.revenue["amount"].lt(0).sum())
+    if refunds:
+        console.print(
+            f"revenue: {refunds:,} refund(s) kept, each netted into its user's "
+            "revenue from its own time on",
+            soft_wrap=True,
+            highlight=False,
+        )
     for name, audit in inputs.audits.items():
         if audit.quarantined:
             console.print(

@@ -20,6 +20,7 @@ import pandas as pd
 from config.schema import GuardrailSettings, MarketSettings, Settings
 from connectors.contracts import index_of, member_of
 from connectors.files import Inputs
+from connectors.refunds import paying_users
 from optimizer.economics import (
     BREAK_EVEN,
     CAC_CAP,
@@ -637,8 +638,7 @@ def _scored_users(
     users = _with_scores(inputs.users, scores)
     users["acquired_at"] = users["activated_at"].fillna(users["signup_at"])
     revenue = inputs.revenue[inputs.revenue["occurred_at"] < as_of]
-    paid = revenue["user_id"][revenue["amount"] > 0]
-    users["has_paid"] = member_of(users["user_id"], paid)
+    users["has_paid"] = member_of(users["user_id"], paying_users(revenue))
     recent = users["acquired_at"] > as_of - pd.Timedelta(days=365)
     users["recent"] = recent
     return users

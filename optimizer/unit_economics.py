@@ -3,14 +3,15 @@
 CAC is cost over new *paying* users. It is measured on a matched cohort: the
 campaign cost of the stats days whose activations have had
 ``economics.paying_lag_days`` to start paying, over the users those days
-brought who have paid. Segments have no cost of their own; a campaign's cost
-is shared among its segments by their share of its activations.
+brought who have paid and kept some of it (a user refunded in full does not
+pay). Segments have no cost of their own; a campaign's cost is shared among
+its segments by their share of its activations.
 
-LTV is per paying customer, on the bidding basis (gross margin when
-``economics.gross_margin`` is set, revenue otherwise). At each horizon it is
-*realized* when enough customers of the segment are old enough to have lived
-it, and *predicted* otherwise (the model's ``pltv_<days>`` over the last
-year's matured users, divided by how many of them pay).
+LTV is per paying customer, net of refunds, on the bidding basis (gross
+margin when ``economics.gross_margin`` is set, revenue otherwise). At each
+horizon it is *realized* when enough customers of the segment are old enough
+to have lived it, and *predicted* otherwise (the model's ``pltv_<days>`` over
+the last year's matured users, divided by how many of them pay).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pandas as pd
 from config.schema import FinanceSettings, Settings
 from connectors.contracts import member_of
 from connectors.files import Inputs
+from connectors.refunds import paying_users
 from optimizer.exceptions import PlanningError
 from optimizer.planner import campaign_countries, market_of
 
@@ -270,8 +272,7 @@ def _users(inputs: Inputs, scores: pd.DataFrame, as_of: pd.Timestamp) -> pd.Data
     users["acquired_at"] = users["activated_at"].fillna(users["signup_at"])
     users["acquired_day"] = users["acquired_at"].dt.tz_localize(None).dt.normalize()
     revenue = inputs.revenue[inputs.revenue["occurred_at"] < as_of]
-    paid = revenue["user_id"][revenue["amount"] > 0]
-    users["has_paid"] = member_of(users["user_id"], paid)
+    users["has_paid"] = member_of(users["user_id"], paying_users(revenue))
     users["segment"] = users["segment"].fillna("(none)")
     return users
 
@@ -383,7 +384,7 @@ def _ltv_figures(
             inside = revenue[
                 member_of(revenue["user_id"], old["user_id"]) & (age < horizon)
             ]
-            payers = inside.loc[inside["amount"] > 0, "user_id"].nunique()
+            payers = paying_users(inside).nunique()
             if payers >= MIN_REALIZED_PAYERS:
                 ltv = float(inside["amount"].sum()) / payers * margin
                 realized = (horizon, ltv)

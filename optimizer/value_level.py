@@ -59,7 +59,8 @@ class ValueSummary:
 
     Values are what the feed sends: the predicted 1-year value, times the
     gross margin when the config sets one. New users are those activated in
-    the ``window_days`` days before the run's start.
+    the ``window_days`` days before the run's start. ``revenue_total`` is the
+    revenue read before the run's start, net of refunds.
     """
 
     currency: str
@@ -110,7 +111,7 @@ class ValueSummary:
             f"{self.new_users:,} new users (activated in the last "
             f"{self.window_days} days) worth {self.new_total:,.2f} "
             f"{self.currency}, mean {mean}; {self.scored_users:,} users scored, "
-            f"revenue read {self.revenue_total:,.2f} {self.currency}"
+            f"net revenue read {self.revenue_total:,.2f} {self.currency}"
         )
 
 

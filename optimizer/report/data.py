@@ -345,9 +345,9 @@ def segment_curves(
 
     The realized value at month m is the mean, over the users signed up at
     least m months before ``as_of``, of what each spent in its first m
-    months; its band is a 90 % normal interval of that mean. The predicted
-    points are the mean ``pltv_*`` of the users younger than a year, with the
-    same kind of interval over users.
+    months, net of refunds; its band is a 90 % normal interval of that mean.
+    The predicted points are the mean ``pltv_*`` of the users younger than a
+    year, with the same kind of interval over users.
     """
     signup = users.set_index("user_id")["signup_at"]
     segment = users.set_index("user_id")["segment"].astype("string").fillna("(none)")
@@ -483,7 +483,10 @@ def risk_flags(
       the last 90 days, 10 points or more above the account;
     - no repeat purchase: share of those users who bought twice or more,
       10 points or more below the account (or zero);
-    - low basket: mean order amount at most 75 % of the account's.
+    - low basket: mean order amount (net of refunds, over payments) at most
+      75 % of the account's.
+
+    A refund is not an order: orders and the last purchase are payments.
     """
     facts = _user_facts(users, revenue, as_of)
     facts["channel"] = facts["campaign_id"].map(dict(channel_of)).fillna("(none)")
@@ -557,11 +560,14 @@ def _user_facts(
     facts["segment"] = facts["segment"].astype("string").fillna("(none)")
     facts["campaign_id"] = facts["campaign_id"].astype("string")
     facts["age_days"] = (as_of - facts["signup_at"]).dt.total_seconds() / 86400.0
-    seen = revenue[revenue["occurred_at"] < as_of].groupby("user_id")
+    known = revenue[revenue["occurred_at"] < as_of]
+    seen = known.groupby("user_id")
+    # Orders and the last one are payments; the amount is net of refunds.
+    payments = known[known["amount"].ge(0).to_numpy()].groupby("user_id")
     facts = facts.set_index("user_id")
-    facts["orders"] = seen.size().reindex(facts.index, fill_value=0)
+    facts["orders"] = payments.size().reindex(facts.index, fill_value=0)
     facts["amount"] = seen["amount"].sum().reindex(facts.index, fill_value=0.0)
-    last = seen["occurred_at"].max().reindex(facts.index)
+    last = payments["occurred_at"].max().reindex(facts.index)
     facts["silent_days"] = ((as_of - last).dt.total_seconds() / 86400.0).fillna(
         facts["age_days"]
     )

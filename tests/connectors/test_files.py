@@ -94,9 +94,9 @@ BAD_INPUTS: list[tuple[str, Callable[[Dataset], Path], list[str]]] = [
         ["'occurred_at'", "line 3", "no time zone"],
     ),
     (
-        "negative amount",
-        lambda d: (_replace(d.revenue, "49.00,USD,o2", "-49.00,USD,o2"), d.revenue)[1],
-        ["'amount'", "line 3", "'-49.00'", "negative"],
+        "refund of more than was paid",
+        lambda d: (_replace(d.revenue, "49.00,USD,o2", "-60.00,USD,o2"), d.revenue)[1],
+        ["'amount'", "line 3", "'-60.00'", "more than user 'u1' had paid by then"],
     ),
     (
         "unknown currency",
@@ -220,13 +220,13 @@ def test_a_fixed_rerun_clears_the_days_quarantine_file(tmp_path: Path) -> None:
         quarantine=QuarantineSettings(max_share=0.5),
     )
     state = tmp_path / "state"
-    _replace(data.revenue, "49.00,USD,o2", "-49.00,USD,o2")
+    _replace(data.revenue, "49.00,USD,o2", "-60.00,USD,o2")
     first = load_inputs(lenient, currency="USD", state_dir=state, run_label="day")
     quarantined = state / "quarantine" / "day" / "revenue.csv"
     assert first.audits["revenue"].quarantined == 1
-    assert "-49.00" in quarantined.read_text(encoding="utf-8")
+    assert "-60.00" in quarantined.read_text(encoding="utf-8")
 
-    _replace(data.revenue, "-49.00,USD,o2", "49.00,USD,o2")
+    _replace(data.revenue, "-60.00,USD,o2", "49.00,USD,o2")
     second = load_inputs(lenient, currency="USD", state_dir=state, run_label="day")
     assert second.audits["revenue"].quarantined == 0
     assert not quarantined.exists()

@@ -166,13 +166,23 @@ QUARANTINED = {
         "u1",
         "appears more than once",
     ),
-    "negative amount": Bad(
+    "refund of a user who paid nothing": Bad(
         "revenue",
         _rev(4, "u4,2026-02-04T00:00:00Z,-40,EUR,o4"),
         "amount",
         4,
         "-40",
-        "is negative",
+        "is a refund of 40.00 EUR, more than user 'u4' had paid by then "
+        "(0.00 EUR net before it)",
+    ),
+    "refund a cent and more above the payment": Bad(
+        "revenue",
+        REVENUE_CSV + "u4,2026-02-05T00:00:00Z,-40.02,EUR,r4\n",
+        "amount",
+        5,
+        "-40.02",
+        "is a refund of 40.02 EUR, more than user 'u4' had paid by then "
+        "(40.00 EUR net before it)",
     ),
     "negative cost": Bad(
         "campaign_stats",
@@ -413,7 +423,10 @@ def test_too_many_bad_rows_fail_the_run_and_keep_the_quarantine(
         load(tables={"revenue": revenue}, max_share=0.25)
 
     message = str(refused.value)
-    assert "column 'amount', line 2: value '-1' is negative" in message
+    assert (
+        "column 'amount', line 2: value '-1' is a refund of 1.00 EUR, more than "
+        "user 'u1' had paid by then" in message
+    )
     assert "2 bad row(s) of 4 (50.00%), above data.quarantine.max_share 25.00%" in (
         message
     )

@@ -51,7 +51,9 @@ def test_a_table_with_bad_rows_is_quarantined_naming_the_table(
     bad = pd.read_csv(audit.file, dtype="string").iloc[0]
     assert bad["quarantine_source"] == f"{_shown(db_url)} table revenue"
     assert (bad["quarantine_column"], bad["quarantine_row"]) == ("amount", "3")
-    assert bad["quarantine_value"] == "-30"
+    # A SQL row shows its checked values: the amount as a number.
+    assert float(bad["quarantine_value"]) == -30
+    assert "more than user 'u3' had paid" in bad["quarantine_reason"]
 
 
 def test_a_query_is_read_in_chunks(load: Loader, db_url: str) -> None:

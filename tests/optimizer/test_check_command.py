@@ -54,9 +54,33 @@ def test_check_fails_naming_the_line_in_strict_mode(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["check", "--config", str(config)])
 
     assert result.exit_code == 1
-    assert "column 'amount', line 4: value '-30' is negative" in " ".join(
-        result.output.split()
+    assert (
+        "column 'amount', line 4: value '-30' is a refund of 30.00 EUR, more than "
+        "user 'u3' had paid by then (0.00 EUR net before it)"
+    ) in " ".join(result.output.split())
+
+
+def test_check_keeps_refunds_and_sets_aside_the_one_beyond_what_was_paid(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    refunds = (
+        "u3,2026-02-10T00:00:00Z,-30,EUR,r3\n"
+        "u4,2026-02-10T00:00:00Z,-15.5,EUR,r4\n"
+        "u2,2026-02-10T00:00:00Z,-21,EUR,r2\n"
     )
+    config = _config(tmp_path, REVENUE_CSV + refunds, 0.5)
+
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "6 revenue" in said, said
+    assert "revenue: 2 refund(s) kept" in said, said
+    assert "1 of 7 row(s) would be set aside: 1 bad (quarantined)" in said, said
+    assert (
+        "line 8: value '-21' is a refund of 21.00 EUR, more than user 'u2' had "
+        "paid by then (20.00 EUR net before it)"
+    ) in caplog.text
 
 
 def test_check_warns_when_campaign_stats_are_too_old_to_act_on(tmp_path: Path) -> None:

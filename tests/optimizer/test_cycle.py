@@ -167,18 +167,22 @@ def test_apply_with_a_failing_login_exits_non_zero_and_writes_nothing(
 
 def test_bad_input_exits_non_zero_and_writes_nothing(tmp_path: Path) -> None:
     data = write_dataset(tmp_path)
-    text = data.revenue.read_text(encoding="utf-8").replace("49.00,USD,o2", "-5,USD,o2")
+    text = data.revenue.read_text(encoding="utf-8").replace(
+        "49.00,USD,o2", "-60,USD,o2"
+    )
     data.revenue.write_text(text, encoding="utf-8")
     result = CliRunner().invoke(app, ["run", "--config", str(data.config)])
     assert result.exit_code == 1
     assert "column 'amount', line 3" in result.stderr
-    assert "'-5'" in result.stderr
+    assert "'-60'" in result.stderr
     assert not (tmp_path / "state" / "state.db").exists()
     assert not (tmp_path / "state" / "runs").exists()
     assert not (tmp_path / "model").exists()
     # The refused rows stay on disk with their reasons, for whoever fixes them.
     (day,) = (tmp_path / "state" / "quarantine").iterdir()
-    assert "is negative" in (day / "revenue.csv").read_text(encoding="utf-8")
+    assert "more than user 'u1' had paid by then" in (day / "revenue.csv").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_config_error_exits_non_zero(tmp_path: Path) -> None:

@@ -58,6 +58,59 @@ def test_a_run_records_its_quarantine_and_fails_past_the_limit(
     assert runs == 1
 
 
+def _refund_first_payments(path: Path, users: int) -> pd.DataFrame:
+    """Refund in full, a day later, the earliest first payments of ``users``
+    users, and refund a later one of theirs far beyond what they paid.
+
+    Returns the refund rows added, the one beyond last.
+    """
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        frame = pd.read_csv(handle, dtype="string", keep_default_na=False)
+    when = pd.to_datetime(frame["occurred_at"], utc=True)
+    firsts = when.groupby(frame["user_id"]).idxmin().to_numpy()
+    first = frame.loc[firsts].assign(at=when[firsts]).sort_values("at").head(users)
+    later = first["at"] + pd.Timedelta(days=1)
+    refunds = first.drop(columns="at").assign(
+        occurred_at=later.dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        amount="-" + first["amount"],
+        order_id="refund-" + first["order_id"],
+    )
+    beyond = refunds.iloc[[0]].assign(amount="-999999", order_id="refund-beyond")
+    added = pd.concat([refunds, beyond], ignore_index=True)
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        pd.concat([frame, added]).to_csv(handle, index=False)
+    return added
+
+
+@pytest.mark.slow
+def test_a_run_keeps_refunds_and_quarantines_the_one_beyond_what_was_paid(
+    tmp_path: Path,
+) -> None:
+    files = build_demo(tmp_path, RUN_DATE)
+    settings = load_settings(files.config)
+    revenue_path = tmp_path / "data" / "revenue.csv.gz"
+    with gzip.open(revenue_path, "rt", encoding="utf-8") as handle:
+        paid = pd.read_csv(handle)["amount"].sum()
+    refunds = _refund_first_payments(revenue_path, 300)
+
+    result = run_cycle(settings, run_date=RUN_DATE)
+
+    audit = result.run.inputs["quarantine"]["revenue"]
+    assert (audit["quarantined"], audit["duplicates"]) == (1, 0)
+    assert audit["rows_in"] == audit["kept"] + 1
+    quarantined = pd.read_csv(audit["file"], dtype="string")
+    assert quarantined["order_id"].tolist() == ["refund-beyond"]
+    user = refunds["user_id"].iloc[0]
+    reason = quarantined["quarantine_reason"].iloc[0]
+    assert f"more than user {user!r} had paid by then" in reason
+    refunded = -refunds["amount"].iloc[:-1].astype(float).sum()
+    assert result.value_summary is not None
+    assert result.value_summary.revenue_total == pytest.approx(
+        paid - refunded, abs=0.01
+    )
+    assert result.rows, "the run plans its campaigns"
+
+
 def test_a_run_without_events_refuses_a_model_trained_with_them(
     plg_world: PLGWorld, tmp_path: Path
 ) -> None:
