@@ -39,6 +39,9 @@ from optimizer.planner import (
     placement,
     stale_markets,
 )
+from optimizer.plausibility import ACCEPT_FLAG as ACCEPT_ECONOMICS_FLAG
+from optimizer.plausibility import PlausibilityCheck, check_plausibility
+from optimizer.policy import IMPLAUSIBLE
 from optimizer.state import (
     RERUN_FAILED,
     VALUE_HELD,
@@ -103,13 +106,22 @@ def run(
             "successful run; recorded on the run.",
         ),
     ] = False,
+    accept_unusual_economics: Annotated[
+        bool,
+        typer.Option(
+            ACCEPT_ECONOMICS_FLAG,
+            help="Accept, for this run, revenue or cost more than "
+            "guardrails.max_plausible_ltv_to_cac or max_plausible_cpa_to_cac "
+            "times a market's CAC cap; recorded on the run.",
+        ),
+    ] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Run one daily cycle: read, check, score, plan, record.
 
     Exit status 1 on an error, and on a day held for a jump in the predicted
-    values (every target holds, no value is sent), which cron must not take
-    for a success.
+    values or for implausible inputs (every target holds, no value is sent),
+    which cron must not take for a success.
     """
     _logging(verbose)
     with _fail_cleanly():
@@ -126,6 +138,7 @@ def run(
                 progress=lambda message: status.update(message),
                 notify=_say_on_console,
                 accept_value_level=accept_value_level,
+                accept_unusual_economics=accept_unusual_economics,
             )
     _show_plan(result, config)
     if result.held:
@@ -289,6 +302,21 @@ def check(config: ConfigOption) -> None:
                 "row kept"
             )
     today = days.account_today(settings.account.time_zone)
+    plausible = check_plausibility(
+        settings,
+        inputs,
+        days.start_of_day(today, settings.account.time_zone),
+        run_date=today,
+        config=config,
+    )
+    if plausible.held:
+        console.print(
+            f"[yellow]inputs[/yellow]: a run today would hold every target and "
+            f"send no value ({IMPLAUSIBLE}): {plausible.reason}. To go on: "
+            f"{plausible.hint}.",
+            soft_wrap=True,
+            highlight=False,
+        )
     by_reason: dict[str, list[str]] = {}
     for market, reason in stale_markets(inputs.campaign_stats, today, settings).items():
         by_reason.setdefault(reason, []).append(market)
@@ -675,6 +703,8 @@ def _show_plan(result: CycleResult, config: Path) -> None:
         )
     if result.value_check is not None:
         _show_value_check(result.value_check)
+    if result.plausibility is not None:
+        _show_plausibility(result.plausibility)
     applied = result.applied
     if applied is not None:
         console.print(
@@ -710,6 +740,19 @@ def _show_value_check(
         )
         return
     console.print(f"Value check: {check.reason}", soft_wrap=True, highlight=False)
+
+
+def _show_plausibility(check: PlausibilityCheck) -> None:
+    """The plausibility check when it found something; a hold on stderr."""
+    if check.held:
+        errors.print(
+            "[red]held:[/red] every target holds and no value is sent "
+            f"({IMPLAUSIBLE}): {check.reason}. To go on: {check.hint}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif check.signals:
+        console.print(f"Input check: {check.reason}", soft_wrap=True, highlight=False)
 
 
 def _applied(applied: int, changes: int) -> str:
