@@ -272,6 +272,8 @@ def _value_signals(
     revenue = revenue[
         (revenue["occurred_at"] < as_of) & member_of(revenue["user_id"], signup.index)
     ]
+    if revenue.empty:
+        return []
     since = revenue["occurred_at"] - revenue["user_id"].map(signup)
     first_year = revenue.loc[(since < year).to_numpy(dtype=bool)]
     margin = settings.economics.gross_margin or 1.0

@@ -42,6 +42,7 @@ from optimizer.scenarios.plg import build_plg
 from optimizer.state import VALUE_HELD
 from optimizer.value_level import FIRST
 from tests.optimizer.fakes import MemoryAccount, RecordingSink
+from tests.support.datasets import write_dataset
 
 ZONE = "Europe/Paris"
 #: The feed's clock is the real one, so the account ends yesterday.
@@ -152,6 +153,18 @@ def test_the_demo_and_the_scenario_inputs_are_plausible(
         check = check_plausibility(settings, inputs, as_of, run_date=TODAY)
 
         assert (check.status, check.signals) == (PASSED, ())
+
+
+def test_an_account_without_a_first_year_over_is_not_judged_on_it(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(write_dataset(tmp_path).config)
+    inputs = load_inputs(settings.data, currency=settings.account.currency)
+    as_of = start_of_day(TODAY, settings.account.time_zone)
+
+    check = check_plausibility(settings, inputs, as_of, run_date=TODAY)
+
+    assert (check.status, check.signals) == (PASSED, ())
 
 
 def test_revenue_in_cents_holds_a_first_run(world: World, tmp_path: Path) -> None:
