@@ -465,10 +465,12 @@ def runs(config: ConfigOption) -> None:
     if any(r.status == VALUE_HELD for r in records):
         console.print(
             f"{VALUE_HELD}: the mean predicted value per user moved by more than "
-            "guardrails.max_value_jump since the last successful run, so every "
-            "target held and no value was sent; fix the inputs and run the day "
-            "again, or accept the new level with "
-            f"`{first_run_command(config)} --run-date DAY {ACCEPT_FLAG}`.",
+            "guardrails.max_value_jump since the last successful run, or "
+            f"({IMPLAUSIBLE}) revenue or cost was implausible for the markets' "
+            "CAC caps, so every target held and no value was sent; fix the "
+            "inputs and run the day again, or accept the new level with "
+            f"`{first_run_command(config)} --run-date DAY {ACCEPT_FLAG}` (the "
+            f"inputs with {ACCEPT_ECONOMICS_FLAG}).",
             highlight=False,
         )
 

@@ -246,6 +246,8 @@ def test_the_commands_name_the_cents_and_how_to_go_on(
     held = " ".join(run.stderr.split())
     assert f"held: every target holds and no value is sent ({IMPLAUSIBLE})" in held
     assert cause in held and accept in held
+    listed = " ".join(_valuebid("runs", config=config).stdout.split())
+    assert f"or ({IMPLAUSIBLE}) revenue or cost was implausible" in listed
 
     accepted = _valuebid("run", "--accept-unusual-economics", config=config)
 
