@@ -118,8 +118,8 @@ DEFAULT_MIN_VOLUME = {
 class GuardrailSettings(_Strict):
     """How fast and when a target may move.
 
-    Every market may override any key but ``max_value_jump``, which compares
-    the account's values as a whole.
+    Every market may override any key but ``max_value_jump`` and the two
+    ``max_plausible_*`` limits, which judge the account's inputs as a whole.
     """
 
     max_step: Annotated[float, Field(gt=0, le=1)] = 0.15
@@ -143,6 +143,27 @@ class GuardrailSettings(_Strict):
             "run, every target and the value feed hold for the day."
         ),
     )
+    # A unit mistake moves a figure by orders of magnitude (x100 for revenue
+    # in cents, x1,000,000 for cost in Google Ads micros), where real
+    # accounts differ from their own benchmarks by a few times: both limits
+    # sit far from either. Measured on the bundled demos: 1.5 (CDNOW) and
+    # 0.65 to 5.1 by market (PLG) for the first, under 1 for the second.
+    max_plausible_ltv_to_cac: Annotated[float, Field(gt=1)] = Field(
+        default=50.0,
+        description=(
+            "Account-wide: when a market's first-year value per paying user "
+            "is more than this many times its CAC cap (revenue in cents?), "
+            "every target and the value feed hold."
+        ),
+    )
+    max_plausible_cpa_to_cac: Annotated[float, Field(gt=1)] = Field(
+        default=50.0,
+        description=(
+            "Account-wide: when a market's cost per conversion is more than "
+            "this many times its CAC cap (cost in micros?), every target and "
+            "the value feed hold."
+        ),
+    )
 
     @field_validator("min_volume")
     @classmethod
@@ -160,7 +181,8 @@ class GuardrailSettings(_Strict):
 class GuardrailOverrides(_Strict):
     """Per-market overrides of :class:`GuardrailSettings`; unset keys inherit.
 
-    ``max_value_jump`` is account-wide and so has no per-market override.
+    ``max_value_jump`` and the ``max_plausible_*`` limits are account-wide
+    and so have no per-market override.
     """
 
     max_step: Annotated[float, Field(gt=0, le=1)] | None = None

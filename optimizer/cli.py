@@ -45,6 +45,9 @@ from optimizer.planner import (
     placement,
     stale_stats,
 )
+from optimizer.plausibility import ACCEPT_FLAG as ACCEPT_ECONOMICS_FLAG
+from optimizer.plausibility import PlausibilityCheck, check_plausibility
+from optimizer.policy import IMPLAUSIBLE
 from optimizer.state import (
     RERUN_FAILED,
     VALUE_HELD,
@@ -115,13 +118,22 @@ def run(
             "successful run; recorded on the run.",
         ),
     ] = False,
+    accept_unusual_economics: Annotated[
+        bool,
+        typer.Option(
+            ACCEPT_ECONOMICS_FLAG,
+            help="Accept, for this run, revenue or cost more than "
+            "guardrails.max_plausible_ltv_to_cac or max_plausible_cpa_to_cac "
+            "times a market's CAC cap; recorded on the run.",
+        ),
+    ] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Run one daily cycle: read, check, score, plan, record.
 
     Exit status 1 on an error, and on a day held for a jump in the predicted
-    values (every target holds, no value is sent), which cron must not take
-    for a success.
+    values or for implausible inputs (every target holds, no value is sent),
+    which cron must not take for a success.
     """
     _logging(verbose)
     with _fail_cleanly(config):
@@ -138,6 +150,7 @@ def run(
                 progress=lambda message: status.update(message),
                 notify=_say_on_console,
                 accept_value_level=accept_value_level,
+                accept_unusual_economics=accept_unusual_economics,
             )
     _show_plan(result, config)
     if result.held:
@@ -332,6 +345,21 @@ def check(config: ConfigOption) -> None:
                 "row kept"
             )
     today = days.account_today(settings.account.time_zone)
+    plausible = check_plausibility(
+        settings,
+        inputs,
+        days.start_of_day(today, settings.account.time_zone),
+        run_date=today,
+        config=config,
+    )
+    if plausible.held:
+        console.print(
+            f"[yellow]inputs[/yellow]: a run today would hold every target and "
+            f"send no value ({IMPLAUSIBLE}): {plausible.reason}. To go on: "
+            f"{plausible.hint}.",
+            soft_wrap=True,
+            highlight=False,
+        )
     markets = {cid: market for cid, (_, market, _) in placed.items()}
     stale = stale_stats(inputs.campaign_stats, markets, today, settings)
     for market, reason in stale.markets.items():
@@ -488,10 +516,12 @@ def runs(config: ConfigOption) -> None:
     if any(r.status == VALUE_HELD for r in records):
         console.print(
             f"{VALUE_HELD}: the mean predicted value per user moved by more than "
-            "guardrails.max_value_jump since the last successful run, so every "
-            "target held and no value was sent; fix the inputs and run the day "
-            "again, or accept the new level with "
-            f"`{first_run_command(config)} --run-date DAY {ACCEPT_FLAG}`.",
+            "guardrails.max_value_jump since the last successful run, or "
+            f"({IMPLAUSIBLE}) revenue or cost was implausible for the markets' "
+            "CAC caps, so every target held and no value was sent; fix the "
+            "inputs and run the day again, or accept the new level with "
+            f"`{first_run_command(config)} --run-date DAY {ACCEPT_FLAG}` (the "
+            f"inputs with {ACCEPT_ECONOMICS_FLAG}).",
             highlight=False,
         )
 
@@ -740,6 +770,8 @@ def _show_plan(result: CycleResult, config: Path) -> None:
         )
     if result.value_check is not None:
         _show_value_check(result.value_check)
+    if result.plausibility is not None:
+        _show_plausibility(result.plausibility)
     applied = result.applied
     if applied is not None:
         console.print(
@@ -775,6 +807,19 @@ def _show_value_check(
         )
         return
     console.print(f"Value check: {check.reason}", soft_wrap=True, highlight=False)
+
+
+def _show_plausibility(check: PlausibilityCheck) -> None:
+    """The plausibility check when it found something; a hold on stderr."""
+    if check.held:
+        errors.print(
+            "[red]held:[/red] every target holds and no value is sent "
+            f"({IMPLAUSIBLE}): {check.reason}. To go on: {check.hint}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif check.signals:
+        console.print(f"Input check: {check.reason}", soft_wrap=True, highlight=False)
 
 
 def _applied(applied: int, changes: int) -> str:

@@ -5,8 +5,10 @@ run, when there is one, records the failed start, and a plan it had not yet
 approved or pushed is held back until a run of the day succeeds.
 
 A run whose predicted values jumped from the last successful run (see
-:mod:`optimizer.value_level`) is recorded with every target held and sends
-no value: nothing of that day reaches Google.
+:mod:`optimizer.value_level`), or whose inputs are off by orders of
+magnitude from the config's CAC caps (see :mod:`optimizer.plausibility`), is
+recorded with every target held and sends no value: nothing of that day
+reaches Google.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ from optimizer.exceptions import OptimizerError, PlanningError, StateError
 from optimizer.google_ads_writer import connect_writer, read_api_stats
 from optimizer.plan import PlanRow, mark_plan_held, write_plan
 from optimizer.planner import plan_campaigns
-from optimizer.policy import HOLD, VALUE_JUMP, Freezes
+from optimizer.plausibility import PlausibilityCheck, check_plausibility
+from optimizer.policy import HOLD, IMPLAUSIBLE, VALUE_JUMP, Freezes
 from optimizer.state import (
     RERUN_FAILED,
     VALUE_HELD,
@@ -91,11 +94,15 @@ class CycleResult:
     report_error: str | None = None
     value_summary: ValueSummary | None = None
     value_check: ValueCheck | None = None
+    plausibility: PlausibilityCheck | None = None
 
     @property
     def held(self) -> bool:
-        """Whether the day's targets and values were held for a jump in values."""
-        return self.value_check is not None and self.value_check.held
+        """Whether the day's targets and values were held for their values:
+        a jump from the last successful run, or implausible inputs."""
+        return (self.value_check is not None and self.value_check.held) or (
+            self.plausibility is not None and self.plausibility.held
+        )
 
 
 def run_cycle(
@@ -111,6 +118,7 @@ def run_cycle(
     model: PLTVModel | None = None,
     accept_value_level: bool = False,
     value_sink: ValueSink | None = None,
+    accept_unusual_economics: bool = False,
 ) -> CycleResult:
     """Run one daily cycle and record it.
 
@@ -148,6 +156,12 @@ def run_cycle(
     value_sink
         Where the feed sends values when applying; built from the config's
         ``feed:`` section when ``None``.
+    accept_unusual_economics
+        Accept, for this run, revenue or cost beyond
+        ``guardrails.max_plausible_ltv_to_cac`` or
+        ``guardrails.max_plausible_cpa_to_cac`` times the markets' CAC caps
+        (see :mod:`optimizer.plausibility`); recorded on the run. Without it
+        such a run holds every target and sends no value.
 
     Returns
     -------
@@ -188,6 +202,7 @@ def run_cycle(
             model=model,
             accept_value_level=accept_value_level,
             value_sink=value_sink,
+            accept_unusual_economics=accept_unusual_economics,
         )
     except Exception as exc:
         _alert_failed_run(settings, run_date, exc)
@@ -207,6 +222,7 @@ def _run_day(
     model: PLTVModel | None,
     accept_value_level: bool,
     value_sink: ValueSink | None,
+    accept_unusual_economics: bool,
 ) -> CycleResult:
     """The cycle of ``run_date``; :func:`run_cycle` alerts on what it raises."""
     apply = apply or settings.operations.apply_mode == "auto"
@@ -228,13 +244,14 @@ def _run_day(
             model=model,
             accept_value_level=accept_value_level,
             value_sink=value_sink,
+            accept_unusual_economics=accept_unusual_economics,
         )
     except Exception as exc:
         record_failed_start(settings, run_date, exc)
         raise
     record = day.record
     report = None
-    if day.check.held and apply:
+    if day.held and apply:
         logger.info("run %s holds every target: nothing is applied", record.run_id)
     elif day.writer is not None and apply:
         say("Applying the plan")
@@ -273,6 +290,7 @@ def _run_day(
         report_error=page_error,
         value_summary=day.values,
         value_check=day.check,
+        plausibility=day.plausibility,
     )
 
 
@@ -287,6 +305,11 @@ class _PlannedDay:
     writer: TargetWriter | None
     values: ValueSummary
     check: ValueCheck
+    plausibility: PlausibilityCheck
+
+    @property
+    def held(self) -> bool:
+        return self.check.held or self.plausibility.held
 
 
 def _plan_day(
@@ -302,6 +325,7 @@ def _plan_day(
     model: PLTVModel | None,
     accept_value_level: bool,
     value_sink: ValueSink | None,
+    accept_unusual_economics: bool,
 ) -> _PlannedDay:
     """Everything up to the recorded plan: what a failed start never reaches."""
     started = dt.datetime.now(dt.UTC)
@@ -322,6 +346,15 @@ def _plan_day(
             run_label=f"{run_date:%Y-%m-%d}",
             campaign_stats=api_stats,
         )
+
+    plausibility = check_plausibility(
+        settings,
+        inputs,
+        as_of,
+        run_date=run_date,
+        accept=accept_unusual_economics,
+        config=settings.source,
+    )
 
     say("Loading or training the pLTV model")
     model = model or current_model(settings, inputs, as_of, notify)
@@ -344,7 +377,12 @@ def _plan_day(
             accept=accept_value_level,
             config=settings.source,
         )
-        hold = f"{VALUE_JUMP}: {check.reason}; {check.hint}" if check.held else None
+        holds = []
+        if check.held:
+            holds.append(f"{VALUE_JUMP}: {check.reason}; {check.hint}")
+        if plausibility.held:
+            holds.append(f"{IMPLAUSIBLE}: {plausibility.reason}; {plausibility.hint}")
+        hold = " | ".join(holds) or None
         if hold is not None:
             alerts_from(settings.operations.alerts).send(
                 f"valuebid run of {run_date} for {settings.account.name} holds "
@@ -353,7 +391,7 @@ def _plan_day(
 
         feed_report = None
         if settings.feed is not None:
-            sending = apply and not check.held
+            sending = apply and hold is None
             say(
                 "Sending activation values" if sending else "Planning activation values"
             )
@@ -379,6 +417,7 @@ def _plan_day(
             freezes=Freezes(
                 model_gate_failed=gate_failure,
                 value_jump=check.reason if check.held else None,
+                implausible=plausibility.reason if plausibility.held else None,
             ),
             model_version=model.version,
         )
@@ -392,6 +431,7 @@ def _plan_day(
             "feed": feed_report.as_dict() if feed_report is not None else None,
             "value_summary": values.as_dict(),
             "value_check": check.as_dict(),
+            "plausibility": plausibility.as_dict(),
         }
         say("Recording the run")
         with store.transaction() as connection:
@@ -405,6 +445,7 @@ def _plan_day(
                     "rows": inputs.row_counts(),
                     "quarantine": inputs.quarantine_record(),
                     "data_through": _data_through(inputs),
+                    "plausibility": plausibility.as_dict(),
                 },
                 model_version=model.version,
                 plan_dir=str(plan_dir),
@@ -426,7 +467,16 @@ def _plan_day(
     finally:
         store.dispose()
     return _PlannedDay(
-        record, rows, plan_dir, inputs, scores, model, writer, values, check
+        record,
+        rows,
+        plan_dir,
+        inputs,
+        scores,
+        model,
+        writer,
+        values,
+        check,
+        plausibility,
     )
 
 

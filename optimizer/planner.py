@@ -153,6 +153,7 @@ def plan_campaigns(
             stale_data=base.stale_data or stale.of(fact.snapshot.campaign_id, market),
             model_gate_failed=base.model_gate_failed,
             value_jump=base.value_jump,
+            implausible=base.implausible,
             market_frozen=base.market_frozen,
         )
         row = plan_row(

@@ -29,6 +29,7 @@ KILL_SWITCH = "kill_switch"
 STALE_DATA = "stale_data"
 MODEL_GATE = "model_gate"
 VALUE_JUMP = "value_jump"
+IMPLAUSIBLE = "implausible_inputs"
 LEARNING = "learning"
 VOLUME = "volume"
 NO_DATA = "no_data"
@@ -40,6 +41,7 @@ STEP_LIMIT = "step_limit"
 MARKET_FROZEN = "market_frozen"
 OUT_OF_BOUNDS = "out_of_bounds"
 BELOW_FLOOR = "below_floor"
+ZERO_ROAS = "zero_roas"
 
 #: Every named reason, for documentation and for checking plan files.
 GUARDRAILS = (
@@ -47,12 +49,14 @@ GUARDRAILS = (
     STALE_DATA,
     MODEL_GATE,
     VALUE_JUMP,
+    IMPLAUSIBLE,
     MARKET_FROZEN,
     UNSUPPORTED,
     LEARNING,
     VOLUME,
     COOLDOWN,
     NO_DATA,
+    ZERO_ROAS,
     OUT_OF_BOUNDS,
     BELOW_FLOOR,
     NO_CHURN,
@@ -95,6 +99,7 @@ class Freezes:
     stale_data: str | None = None
     model_gate_failed: str | None = None
     value_jump: str | None = None
+    implausible: str | None = None
     market_frozen: bool = False
 
 
@@ -131,7 +136,8 @@ def decide(
     troas_min, troas_max
         The market's bounds.
     freezes
-        Kill switch, stale data, model gate, value jump and market freeze.
+        Kill switch, stale data, model gate, value jump, implausible inputs
+        and market freeze.
 
     Returns
     -------
@@ -157,6 +163,8 @@ def decide(
     bidder learn for a few conversion cycles between changes.
     """
     held = held_back(campaign, guardrails, freezes)
+    if held is None:
+        held = _without_values(campaign)
     if held is not None:
         return held
 
@@ -219,6 +227,32 @@ def decide(
         shaped,
         f"{verb} tROAS {current:.2f} to {new:.2f} ({change:+.1%}"
         f"{', one step' if shaped else ''}) toward the {goal_text}{why}.",
+    )
+
+
+def _without_values(campaign: CampaignSnapshot) -> Decision | None:
+    """The hold of a campaign whose conversions came with next to no value.
+
+    Cost and conversions with an observed ROAS under the lowest target
+    Google Ads accepts mean the values, or the cost, are not usable: no
+    tROAS can start from that ROAS or be judged by it.
+    """
+    observed = campaign.observed_roas
+    if (
+        observed is None
+        or campaign.conversions_in_window <= 0
+        or observed >= API_MIN_TARGET_ROAS
+    ):
+        return None
+    return Decision(
+        HOLD,
+        None,
+        ZERO_ROAS,
+        f"Hold: {campaign.conversions_in_window:.0f} conversions and their "
+        f"cost in the window, but an observed ROAS of {observed:.2g}, under "
+        f"the lowest tROAS Google Ads accepts ({API_MIN_TARGET_ROAS:g}): the "
+        "values or the cost are not usable (cost in micros, values missing?), "
+        "so no tROAS is planned.",
     )
 
 
@@ -365,7 +399,7 @@ def held_back(
     """The hold that applies before any target is computed, if one does.
 
     Freezes first (kill switch, stale data, model gate, a jump in the
-    predicted values, market), then the
+    predicted values, implausible inputs, market), then the
     campaign's own state: unsupported strategy, learning, volume, cooldown.
     """
     if freezes.kill_switch:
@@ -376,6 +410,8 @@ def held_back(
         return Decision(HOLD, None, MODEL_GATE, f"Hold: {freezes.model_gate_failed}")
     if freezes.value_jump is not None:
         return Decision(HOLD, None, VALUE_JUMP, f"Hold: {freezes.value_jump}")
+    if freezes.implausible is not None:
+        return Decision(HOLD, None, IMPLAUSIBLE, f"Hold: {freezes.implausible}")
     if freezes.market_frozen or guardrails.frozen:
         return Decision(
             HOLD, None, MARKET_FROZEN, "Hold: this market is frozen in the config."

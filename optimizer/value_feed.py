@@ -6,7 +6,10 @@ config sets one, so that the bidder optimises what the business keeps.
 Before anything is sent, the values pass the value-level check (see
 :mod:`optimizer.value_level`): the cycle hands over its own check, and the
 feed run on its own (``valuebid feed``, the scheduler) makes it on the values
-it scored, so a day held for a jump in values sends nothing either way.
+it scored, so a day held for a jump in values sends nothing either way. The
+feed on its own also judges its inputs against the config's CAC caps (see
+:mod:`optimizer.plausibility`) and sends nothing on revenue or cost off by
+orders of magnitude, unless the account's latest cycle run accepted them.
 """
 
 from __future__ import annotations
@@ -28,9 +31,16 @@ from connectors.value_feed import (
     make_sink,
     run_feed,
 )
+from optimizer.days import account_today
 from optimizer.exceptions import PlanningError, ValueJumpError
+from optimizer.plausibility import feed_plausibility
 from optimizer.state import StateStore, state_url
-from optimizer.value_level import ValueCheck, feed_value_check, summarize_values
+from optimizer.value_level import (
+    HELD,
+    ValueCheck,
+    feed_value_check,
+    summarize_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +107,9 @@ def prepare_feed(
     -------
     PreparedFeed
         The tables, the scores, and how the values compare with the last
-        successful cycle run (see :func:`optimizer.value_level.feed_value_check`).
+        successful cycle run (see :func:`optimizer.value_level.feed_value_check`);
+        held too on implausible inputs (see
+        :func:`optimizer.plausibility.feed_plausibility`).
 
     Raises
     ------
@@ -122,8 +134,27 @@ def prepare_feed(
     store = StateStore(state_url(settings.state.directory, settings.state.url))
     try:
         check = feed_value_check(settings, store, summary, now)
+        latest = store.latest_run(settings.account.name)
     finally:
         store.dispose()
+    if not check.held:
+        plausible = feed_plausibility(
+            settings,
+            inputs,
+            now,
+            run_date=account_today(settings.account.time_zone, now),
+            latest=latest,
+        )
+        if plausible.held:
+            check = ValueCheck(
+                HELD,
+                check.factor,
+                plausible.reason,
+                basis=check.basis,
+                mean=check.mean,
+                users=check.users,
+                hint=plausible.hint,
+            )
     return PreparedFeed(inputs, scores, check)
 
 

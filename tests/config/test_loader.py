@@ -26,6 +26,8 @@ def test_valid_config_resolves_paths_against_its_folder(tmp_path: Path) -> None:
     assert settings.state.directory == tmp_path / "state"
     assert settings.guardrails.max_step == 0.15
     assert settings.guardrails.max_value_jump == 3.0
+    assert settings.guardrails.max_plausible_ltv_to_cac == 50.0
+    assert settings.guardrails.max_plausible_cpa_to_cac == 50.0
     assert settings.economics.target_ltv_to_cac == 3.0
 
 
@@ -97,6 +99,18 @@ def test_market_overrides_inherit_the_rest(tmp_path: Path) -> None:
         (
             lambda m: m["markets"]["US"].update(guardrails={"max_value_jump": 5}),
             "markets.US.guardrails.max_value_jump",
+            "unknown key",
+        ),
+        (
+            lambda m: m.update(guardrails={"max_plausible_ltv_to_cac": 0.5}),
+            "guardrails.max_plausible_ltv_to_cac",
+            "greater than 1",
+        ),
+        (
+            lambda m: m["markets"]["US"].update(
+                guardrails={"max_plausible_cpa_to_cac": 500}
+            ),
+            "markets.US.guardrails.max_plausible_cpa_to_cac",
             "unknown key",
         ),
         (lambda m: m.update(default_market="FR"), "default_market", "'FR'"),

@@ -16,6 +16,7 @@ from optimizer.policy import (
     BELOW_FLOOR,
     COOLDOWN,
     HOLD,
+    IMPLAUSIBLE,
     KILL_SWITCH,
     LEARNING,
     LOWER,
@@ -33,6 +34,7 @@ from optimizer.policy import (
     UNSUPPORTED,
     VALUE_JUMP,
     VOLUME,
+    ZERO_ROAS,
     CampaignSnapshot,
     Freezes,
     decide,
@@ -144,6 +146,22 @@ def test_migration_without_an_observed_roas_holds() -> None:
     assert _decide(_cpa(observed_roas=None))[2] == NO_DATA
 
 
+@pytest.mark.parametrize("observed", [0.0, 4.6e-6, 0.0099])
+def test_conversions_with_next_to_no_value_plan_no_troas(observed: float) -> None:
+    """Cost in micros gives an observed ROAS of about 5e-6, shown as 0.00:
+    no switch at today's tCPA equivalent, and no step of a tROAS either."""
+    for campaign in (_cpa(observed_roas=observed), _roas(observed_roas=observed)):
+        action, new, guard, reason = _decide(campaign)
+
+        assert (action, new, guard) == (HOLD, None, ZERO_ROAS)
+        assert "40 conversions and their cost in the window" in reason
+        assert "no tROAS is planned" in reason
+
+
+def test_the_lowest_roas_google_accepts_still_plans() -> None:
+    assert _decide(_cpa(observed_roas=0.01))[0] == MIGRATE
+
+
 def test_a_step_is_at_most_the_market_limit() -> None:
     """3.0 toward 2.0 with a 15 % limit: 3.0 * 0.85 = 2.55; with 40 %: 2.0."""
     assert _decide(_roas())[:3] == (LOWER, 2.55, STEP_LIMIT)
@@ -215,6 +233,7 @@ def test_volume_rules_are_configurable() -> None:
         (Freezes(stale_data="stats end 5 days ago"), STALE_DATA),
         (Freezes(model_gate_failed="model failed its gate"), MODEL_GATE),
         (Freezes(value_jump="values 34x those of the last run"), VALUE_JUMP),
+        (Freezes(implausible="revenue 153x the CAC cap"), IMPLAUSIBLE),
         (Freezes(market_frozen=True), MARKET_FROZEN),
     ],
 )
