@@ -480,10 +480,11 @@ def load_inputs(
         if name in reads:
             rows = reads[name]
             ids = rows.kept["user_id"]
+            unknown = ~member_of(ids, known)
             rows.reject(
-                pd.Series(~member_of(ids, known), index=ids.index),
+                pd.Series(unknown, index=ids.index),
                 "user_id",
-                f"has {name} but is not in the users table",
+                _unknown_user_reasons(ids[unknown], name, reads["users"]),
             )
     _reject_revenue_before_signup(revenue, reads["users"].kept)
     _reject_overdrawn_refunds(revenue, currency)
@@ -503,6 +504,38 @@ def load_inputs(
     )
     logger.info("inputs read: %s", inputs.row_counts())
     return inputs
+
+
+def _unknown_user_reasons(ids: pd.Series, table: str, users: TableRead) -> np.ndarray:
+    """Why each row of a user not kept is quarantined, one reason per row.
+
+    A user whose own row was quarantined is named with where that row is and
+    why, so the fix is made there rather than by looking for a missing user.
+    """
+    reasons = np.full(
+        len(ids), f"has {table} but is not in the users table", dtype=object
+    )
+    rejected = users.rejected
+    if ids.empty or rejected.empty or "user_id" not in rejected:
+        return reasons
+    first = rejected.dropna(subset=["user_id"]).drop_duplicates("user_id")
+    places = placer(users.origins)(first["quarantine_source"], first["quarantine_row"])
+    why = pd.Series(
+        [
+            f"has {table} but its user's row was quarantined ({place}: "
+            f"{column} {reason})"
+            for place, column, reason in zip(
+                places,
+                first["quarantine_column"],
+                first["quarantine_reason"],
+                strict=True,
+            )
+        ],
+        index=first["user_id"].astype(str).to_numpy(),
+        dtype=object,
+    )
+    found = why.reindex(ids.astype(str).to_numpy()).to_numpy()
+    return np.where(pd.isna(found), reasons, found)
 
 
 #: How long before its sign-up a user's activation may be stamped and still be

@@ -327,3 +327,29 @@ def test_a_parquet_time_past_2262_is_refused_not_a_crash(
     message = str(refused.value)
     assert "column 'activated_at', row 1" in message
     assert "is outside the years 1678 to 2261" in message
+
+
+def test_revenue_of_a_quarantined_user_points_at_the_users_row(
+    tmp_path: Path,
+) -> None:
+    data = write_dataset(tmp_path)
+    lenient = DataSettings(
+        users=FileSource(path=data.users),
+        revenue=FileSource(path=data.revenue),
+        campaign_stats=FileSource(path=data.campaign_stats),
+        quarantine=QuarantineSettings(max_share=0.9),
+    )
+    state = tmp_path / "state"
+    _replace(data.users, "u3,2026-10-03T10:00:00Z", "u3,03/10/2026 10h")
+    _replace(data.revenue, "u1,2026-11-01T12:00:00Z", "u9,2026-11-01T12:00:00Z")
+
+    inputs = load_inputs(lenient, currency="USD", state_dir=state, run_label="day")
+
+    assert inputs.audits["revenue"].quarantined == 2
+    rows = pd.read_csv(state / "quarantine" / "day" / "revenue.csv", dtype=str)
+    reasons = dict(zip(rows["user_id"], rows["quarantine_reason"], strict=True))
+    assert reasons["u9"] == "has revenue but is not in the users table"
+    assert "its user's row was quarantined" in reasons["u3"]
+    assert f"{data.users} line 4" in reasons["u3"]
+    assert "signup_at" in reasons["u3"]
+    assert "not a timestamp" in reasons["u3"]
