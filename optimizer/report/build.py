@@ -15,6 +15,7 @@ import pandas as pd
 
 from config.schema import Settings
 from connectors.files import Inputs, load_inputs
+from connectors.sources import FileSource
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
 from optimizer.commands import first_run_command, run_command
@@ -225,6 +226,7 @@ def report_for_run(
         )
     plan = read_plan(plan_dir)
 
+    changed: list[str] = []
     if inputs is None:
         # No state folder: a report reads without writing quarantine files
         # or moving the incremental caches the next run starts from.
@@ -233,11 +235,15 @@ def report_for_run(
             currency=settings.account.currency,
             time_zone=settings.account.time_zone,
         )
+        changed = changed_files(settings, run, inputs)
     if scores is None or metrics is None:
         scores, metrics = _score(settings, run, inputs)
     report = assemble(
         settings, run, plan, inputs, scores, history=history, metrics=metrics
     )
+    if changed:
+        report = replace(report, inputs_note=_inputs_note(changed))
+        logger.warning("report of run %s: %s", run.run_id, report.inputs_note)
     if period == "week":
         previous = _week_before(runs, run)
         as_of = start_of_day(run.run_date, settings.account.time_zone)
@@ -246,6 +252,31 @@ def report_for_run(
             week=d.week_change(report, previous, inputs.campaign_stats, as_of),
         )
     return report
+
+
+def changed_files(settings: Settings, run: RunRecord, inputs: Inputs) -> list[str]:
+    """The file-sourced tables whose files differ from those the run read.
+
+    A file's fingerprint is its bytes, so a difference is a real change. A
+    SQL source's is not compared: an incremental run hashes only the rows
+    new that day, so the two would differ with nothing changed.
+    """
+    recorded = run.inputs.get("fingerprints") or {}
+    return [
+        name
+        for name, source in settings.data.sources().items()
+        if isinstance(source, FileSource)
+        and name in recorded
+        and recorded[name] != inputs.fingerprints.get(name)
+    ]
+
+
+def _inputs_note(tables: list[str]) -> str:
+    return (
+        f"The {', '.join(tables)} file(s) changed since this run read them: its "
+        "figures are recomputed from the files as they are now, counting only "
+        "rows up to the run's day; its plan is shown as the run made it"
+    )
 
 
 def _cycle_runs(store: StateStore) -> list[RunRecord]:

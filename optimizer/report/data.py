@@ -195,7 +195,8 @@ class ReportData:
     ``held_back`` says why the run's plan may not be applied (a failed later
     start of its day, or a jump in its predicted values), shown as a warning
     above everything else; ``value_check`` is how the run's mean value per
-    user compared with the last successful run.
+    user compared with the last successful run; ``inputs_note`` says that a
+    report made after the run read input files that have changed since.
     """
 
     account: str
@@ -221,6 +222,7 @@ class ReportData:
     week: WeekChange | None = None
     held_back: str | None = None
     value_check: str | None = None
+    inputs_note: str | None = None
     generated_at: dt.datetime = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).replace(microsecond=0)
     )

@@ -158,13 +158,18 @@ def _header(report: ReportData) -> str:
         if report.held_back
         else ""
     )
+    changed = (
+        f'<p class="note" id="inputs-changed">{escape(report.inputs_note)}.</p>'
+        if report.inputs_note
+        else ""
+    )
     return (
         f"<header><h1>Unit economics and plan: {escape(report.account)}</h1>"
         f"<p>Run {escape(report.run_id)} for {report.run_date:%A %d %B %Y} "
         f"({escape(report.mode.replace('_', ' '))}), model "
         f"{escape(report.model_version or '-')}, money in {report.currency}. "
         f"Generated {report.generated_at:%Y-%m-%d %H:%M} UTC.</p></header>"
-        f'{held}<div class="tiles">{tile_html}</div>'
+        f'{held}{changed}<div class="tiles">{tile_html}</div>'
     )
 
 

@@ -10,6 +10,8 @@ def summary_lines(report: ReportData) -> list[str]:
     lines = [f"Report of run {report.run_id} ({report.account}, {report.run_date})"]
     if report.held_back:
         lines.append(f"  HELD BACK: {report.held_back}")
+    if report.inputs_note:
+        lines.append(f"  NOTE: {report.inputs_note}.")
     for market in report.markets:
         cac = "-" if market.cac is None else f"{market.cac:,.2f}"
         verdict = "OVER its cap" if market.over_cap else "within its cap"

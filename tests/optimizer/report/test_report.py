@@ -389,3 +389,35 @@ def test_report_command_refuses_an_out_file_that_is_not_html(
     assert result.exit_code == 2, result.output
     assert "--out" in result.output and ".html" in result.output
     assert not out.exists()
+
+
+def test_a_report_after_the_inputs_changed_says_so(
+    demo_runs: DemoRuns, tmp_path: Path
+) -> None:
+    """A file rewritten since the run read it: the figures are not the run's."""
+    copy = tmp_path / "demo"
+    shutil.copytree(demo_runs.config.parent, copy)
+    first = demo_runs.results[0].run.run_id
+    command = [
+        "report",
+        "--config",
+        str(copy / demo_runs.config.name),
+        "--out",
+        str(tmp_path / "r.html"),
+        "--run",
+        first,
+    ]
+
+    same = CliRunner().invoke(app, command)
+    stats = copy / "data" / "campaign_stats.csv"
+    stats.write_text(stats.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    changed = CliRunner().invoke(app, command)
+
+    assert same.exit_code == 0, same.output
+    assert "changed since this run" not in same.output
+    assert changed.exit_code == 0, changed.output
+    assert "NOTE: The campaign_stats file(s) changed since this run" in " ".join(
+        changed.output.split()
+    )
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert 'id="inputs-changed"' in page
