@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from connectors.contracts import (
     CAMPAIGN_STATS,
+    DUPLICATE,
     EVENTS,
     FX_RATES,
     REVENUE,
@@ -33,6 +34,7 @@ from connectors.contracts import (
     enforce,
     index_of,
     member_of,
+    refusal,
     reject_where,
     split_duplicates,
     strip_provenance,
@@ -465,6 +467,117 @@ def load_inputs(
             "Google Ads API with a google_ads section"
         )
 
+    _cross_check(reads, data, currency, now)
+
+    audits = _judge_all(reads, data, state_dir, run_label)
+    for read in reads.values():
+        if read.cache is not None and read.carry is not None:
+            read.cache.save(read.carry, read.watermark)
+
+    inputs = Inputs(
+        users=strip_provenance(reads["users"].kept),
+        revenue=strip_provenance(reads["revenue"].kept),
+        campaign_stats=strip_provenance(reads["campaign_stats"].kept),
+        events=strip_provenance(reads["events"].kept) if "events" in reads else None,
+        fingerprints={name: read.fingerprint for name, read in reads.items()},
+        audits=audits,
+    )
+    logger.info("inputs read: %s", inputs.row_counts())
+    return inputs
+
+
+@dataclass(frozen=True)
+class CustomerTables:
+    """Users, revenue and events checked as a run checks them, without stats.
+
+    ``first_bad`` gives, per table with rows that broke a rule, the sentence
+    naming the first of them: source, column, line or row, value and reason.
+    """
+
+    users: pd.DataFrame
+    revenue: pd.DataFrame
+    events: pd.DataFrame | None
+    currency: str
+    audits: dict[str, TableAudit] = field(default_factory=dict)
+    first_bad: dict[str, str] = field(default_factory=dict)
+
+
+def load_customer_tables(
+    data: DataSettings,
+    *,
+    currency: str | None = None,
+    now: pd.Timestamp | None = None,
+    run_label: str | None = None,
+    share_setting: str = "data.quarantine.max_share",
+) -> CustomerTables:
+    """Read and cross-check users, revenue and events as :func:`load_inputs` does.
+
+    For commands that need no campaign stats (the model's): every rule of a
+    run applies, rows that break one are quarantined to
+    ``data.quarantine.directory`` (nothing is written when it is unset), and
+    ``data.quarantine.max_share`` is enforced. ``data.campaign_stats`` is
+    not read.
+
+    Parameters
+    ----------
+    data
+        The sources and the rules: FX, largest amount, quarantine.
+    currency
+        The currency revenue is converted into; ``None`` takes the most
+        frequent one of the revenue rows that keep their contract.
+    now
+        Timestamps after this are future and quarantined; default the clock.
+    run_label
+        Names the quarantine folder; default the current UTC time.
+    share_setting
+        How messages name the largest share of bad rows allowed.
+
+    Returns
+    -------
+    CustomerTables
+        The checked tables, the currency of their amounts, and the audit and
+        first bad row of each table.
+
+    Raises
+    ------
+    InputError
+        A source is missing, empty or unreadable, a SQL read fails.
+    ContractError
+        A table lacks a column, or its bad rows exceed the share allowed.
+    """
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    reads = {
+        name: _read_configured(name, source, data, now, None)
+        for name, source in data.sources().items()
+        if name != "campaign_stats"
+    }
+    if currency is None:
+        codes = reads["revenue"].kept["currency"].value_counts(sort=True)
+        currency = str(codes.index[0]) if len(codes) else "XXX"
+    _cross_check(reads, data, currency, now)
+
+    audits = _judge_all(
+        reads, data, None, run_label, share_setting=share_setting, warn=False
+    )
+    first_bad = {}
+    for name, read in reads.items():
+        bad = read.rejected[read.rejected["quarantine_kind"].ne(DUPLICATE)]
+        if len(bad):
+            first_bad[name] = refusal(bad)
+    return CustomerTables(
+        users=strip_provenance(reads["users"].kept),
+        revenue=strip_provenance(reads["revenue"].kept),
+        events=strip_provenance(reads["events"].kept) if "events" in reads else None,
+        currency=currency,
+        audits=audits,
+        first_bad=first_bad,
+    )
+
+
+def _cross_check(
+    reads: dict[str, TableRead], data: DataSettings, currency: str, now: pd.Timestamp
+) -> None:
+    """Quarantine the rows a rule across tables, amounts or currencies refuses."""
     _reject_activation_before_signup(reads["users"])
     revenue = reads["revenue"]
     _convert_currency(revenue, currency, _fx_rates(data, now))
@@ -488,22 +601,6 @@ def load_inputs(
             )
     _reject_revenue_before_signup(revenue, reads["users"].kept)
     _reject_overdrawn_refunds(revenue, currency)
-
-    audits = _judge_all(reads, data, state_dir, run_label)
-    for read in reads.values():
-        if read.cache is not None and read.carry is not None:
-            read.cache.save(read.carry, read.watermark)
-
-    inputs = Inputs(
-        users=strip_provenance(reads["users"].kept),
-        revenue=strip_provenance(revenue.kept),
-        campaign_stats=strip_provenance(reads["campaign_stats"].kept),
-        events=strip_provenance(reads["events"].kept) if "events" in reads else None,
-        fingerprints={name: read.fingerprint for name, read in reads.items()},
-        audits=audits,
-    )
-    logger.info("inputs read: %s", inputs.row_counts())
-    return inputs
 
 
 def _unknown_user_reasons(ids: pd.Series, table: str, users: TableRead) -> np.ndarray:
@@ -775,6 +872,9 @@ def _judge_all(
     data: DataSettings,
     state_dir: Path | None,
     run_label: str | None,
+    *,
+    share_setting: str = "data.quarantine.max_share",
+    warn: bool = True,
 ) -> dict[str, TableAudit]:
     label = run_label or pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     folder = data.quarantine.directory or (
@@ -793,7 +893,13 @@ def _judge_all(
             (folder / label / f"{name}.csv").unlink(missing_ok=True)
         audits[name] = table_audit
     for name, read in reads.items():
-        judge(audits[name], read.rejected, data.quarantine.max_share)
+        judge(
+            audits[name],
+            read.rejected,
+            data.quarantine.max_share,
+            setting=share_setting,
+            warn=warn,
+        )
     return audits
 
 
@@ -810,9 +916,11 @@ def _audit(read: TableRead) -> TableAudit:
 
 __all__ = [
     "ContractError",
+    "CustomerTables",
     "Inputs",
     "TableRead",
     "file_chunks",
+    "load_customer_tables",
     "load_inputs",
     "read_source",
     "read_table",

@@ -205,8 +205,18 @@ def write_quarantine(rejected: pd.DataFrame, directory: Path, table: str) -> Pat
     return path
 
 
-def judge(table_audit: TableAudit, rejected: pd.DataFrame, max_share: float) -> None:
+def judge(
+    table_audit: TableAudit,
+    rejected: pd.DataFrame,
+    max_share: float,
+    *,
+    setting: str = "data.quarantine.max_share",
+    warn: bool = True,
+) -> None:
     """Fail when the bad rows exceed ``max_share``; warn when there are any.
+
+    ``setting`` is how the message names ``max_share``; ``warn`` false leaves
+    the warning to the caller, which reports the quarantine itself.
 
     Raises
     ------
@@ -221,15 +231,17 @@ def judge(table_audit: TableAudit, rejected: pd.DataFrame, max_share: float) -> 
     where = f" Quarantined rows: {table_audit.file}." if table_audit.file else ""
     if table_audit.bad_share > max_share or max_share == 0:
         limit = (
-            "and data.quarantine.max_share is 0: no bad row is accepted"
+            f"and {setting} is 0: no bad row is accepted"
             if max_share == 0
-            else f"above data.quarantine.max_share {percent(max_share)}"
+            else f"above {setting} {percent(max_share)}"
         )
         raise ContractError(
             f"{refusal(bad)} The {table_audit.table} table has {table_audit.bad} "
             f"bad row(s) of {table_audit.rows_in} "
             f"({percent(table_audit.bad_share)}), {limit}.{where}"
         )
+    if not warn:
+        return
     logger.warning(
         "%s: %s bad of %s row(s) quarantined (%s, limit %s); first: %s%s",
         table_audit.table,

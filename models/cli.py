@@ -6,12 +6,19 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
+from pydantic import ValidationError
 
+from connectors.contracts import USERS
+from connectors.exceptions import ContractError, InputError
+from connectors.files import CustomerTables, load_customer_tables
+from connectors.quarantine import TableAudit
+from connectors.sources import DataSettings, FileSource, QuarantineSettings
 from models.estimator import LOSS_OPTIONS
 from models.evaluation import (
     GATE_AGES,
@@ -44,13 +51,6 @@ model_app = typer.Typer(help="Train, score and evaluate the pLTV model.")
 #: a script or scheduler can tell a refused model from a run that broke.
 EXIT_GATE_FAILED = 3
 
-TIMESTAMP_COLUMNS = {
-    "users": ("signup_at", "activated_at"),
-    "revenue": ("occurred_at",),
-    "events": ("occurred_at",),
-}
-_STRING_COLUMNS = {"user_id": "string", "order_id": "string", "campaign_id": "string"}
-
 UsersOption = Annotated[Path, typer.Option("--users", help="users table (CSV/Parquet)")]
 RevenueOption = Annotated[
     Path, typer.Option("--revenue", help="revenue table (CSV/Parquet)")
@@ -65,46 +65,163 @@ AsOfOption = Annotated[
         help="YYYY-MM-DD (UTC); default: the latest revenue date",
     ),
 ]
+CurrencyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--currency",
+        help=(
+            "ISO 4217 code of the amounts; revenue in another currency is "
+            "quarantined (no exchange rates); default: the revenue's most "
+            "frequent currency"
+        ),
+    ),
+]
+NaiveZoneOption = Annotated[
+    str | None,
+    typer.Option(
+        "--naive-time-zone",
+        help=(
+            "IANA zone of timestamps written without one (e.g. Europe/Paris); "
+            "default: such rows are quarantined"
+        ),
+    ),
+]
+QuarantineOption = Annotated[
+    Path,
+    typer.Option(
+        "--quarantine",
+        help=(
+            "folder for rows set aside, with their reasons: "
+            "DIR/model-COMMAND-UTCTIME/TABLE.csv, written only when a row is"
+        ),
+    ),
+]
+MaxBadShareOption = Annotated[
+    float,
+    typer.Option(
+        "--max-bad-share",
+        min=0.0,
+        max=1.0,
+        help="largest share of a table's rows quarantined before the command stops",
+    ),
+]
+
+#: Where quarantined rows go unless --quarantine says otherwise.
+DEFAULT_QUARANTINE = Path("quarantine")
+#: The share of bad rows a daily run accepts by default.
+DEFAULT_MAX_BAD_SHARE = QuarantineSettings().max_share
 
 
-_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
+@dataclass(frozen=True)
+class InputChecks:
+    """How the model commands check their files: a run's rules, set by options."""
+
+    currency: str | None = None
+    naive_time_zone: str | None = None
+    quarantine: Path = DEFAULT_QUARANTINE
+    max_bad_share: float = DEFAULT_MAX_BAD_SHARE
 
 
-def read_table(path: Path, table: str) -> pd.DataFrame:
-    """Read a canonical CSV or Parquet file, timestamp columns parsed to UTC.
+def read_inputs(
+    command: str,
+    users: Path,
+    revenue: Path,
+    events: Path | None,
+    checks: InputChecks,
+) -> CustomerTables:
+    """Read the tables through the checks of a daily run, and report the quarantine.
+
+    Rows that break a rule of :func:`connectors.files.load_customer_tables`
+    (a run's contracts and cross-table rules) are quarantined to
+    ``checks.quarantine``; each table with such rows gets one line on stderr
+    with the count, the first bad row and the quarantine file.
 
     Raises
     ------
     typer.BadParameter
-        The file is missing, of another format, or holds a bad timestamp; the
-        message names the file, the column and the value.
+        A file is missing, unreadable or of another format, or an option is
+        unusable.
+    typer.Exit
+        A table lacks a column, or its bad rows exceed ``checks.max_bad_share``
+        (status 1, the message naming the first bad row's file, column, line
+        and value).
     """
-    if not path.exists():
-        raise typer.BadParameter(f"{path}: no such file")
-    suffixes = [s.lower() for s in path.suffixes[-2:]]
-    if suffixes[-1:] == [".parquet"]:
-        frame = pd.read_parquet(path)
-    elif ".csv" in suffixes and suffixes[-1] in (".csv", *_COMPRESSED):
-        frame = pd.read_csv(path, dtype=_STRING_COLUMNS)
-    else:
-        raise typer.BadParameter(
-            f"{path}: expected a .csv file (optionally .gz, .bz2, .zip, .xz or "
-            ".zst) or a .parquet file"
-        )
-    for column in TIMESTAMP_COLUMNS[table]:
-        if column not in frame.columns:
-            continue
-        values = frame[column]
-        parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
-        bad = parsed.isna() & values.notna()
-        if bad.any():
-            row = int(bad.to_numpy().nonzero()[0][0])
+    for path in (users, revenue, events):
+        if path is not None and not path.exists():
+            raise typer.BadParameter(f"{path}: no such file")
+    currency = checks.currency
+    if currency is not None:
+        if not re.fullmatch(r"[A-Za-z]{3}", currency):
             raise typer.BadParameter(
-                f"{path}: column {column!r} row {row + 1}: "
-                f"{values.iloc[row]!r} is not a timestamp"
+                f"--currency {currency!r} is not an ISO 4217 code such as EUR",
+                param_hint="--currency",
             )
-        frame[column] = parsed
-    return frame
+        currency = currency.upper()
+    try:
+        data = DataSettings(
+            users=FileSource(path=users),
+            revenue=FileSource(path=revenue),
+            events=FileSource(path=events) if events is not None else None,
+            naive_time_zone=checks.naive_time_zone,
+            quarantine=QuarantineSettings(
+                max_share=checks.max_bad_share, directory=checks.quarantine
+            ),
+        )
+    except ValidationError as error:
+        raise typer.BadParameter(
+            f"--naive-time-zone {checks.naive_time_zone!r}: "
+            + "; ".join(str(e["msg"]) for e in error.errors()),
+            param_hint="--naive-time-zone",
+        ) from None
+    label = f"model-{command}-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%SZ}"
+    try:
+        tables = load_customer_tables(
+            data, currency=currency, run_label=label, share_setting="--max-bad-share"
+        )
+    except ContractError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    except InputError as error:
+        raise typer.BadParameter(str(error)) from error
+    for name, audit in tables.audits.items():
+        if audit.quarantined:
+            typer.echo(
+                _quarantine_line(name, audit, tables.first_bad.get(name)), err=True
+            )
+    return replace(tables, users=_typed_extras(tables.users))
+
+
+def _quarantine_line(name: str, audit: TableAudit, first: str | None) -> str:
+    """What was set aside from one table, and where the details are."""
+    repeats = (
+        f", {audit.duplicates:,} exact repeat(s) of a row kept"
+        if audit.duplicates
+        else ""
+    )
+    shown = f"; first: {first}" if first else ""
+    return (
+        f"warning: {name}: {audit.quarantined:,} of {audit.rows_in:,} row(s) "
+        f"quarantined ({audit.bad:,} bad{repeats}){shown} Quarantined rows: "
+        f"{audit.file}"
+    )
+
+
+def _typed_extras(users: pd.DataFrame) -> pd.DataFrame:
+    """Extra user columns of numbers as numbers, as a model reads them.
+
+    The checked read keeps a CSV's extra columns as text; a model takes a
+    numeric extra column as a number, a text one as a category.
+    """
+    contract = {column.name for column in USERS.columns}
+    out = users
+    for column in users.columns:
+        values = users[column]
+        if column in contract or not pd.api.types.is_string_dtype(values):
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        if values.notna().any() and numbers.notna().sum() == values.notna().sum():
+            out = out.assign(**{str(column): numbers.astype("float64")})
+    return out
 
 
 def _parse_as_of(value: str | None, revenue: pd.DataFrame) -> pd.Timestamp:
@@ -119,6 +236,18 @@ def _parse_as_of(value: str | None, revenue: pd.DataFrame) -> pd.Timestamp:
             "YYYY-MM-DDTHH:MM:SS with an optional zone)"
         ) from error
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _require_signups(users: pd.DataFrame, as_of: pd.Timestamp, path: Path) -> None:
+    """Stop (status 1) when no user signed up by ``as_of``: nothing to fit or score."""
+    earliest = users["signup_at"].min()
+    if not earliest <= as_of:
+        typer.echo(
+            f"error: {path}: users: no user signed up by {as_of} (signup_at); "
+            f"the earliest sign-up is {earliest}",
+            err=True,
+        )
+        raise typer.Exit(code=1)
 
 
 #: Days between the newest revenue row and the scoring date past which
@@ -263,11 +392,17 @@ def train(
             ),
         ),
     ] = MAX_TRAIN_USERS,
+    currency: CurrencyOption = None,
+    naive_time_zone: NaiveZoneOption = None,
+    quarantine: QuarantineOption = DEFAULT_QUARANTINE,
+    max_bad_share: MaxBadShareOption = DEFAULT_MAX_BAD_SHARE,
 ) -> None:
     """Train a model on the users with a full year of history and save it.
 
-    Exit status 3 (after saving the model and printing FAILED) when the model
-    fails its quality gate; 1 on an error, 2 on a bad option or input.
+    The files are checked as a daily run checks them: bad rows are
+    quarantined (see --quarantine). Exit status 3 (after saving the model and
+    printing FAILED) when the model fails its quality gate; 1 on an error, 2
+    on a bad option or input.
     """
     if loss not in LOSS_OPTIONS:
         raise typer.BadParameter(f"--loss must be one of {', '.join(LOSS_OPTIONS)}")
@@ -277,12 +412,13 @@ def train(
             f"got {max_train_users}"
         )
     out = _artefact_folder(out)
-    user_table = read_table(users, "users")
-    revenue_table = read_table(revenue, "revenue")
-    event_table = read_table(events, "events") if events else None
+    checks = InputChecks(currency, naive_time_zone, quarantine, max_bad_share)
+    tables = read_inputs("train", users, revenue, events, checks)
+    stamp = _parse_as_of(as_of, tables.revenue)
+    _require_signups(tables.users, stamp, users)
     try:
         model = PLTVModel(loss=loss, max_train_users=max_train_users or None).fit(
-            user_table, revenue_table, _parse_as_of(as_of, revenue_table), event_table
+            tables.users, tables.revenue, stamp, tables.events
         )
     except ModelError as error:
         raise _fail(
@@ -359,11 +495,17 @@ def score(
         Path, typer.Option("--out", help="output file: .csv, .csv.gz or .parquet")
     ],
     events: EventsOption = None,
+    currency: CurrencyOption = None,
+    naive_time_zone: NaiveZoneOption = None,
+    quarantine: QuarantineOption = DEFAULT_QUARANTINE,
+    max_bad_share: MaxBadShareOption = DEFAULT_MAX_BAD_SHARE,
 ) -> None:
     """Score every user signed up by the as-of date.
 
     A model trained with product events needs ``--events``: it is refused
     without it rather than scoring every user as having done none of them.
+    A user without revenue is scored from the rest of what is known. The
+    files are checked as a daily run checks them (see --quarantine).
     """
     out = _output_path(out)
     try:
@@ -378,22 +520,19 @@ def score(
             "none of them",
             param_hint="--events",
         )
-    user_table = read_table(users, "users")
-    revenue_table = read_table(revenue, "revenue")
-    event_table = read_table(events, "events") if events else None
+    checks = InputChecks(currency, naive_time_zone, quarantine, max_bad_share)
+    tables = read_inputs("score", users, revenue, events, checks)
+    stamp = _parse_as_of(as_of, tables.revenue)
+    _require_signups(tables.users, stamp, users)
     try:
-        scores = fitted.predict(
-            user_table, revenue_table, _parse_as_of(as_of, revenue_table), event_table
-        )
+        scores = fitted.predict(tables.users, tables.revenue, stamp, tables.events)
     except ModelError as error:
         raise _fail(
             error, {"users": users, "revenue": revenue, "events": events}
         ) from error
     _write(scores, out)
     typer.echo(f"{len(scores)} users scored with model {fitted.version} into {out}")
-    _warn_if_revenue_ends_early(
-        revenue, revenue_table, _parse_as_of(as_of, revenue_table)
-    )
+    _warn_if_revenue_ends_early(revenue, tables.revenue, stamp)
     if fitted.gate_failures:
         typer.echo(
             f"warning: model {fitted.version} failed its quality gate: "
@@ -415,6 +554,10 @@ def evaluate(
     ] = ",".join(map(str, GATE_AGES)),
     seed: Annotated[int, typer.Option(help="seed of the random split")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    currency: CurrencyOption = None,
+    naive_time_zone: NaiveZoneOption = None,
+    quarantine: QuarantineOption = DEFAULT_QUARANTINE,
+    max_bad_share: MaxBadShareOption = DEFAULT_MAX_BAD_SHARE,
 ) -> None:
     """Fit on earlier sign-ups, measure on the held-out ones, next to baselines.
 
@@ -428,16 +571,16 @@ def evaluate(
         eval_ages = [int(a) for a in ages.split(",") if a.strip()]
     except ValueError as error:
         raise typer.BadParameter(f"--ages {ages!r}: expected integers") from error
-    user_table = read_table(users, "users")
-    revenue_table = read_table(revenue, "revenue")
-    event_table = read_table(events, "events") if events else None
-    stamp = _parse_as_of(as_of, revenue_table)
+    checks = InputChecks(currency, naive_time_zone, quarantine, max_bad_share)
+    tables = read_inputs("evaluate", users, revenue, events, checks)
+    stamp = _parse_as_of(as_of, tables.revenue)
+    _require_signups(tables.users, stamp, users)
     try:
-        prepared = prepare_users(user_table)
+        prepared = prepare_users(tables.users)
         prepared = prepared.loc[prepared["signup_at"] <= stamp]
-        money = prepare_revenue(revenue_table, prepared)
+        money = prepare_revenue(tables.revenue, prepared)
         money = money.loc[money["occurred_at"] <= stamp]
-        acts = prepare_events(event_table, prepared)
+        acts = prepare_events(tables.events, prepared)
         labelled = labelled_users(prepared, stamp)
         # The same floor as model train: on fewer users a table of metrics
         # and a gate verdict would only measure noise.

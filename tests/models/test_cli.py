@@ -239,18 +239,6 @@ def test_train_accepts_an_empty_folder_and_an_earlier_model(fitted, tmp_path) ->
         assert "missing-users.csv: no such file" in words
 
 
-def test_bad_timestamp_names_file_column_and_value(tables, tmp_path) -> None:
-    users, revenue = _files(tables, tmp_path)
-    frame = pd.read_csv(users)
-    frame.loc[3, "signup_at"] = "not-a-date"
-    frame.to_csv(users, index=False)
-    result = runner.invoke(
-        model_app, ["evaluate", "--users", str(users), "--revenue", str(revenue)]
-    )
-    assert result.exit_code != 0
-    assert "signup_at" in result.output and "not-a-date" in result.output
-
-
 def test_score_with_a_missing_model(tables, tmp_path) -> None:
     users, revenue = _files(tables, tmp_path)
     result = runner.invoke(
@@ -293,18 +281,6 @@ def test_score_with_a_data_folder_for_a_model(tables, tmp_path) -> None:
     )
     assert result.exit_code == 1
     assert "not a model directory (it has no metadata.json)" in result.output
-
-
-def test_revenue_before_sign_up_names_the_revenue_file(tables, tmp_path) -> None:
-    users, revenue = _files(tables, tmp_path)
-    frame = pd.read_parquet(revenue)
-    frame.loc[0, "occurred_at"] = pd.Timestamp("2000-01-01", tz="UTC")
-    frame.to_parquet(revenue, index=False)
-    result = runner.invoke(
-        model_app, ["evaluate", "--users", str(users), "--revenue", str(revenue)]
-    )
-    assert result.exit_code == 1
-    assert f"error: {revenue}: revenue: 1 row(s) predate" in result.output
 
 
 def test_score_from_a_registry_folder_uses_its_current_model(
@@ -542,3 +518,198 @@ def test_evaluate_refuses_too_few_labelled_users_as_train_does(
     assert refusal == trained.output.strip()
     assert "quality gate" not in evaluated.output
     assert sorted(tmp_path.iterdir()) == before
+
+
+def _checked_score(fitted, tables, as_of, tmp_path, *options: str):
+    """Score CSV copies of ``tables``, quarantining into ``tmp_path / "q"``."""
+    folder = tmp_path / "in"
+    folder.mkdir(exist_ok=True)
+    paths = [folder / f"{name}.csv" for name in ("users", "revenue", "events")]
+    for table, path in zip(tables, paths, strict=True):
+        table.to_csv(path, index=False)
+    model = fitted.save(tmp_path / "model")
+    result = runner.invoke(
+        model_app,
+        [
+            "score",
+            *("--model", str(model)),
+            *("--users", str(paths[0])),
+            *("--revenue", str(paths[1])),
+            *("--events", str(paths[2])),
+            *("--as-of", f"{as_of:%Y-%m-%d}"),
+            *("--out", str(tmp_path / "s.csv")),
+            *("--quarantine", str(tmp_path / "q")),
+            *options,
+        ],
+    )
+    return result, paths
+
+
+def _quarantined(tmp_path, table: str) -> pd.DataFrame:
+    (path,) = (tmp_path / "q").glob(f"model-score-*/{table}.csv")
+    return pd.read_csv(path, dtype="string")
+
+
+def _lightest_buyer(revenue) -> str:
+    """A user with few revenue rows, so that quarantining them stays below 1 %."""
+    counts = revenue["user_id"].value_counts()
+    return str(counts.index[-1])
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        (
+            "occurred_at",
+            "2000-01-01T00:00:00Z",
+            "is on a day before its user's sign-up day",
+        ),
+        # Among other times, a run's check calls this one "not a timestamp".
+        ("occurred_at", "0001-01-01T00:00:00Z", "is not"),
+        ("currency", "EURO", "is not an ISO 4217 code"),
+        ("amount", "-500000", "is a refund of 500,000.00 EUR, more than user"),
+    ],
+    ids=["before-signup", "unstorable-time", "bad-currency", "refund-over-paid"],
+)
+def test_score_quarantines_a_bad_revenue_row_as_a_run_does(
+    column, value, reason, fitted, tables, as_of, tmp_path
+) -> None:
+    users, revenue, events = tables
+    revenue = revenue.astype({column: "object"})
+    revenue.loc[4, column] = value
+
+    result, (_, revenue_file, _) = _checked_score(
+        fitted, (users, revenue, events), as_of, tmp_path
+    )
+
+    assert result.exit_code == 0, result.output
+    # line 6: the header is line 1, and row 4 is the fifth data row.
+    assert (
+        f"warning: revenue: 1 of {len(revenue):,} row(s) quarantined (1 bad); "
+        f"first: {revenue_file}: column {column!r}, line 6: value {value!r} "
+        f"{reason}"
+    ) in result.stderr
+    (details,) = (tmp_path / "q").glob("model-score-*/revenue.csv")
+    assert f"Quarantined rows: {details}" in result.stderr
+    quarantined = _quarantined(tmp_path, "revenue")
+    assert quarantined[["quarantine_line", "quarantine_value"]].values.tolist() == [
+        ["6", value]
+    ]
+    assert len(pd.read_csv(tmp_path / "s.csv")) == len(users)
+
+
+def test_score_stops_on_bad_rows_above_the_share_allowed(
+    fitted, tables, as_of, tmp_path
+) -> None:
+    users, revenue, events = tables
+    revenue = revenue.astype({"occurred_at": "object"})
+    revenue.loc[4, "occurred_at"] = "2000-01-01T00:00:00Z"
+
+    result, (_, revenue_file, _) = _checked_score(
+        fitted, (users, revenue, events), as_of, tmp_path, "--max-bad-share", "0"
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"error: {revenue_file}: column 'occurred_at', line 6: value "
+        "'2000-01-01T00:00:00Z' is on a day before its user's sign-up day"
+    )
+    assert "and --max-bad-share is 0: no bad row is accepted" in result.stderr
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_score_quarantines_an_activation_before_sign_up_as_a_run_does(
+    fitted, tables, as_of, tmp_path
+) -> None:
+    users, revenue, events = tables
+    user = _lightest_buyer(revenue)
+    row = int(users.index[users["user_id"] == user][0])
+    users = users.astype({"activated_at": "object"})
+    users.loc[row, "activated_at"] = "2020-01-01T00:00:00Z"
+
+    result, (users_file, _, _) = _checked_score(
+        fitted, (users, revenue, events), as_of, tmp_path
+    )
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"warning: users: 1 of {len(users):,} row(s) quarantined (1 bad); first: "
+        f"{users_file}: column 'activated_at', line {row + 2}: value "
+        "'2020-01-01T00:00:00Z' is before the user's sign-up"
+    ) in result.stderr
+    assert _quarantined(tmp_path, "users")["user_id"].tolist() == [user]
+    # Its revenue goes with it, as in a run: a user the run does not know.
+    assert "has revenue but is not in the users table" in result.stderr
+    scores = pd.read_csv(tmp_path / "s.csv", dtype={"user_id": "string"})
+    assert user not in set(scores["user_id"])
+    assert len(scores) == len(users) - 1
+
+
+def test_score_values_a_user_without_revenue_from_features_alone(
+    fitted, tables, as_of, tmp_path
+) -> None:
+    users, revenue, events = tables
+    refunded, absent = revenue["user_id"].value_counts().index[-2:]
+    # One user's only revenue is a refund of money never paid: quarantined,
+    # which leaves them with no revenue, like the user who never paid.
+    revenue = revenue.loc[~revenue["user_id"].isin([refunded, absent])]
+    refund = {"user_id": refunded, "amount": -30.0, "currency": "EUR"}
+    signup = users.loc[users["user_id"] == refunded, "signup_at"].iloc[0]
+    refund |= {"occurred_at": signup + pd.Timedelta(days=3), "order_id": "r1"}
+    revenue = pd.concat([revenue, pd.DataFrame([refund])], ignore_index=True)
+
+    result, _ = _checked_score(fitted, (users, revenue, events), as_of, tmp_path)
+
+    assert result.exit_code == 0, result.output
+    assert "warning: revenue: 1 of" in result.stderr
+    assert f"more than user '{refunded}' had paid by then" in result.stderr
+    scores = pd.read_csv(tmp_path / "s.csv", dtype={"user_id": "string"})
+    scored = scores.set_index("user_id").loc[[refunded, absent]]
+    assert scored["pltv_365"].notna().all()
+    assert (scored["pltv_365"] >= 0).all()
+    assert len(scores) == len(users)
+
+
+def test_score_quarantines_an_unreadable_timestamp_naming_it(
+    fitted, tables, as_of, tmp_path
+) -> None:
+    users, revenue, events = tables
+    user = _lightest_buyer(revenue)
+    row = int(users.index[users["user_id"] == user][0])
+    users = users.astype({"signup_at": "object"})
+    users.loc[row, "signup_at"] = "not-a-date"
+
+    result, (users_file, _, _) = _checked_score(
+        fitted, (users, revenue, events), as_of, tmp_path
+    )
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"first: {users_file}: column 'signup_at', line {row + 2}: value "
+        "'not-a-date' is not a timestamp"
+    ) in result.stderr
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_an_as_of_date_before_every_sign_up_names_the_users_file(
+    command, tables, tmp_path
+) -> None:
+    users, revenue = _files(tables, tmp_path)
+    extra = ["--out", str(tmp_path / "m")] if command == "train" else []
+
+    result = runner.invoke(
+        model_app,
+        [
+            command,
+            *("--users", str(users), "--revenue", str(revenue)),
+            *("--as-of", "2000-01-01"),
+            *extra,
+        ],
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"error: {users}: users: no user signed up by 2000-01-01 00:00:00+00:00 "
+        "(signup_at); the earliest sign-up is 2024-"
+    )
+    assert not (tmp_path / "m").exists()
