@@ -6,7 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +14,6 @@ import pandas as pd
 import typer
 from pydantic import ValidationError
 
-from connectors.contracts import USERS
 from connectors.exceptions import ContractError, InputError
 from connectors.files import CustomerTables, load_customer_tables
 from connectors.quarantine import TableAudit
@@ -188,7 +187,7 @@ def read_inputs(
             typer.echo(
                 _quarantine_line(name, audit, tables.first_bad.get(name)), err=True
             )
-    return replace(tables, users=_typed_extras(tables.users))
+    return tables
 
 
 def _quarantine_line(name: str, audit: TableAudit, first: str | None) -> str:
@@ -204,24 +203,6 @@ def _quarantine_line(name: str, audit: TableAudit, first: str | None) -> str:
         f"quarantined ({audit.bad:,} bad{repeats}){shown} Quarantined rows: "
         f"{audit.file}"
     )
-
-
-def _typed_extras(users: pd.DataFrame) -> pd.DataFrame:
-    """Extra user columns of numbers as numbers, as a model reads them.
-
-    The checked read keeps a CSV's extra columns as text; a model takes a
-    numeric extra column as a number, a text one as a category.
-    """
-    contract = {column.name for column in USERS.columns}
-    out = users
-    for column in users.columns:
-        values = users[column]
-        if column in contract or not pd.api.types.is_string_dtype(values):
-            continue
-        numbers = pd.to_numeric(values, errors="coerce")
-        if values.notna().any() and numbers.notna().sum() == values.notna().sum():
-            out = out.assign(**{str(column): numbers.astype("float64")})
-    return out
 
 
 def _parse_as_of(value: str | None, revenue: pd.DataFrame) -> pd.Timestamp:

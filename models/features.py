@@ -217,9 +217,7 @@ class FeatureSchema:
             if column in _RESERVED and column not in CATEGORICAL_COLUMNS:
                 continue
             values = users[column]
-            if column not in CATEGORICAL_COLUMNS and pd.api.types.is_numeric_dtype(
-                values
-            ):
+            if column not in CATEGORICAL_COLUMNS and _numeric(values):
                 numeric_extras.append(str(column))
                 continue
             if pd.api.types.is_datetime64_any_dtype(values):
@@ -233,6 +231,27 @@ class FeatureSchema:
             numeric_extras=numeric_extras,
             events=[str(e) for e in event_counts.index[:_MAX_EVENTS]],
         )
+
+
+def _numeric(values: pd.Series) -> bool:
+    """Whether an extra column holds numbers, typed or written as text.
+
+    A CSV read through the input checks keeps extra columns as text; a
+    column of seats or employees is still a number, whose order matters,
+    not a set of labels. :func:`build_features` reads it with
+    :func:`pandas.to_numeric` either way.
+    """
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    if not (
+        pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)
+    ):
+        return False
+    present = values.dropna()
+    if present.empty:
+        return False
+    numbers = pd.to_numeric(present, errors="coerce")
+    return bool(numbers.notna().all())
 
 
 def _bgnbd_params(values: list[float] | None) -> BGNBDParams | None:

@@ -152,3 +152,25 @@ def test_each_snapshot_gets_its_own_users_money_events_and_levels(tables) -> Non
             assert got["first_day:invite"] == invites["days"].min()
         assert got["segment"] == segments[user["segment"]]
         assert got["seats"] == pytest.approx(float(user["seats"]))
+
+
+def test_a_numeric_extra_read_from_csv_as_text_stays_a_number(tables, tmp_path) -> None:
+    """The checked CSV read keeps extra columns as text; seats are still numbers."""
+    from connectors.contracts import USERS
+    from connectors.files import read_table
+
+    users, money, acts = _prepared(tables)
+    path = tmp_path / "users.csv"
+    tables[0].to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    read = prepare_users(read_table(path, USERS))
+    assert not pd.api.types.is_numeric_dtype(read["seats"])
+
+    schema = FeatureSchema.learn(read, acts)
+
+    assert schema.numeric_extras == ["seats"]
+    assert "seats" not in schema.categories
+    snaps = training_snapshots(users, [7])
+    pd.testing.assert_series_equal(
+        build_features(snaps, read, money, acts, schema)["seats"],
+        build_features(snaps, users, money, acts, schema)["seats"],
+    )
