@@ -638,8 +638,12 @@ def test_score_quarantines_an_activation_before_sign_up_as_a_run_does(
         "'2020-01-01T00:00:00Z' is before the user's sign-up"
     ) in result.stderr
     assert _quarantined(tmp_path, "users")["user_id"].tolist() == [user]
-    # Its revenue goes with it, as in a run: a user the run does not know.
-    assert "has revenue but is not in the users table" in result.stderr
+    # Its revenue goes with it, as in a run, pointing at the user's own row.
+    revenue_reasons = _quarantined(tmp_path, "revenue")["quarantine_reason"]
+    assert revenue_reasons.str.startswith(
+        "has revenue but its user's row was quarantined ("
+    ).all()
+    assert "activated_at is before the user's sign-up" in revenue_reasons.iloc[0]
     scores = pd.read_csv(tmp_path / "s.csv", dtype={"user_id": "string"})
     assert user not in set(scores["user_id"])
     assert len(scores) == len(users) - 1
