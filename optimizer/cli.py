@@ -29,15 +29,10 @@ from optimizer.commands import (
     runs_command,
 )
 from optimizer.console import command_console
-from optimizer.cycle import (
-    CycleResult,
-    SecretMask,
-    mask_secrets,
-    run_cycle,
-    settings_secrets,
-)
+from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
 from optimizer.exceptions import OptimizerError
+from optimizer.masking import SecretMask, mask_secrets, settings_secrets
 from optimizer.plan import PlanRow
 from optimizer.planner import (
     PLACED_BY_DEFAULT,
@@ -869,7 +864,7 @@ def _fail_cleanly(config: Path | None = None) -> Iterator[None]:
 
     Neither the paragraph nor any log line written meanwhile shows a URL's
     password or a secret the config at ``config`` leads to (see
-    :func:`optimizer.cycle.settings_secrets`): an error may quote what a
+    :func:`optimizer.masking.settings_secrets`): an error may quote what a
     server sent back.
     """
     secrets = _secrets_of(config)

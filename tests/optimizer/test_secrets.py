@@ -17,8 +17,8 @@ from config import load_settings
 from config.loader import settings_from_mapping
 from config.schema import Settings
 from optimizer.cli import app
-from optimizer.cycle import without_secrets
 from optimizer.demo import build_demo
+from optimizer.masking import without_secrets
 from optimizer.state import StateStore, state_url
 from tests.fakes.google_ads import FakeGoogleAdsApi
 from tests.fakes.grpc_tls import TlsIdentity, start_tls_server
