@@ -9,17 +9,28 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+import sqlalchemy as sa
 import yaml
+from google.ads.googleads.client import GoogleAdsClient
+from google.oauth2.credentials import Credentials
 from typer.testing import CliRunner
 
 from config import load_settings
 from config.loader import settings_from_mapping
 from config.schema import Settings
+from connectors.files import Inputs
+from connectors.value_feed.conversion_upload import API_VERSION, ConversionUploadSink
+from connectors.value_feed.ledger import feed_sends
 from optimizer.cli import app
 from optimizer.demo import build_demo
 from optimizer.masking import without_secrets
 from optimizer.state import StateStore, state_url
+from optimizer.value_feed import feed_values
+from optimizer.value_level import FIRST, ValueCheck
+from tests.connectors.value_feed.conftest import NOW, make_users
+from tests.fakes.conversion_upload_server import FakeConversionUpload
 from tests.fakes.google_ads import FakeGoogleAdsApi
 from tests.fakes.grpc_tls import TlsIdentity, start_tls_server
 from tests.fakes.token_endpoint import token_endpoint
@@ -220,3 +231,44 @@ def test_a_failed_run_quoting_a_token_stores_alerts_and_prints_it_masked(
     assert "The developer token *** is only" in alert["body"]["text"]
     for shown in (result.stderr, stored, alert["body"]["text"], caplog.text):
         assert DEVELOPER_TOKEN not in shown
+
+
+def test_the_feeds_ledger_keeps_an_api_error_quoting_a_token_masked(
+    tmp_path: Path, tls_identity: TlsIdentity, caplog: pytest.LogCaptureFixture
+) -> None:
+    credentials = _google_ads_yaml(tmp_path / "google-ads.yaml")
+    settings = _settings(
+        tmp_path,
+        feed=_feed("conversion_upload", credentials),
+        state={"directory": str(tmp_path / "state")},
+    )
+    api = FakeConversionUpload(now=NOW, quote_developer_token=True)
+    server = start_tls_server(api.handlers(), tls_identity)
+    client = GoogleAdsClient(
+        credentials=Credentials(token="offline-access-token"),
+        developer_token=DEVELOPER_TOKEN,
+        endpoint=server.target,
+        use_proto_plus=True,
+        version=API_VERSION,
+    )
+    users = make_users([{"user_id": "u1"}])
+    try:
+        report = feed_values(
+            settings,
+            now=NOW,
+            send=True,
+            inputs=Inputs(users, pd.DataFrame(), pd.DataFrame()),
+            scores=pd.DataFrame({"user_id": ["u1"], "pltv_365": [50.0]}),
+            sink=ConversionUploadSink(client, CUSTOMER, "987"),
+            value_check=ValueCheck(FIRST, 3.0, "nothing to compare with"),
+        )
+    finally:
+        server.stop()
+
+    assert report.counts["initial_unknown_click"] == 1
+    engine = sa.create_engine(state_url(settings.state.directory, settings.state.url))
+    with engine.connect() as connection:
+        [detail] = connection.execute(sa.select(feed_sends.c.detail)).scalars()
+    engine.dispose()
+    assert detail == "CLICK_NOT_FOUND: CLICK_NOT_FOUND (fake) for developer token ***"
+    assert DEVELOPER_TOKEN not in caplog.text
