@@ -50,6 +50,7 @@ from optimizer.exceptions import (
     ValueJumpError,
 )
 from optimizer.locks import Clock, lease, utc_now
+from optimizer.masking import secrets_mask
 from optimizer.plan import PlanRow
 from optimizer.policy import HOLD, KILL_SWITCH, MODEL_GATE, STALE_DATA, TARGET_ROAS
 from optimizer.state import (
@@ -141,6 +142,10 @@ class TargetWriter(Protocol):
 #: Returns why the run's model may not be used, or ``None`` when it may.
 ModelGate = Callable[[RunRecord], str | None]
 
+#: Gives a text with the config's secrets masked (see
+#: :func:`optimizer.masking.secrets_mask`).
+Mask = Callable[[str], str]
+
 
 @dataclass
 class ApplyReport:
@@ -218,13 +223,14 @@ def apply_run(
         No such run, or it is not a cycle run.
     """
     sink = alerts or NoAlerts()
+    mask = secrets_mask(settings)
     run = _existing_run(store, run_id, settings.source)
     if run.kind != CYCLE:
         raise StateError(f"run {run_id} is a {run.kind} run; only cycle runs apply")
     # Before the stops: a stop would overwrite the status that holds it back.
     refuse_superseded(run, "applied", config=settings.source)
     refuse_value_held(run, "applied")
-    _stop_if_needed(store, run, settings, model_gate, sink, clock)
+    _stop_if_needed(store, run, settings, model_gate, sink, clock, mask)
 
     with _account_lease(store, run.account, settings, clock):
         rows = store.stored_plan(run_id)
@@ -237,7 +243,7 @@ def apply_run(
                 report.awaiting_approval.append(stored.row.campaign_id)
                 continue
             wanted[stored.row.campaign_id] = _wanted_from_plan(stored.row)
-        _push(store, run, wanted, writer, report, sink, settings, clock)
+        _push(store, run, wanted, writer, report, sink, settings, clock, mask)
     return report
 
 
@@ -314,11 +320,12 @@ def rollback_run(
         No such run, or it applied nothing.
     """
     sink = alerts or NoAlerts()
+    mask = secrets_mask(settings)
     original = _existing_run(store, run_id, settings.source)
     changes = ensure_rollbackable(store, run_id, config=settings.source)
     kill = _kill_switch(settings)
     if kill is not None:
-        _record_stop(store, run_id, KILL_SWITCH, kill, sink, record=False)
+        _record_stop(store, run_id, KILL_SWITCH, kill, sink, mask, record=False)
 
     with _account_lease(store, original.account, settings, clock):
         today = account_today(settings.account.time_zone, clock())
@@ -346,7 +353,7 @@ def rollback_run(
             for cid, change in sorted(changes.items())
         }
         report = ApplyReport(undo.run_id)
-        _push(store, undo, wanted, writer, report, sink, settings, clock)
+        _push(store, undo, wanted, writer, report, sink, settings, clock, mask)
     logger.info("run %s rolled back by run %s", run_id, undo.run_id)
     return report
 
@@ -541,8 +548,11 @@ def approve_and_apply(
     writer = ensure_writer(connect())
     stop = _first_stop(run, settings, model_gate, clock)
     if stop is not None:
-        logger.warning("run %s not approved, apply stopped (%s): %s", run_id, *stop)
-        raise ApplyStopped(*stop)
+        kind, reason = stop[0], secrets_mask(settings)(stop[1])
+        logger.warning(
+            "run %s not approved, apply stopped (%s): %s", run_id, kind, reason
+        )
+        raise ApplyStopped(kind, reason)
 
     approval = approve(store, run_id, campaign_ids, clock=clock, config=config)
     if approved is not None:
@@ -748,7 +758,13 @@ def _push(
     sink: AlertSink,
     settings: Settings,
     clock: Clock,
+    mask: Mask,
 ) -> None:
+    """Push what is not applied yet; every text the API sent back is masked.
+
+    A Google error may quote a request header or a token: ``mask`` takes the
+    secrets of the config out of it before it is stored, logged or alerted.
+    """
     done = store.changes_of(run.run_id)
     todo = {}
     for cid, want in wanted.items():
@@ -757,21 +773,23 @@ def _push(
         else:
             todo[cid] = want
     if not todo:
-        _finish(store, run, report, sink)
+        _finish(store, run, report, sink, mask)
         return
 
     try:
         live = writer.read_targets(sorted(todo))
     except Exception as exc:
-        _record_failure(store, run, sink, f"reading the current targets failed: {exc}")
+        _record_failure(
+            store, run, sink, mask(f"reading the current targets failed: {exc}")
+        )
         raise
     updates = _record_intents(
         store, run, todo, done, live, report, clock, config=settings.source
     )
     if updates:
-        _send(store, run, updates, writer, report, sink, clock)
+        _send(store, run, updates, writer, report, sink, clock, mask)
     _alert_big_changes(run, todo, report, sink, settings)
-    _finish(store, run, report, sink)
+    _finish(store, run, report, sink, mask)
 
 
 def _record_intents(
@@ -856,13 +874,14 @@ def _send(
     report: ApplyReport,
     sink: AlertSink,
     clock: Clock,
+    mask: Mask,
 ) -> None:
     report.pushed.extend(u.campaign_id for u in updates)
     try:
         outcomes = writer.apply(updates)
     except Exception as exc:
         _record_failure(
-            store, run, sink, f"pushing {len(updates)} change(s) failed: {exc}"
+            store, run, sink, mask(f"pushing {len(updates)} change(s) failed: {exc}")
         )
         raise
     now = clock()
@@ -878,12 +897,13 @@ def _send(
                 )
                 continue
             status = CHANGE_APPLIED if outcome.status == "applied" else REJECTED
+            error = None if outcome.error is None else mask(outcome.error)
             store.record_outcome(
                 connection,
                 run.run_id,
                 update.campaign_id,
                 status=status,
-                detail=outcome.error,
+                detail=error,
                 request_id=outcome.request_id,
                 when=now,
             )
@@ -897,12 +917,12 @@ def _send(
                     update.reason,
                 )
             else:
-                report.rejected[update.campaign_id] = outcome.error or "rejected"
+                report.rejected[update.campaign_id] = error or "rejected"
                 logger.warning(
                     "run %s campaign %s rejected: %s (request %s)",
                     run.run_id,
                     update.campaign_id,
-                    outcome.error,
+                    error,
                     outcome.request_id,
                 )
 
@@ -920,7 +940,7 @@ def _record_failure(
 
 
 def _finish(
-    store: StateStore, run: RunRecord, report: ApplyReport, sink: AlertSink
+    store: StateStore, run: RunRecord, report: ApplyReport, sink: AlertSink, mask: Mask
 ) -> None:
     changes = store.changes_of(run.run_id)
     applied = sum(c.status == CHANGE_APPLIED for c in changes.values())
@@ -933,8 +953,10 @@ def _finish(
         report.status = APPLIED
     reason = None
     if troubled:
-        reason = "; ".join(
-            f"{c.campaign_id} {c.status}: {c.detail or '-'}" for c in troubled
+        reason = mask(
+            "; ".join(
+                f"{c.campaign_id} {c.status}: {c.detail or '-'}" for c in troubled
+            )
         )
     with store.transaction() as connection:
         store.set_status(connection, run.run_id, report.status, reason)
@@ -984,10 +1006,11 @@ def _stop_if_needed(
     model_gate: ModelGate | None,
     sink: AlertSink,
     clock: Clock,
+    mask: Mask,
 ) -> None:
     stop = _first_stop(run, settings, model_gate, clock)
     if stop is not None:
-        _record_stop(store, run.run_id, *stop, sink)
+        _record_stop(store, run.run_id, *stop, sink, mask)
 
 
 def _first_stop(
@@ -1057,9 +1080,16 @@ def _record_stop(
     stop: str,
     reason: str,
     sink: AlertSink,
+    mask: Mask,
     *,
     record: bool = True,
 ) -> None:
+    """Record, log, alert and raise a stop, its reason masked first.
+
+    A reason may quote what a server or a file sent back (a model gate's
+    error, say), so the config's secrets are masked before it goes anywhere.
+    """
+    reason = mask(reason)
     if record:
         with store.transaction() as connection:
             store.set_status(connection, run_id, STOPPED, f"{stop}: {reason}")

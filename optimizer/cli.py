@@ -12,14 +12,13 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from config import ConfigError, load_settings
+from config import load_settings
 from config.schema import Settings
 from connectors.countries import country_hint, unknown_countries
-from connectors.exceptions import ConnectorError
 from models.cli import model_app
-from models.exceptions import ModelError
 from optimizer import days
 from optimizer.apply import Approval
 from optimizer.commands import (
@@ -28,16 +27,16 @@ from optimizer.commands import (
     run_command,
     runs_command,
 )
-from optimizer.console import command_console
-from optimizer.cycle import (
-    CycleResult,
-    SecretMask,
-    mask_secrets,
-    run_cycle,
-    settings_secrets,
+from optimizer.console import (
+    EXPECTED_ERRORS,
+    command_console,
+    config_secrets,
+    fail_cleanly,
 )
+from optimizer.cycle import CycleResult, run_cycle
 from optimizer.economics_cli import case_app, economics_command
 from optimizer.exceptions import OptimizerError
+from optimizer.masking import mask_secrets
 from optimizer.plan import PlanRow
 from optimizer.planner import (
     PLACED_BY_DEFAULT,
@@ -92,8 +91,6 @@ VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Log every decision.")
 ]
 
-_EXPECTED = (ConfigError, ConnectorError, ModelError, OptimizerError)
-
 #: The logger every module of the Google Ads client library logs under.
 GOOGLE_ADS_LOGGER = "google.ads.googleads"
 
@@ -136,7 +133,7 @@ def run(
     which cron must not take for a success.
     """
     _logging(verbose)
-    with _fail_cleanly(config):
+    with fail_cleanly(config):
         settings = load_settings(config)
         if run_date is not None:
             days.refuse_day_ahead(
@@ -193,7 +190,7 @@ def demo(
     zone = TIME_ZONE if scenario == "plg" else DEMO_TIME_ZONE
     day = run_date.date() if run_date else days.account_today(zone)
     build = build_plg if scenario == "plg" else build_demo
-    with _fail_cleanly(), console.status("Building the demo data") as status:
+    with fail_cleanly(), console.status("Building the demo data") as status:
         files = build(directory, day)
         settings = load_settings(files.config)
         result = run_cycle(
@@ -270,7 +267,7 @@ def report(
             soft_wrap=True,
         )
         raise typer.Exit(code=2)
-    with _fail_cleanly(config):
+    with fail_cleanly(config):
         settings = load_settings(config)
         with console.status("Gathering the figures of the run"):
             data = report_for_run(
@@ -291,7 +288,7 @@ def check(config: ConfigOption) -> None:
     from connectors.google_ads import check_credentials_file
     from connectors.value_feed import check_credentials
 
-    with _fail_cleanly(config):
+    with fail_cleanly(config):
         settings = load_settings(config)
         if settings.google_ads is not None:
             check_credentials_file(settings.google_ads)
@@ -418,7 +415,7 @@ def feed(
 
     _logging(verbose)
     now = days.utc_now()
-    with _fail_cleanly(config):
+    with fail_cleanly(config):
         settings = load_settings(config)
         prepared = prepare_feed(settings, now=now, notify=_say_on_console)
         if prepared.check.held and not send:
@@ -471,14 +468,14 @@ def schedule(config: ConfigOption, verbose: VerboseOption = False) -> None:
     from optimizer.scheduler import run_scheduler
 
     _logging(verbose, default=logging.INFO)
-    with _fail_cleanly(config):
+    with fail_cleanly(config):
         run_scheduler(config)
 
 
 @app.command()
 def runs(config: ConfigOption) -> None:
     """List recorded runs, newest first, with their outcomes."""
-    with _fail_cleanly(config), _store(config) as (settings, store):
+    with fail_cleanly(config), _store(config) as (settings, store):
         records = store.list_runs()
         counts = {r.run_id: store.changes_of(r.run_id) for r in records}
         currency = settings.account.currency
@@ -534,7 +531,7 @@ def plan_show(
     ] = None,
 ) -> None:
     """Show a run's plan, what was approved and what was applied."""
-    with _fail_cleanly(config), _store(config) as (settings, store):
+    with fail_cleanly(config), _store(config) as (settings, store):
         if run_id is None:
             latest = store.latest_run(settings.account.name)
             if latest is None:
@@ -656,7 +653,7 @@ def approve(
     from optimizer.google_ads_writer import connect_writer
 
     _logging(verbose)
-    with _fail_cleanly(config), _store(config) as (settings, store):
+    with fail_cleanly(config), _store(config) as (settings, store):
         # Every refusal known before the push (a held plan, no account or a
         # refused login, the kill switch, a stale plan, the model gate) comes
         # before anything is recorded.
@@ -678,7 +675,7 @@ def approve(
                 config=config,
                 approved=said,
             )
-        except _EXPECTED:
+        except EXPECTED_ERRORS:
             if shown:
                 errors.print(
                     "The approvals stay recorded; once the error is fixed, "
@@ -706,7 +703,7 @@ def rollback(
     from optimizer.google_ads_writer import connect_writer
 
     _logging(verbose)
-    with _fail_cleanly(config), _store(config) as (settings, store):
+    with fail_cleanly(config), _store(config) as (settings, store):
         applying.ensure_rollbackable(store, run_id, config=config)
         report = applying.rollback_run(
             store,
@@ -792,7 +789,13 @@ def _show_plan(result: CycleResult, config: Path) -> None:
             f"Report written to {result.report}", soft_wrap=True, highlight=False
         )
     if result.report_error:
-        errors.print(f"[yellow]report not written:[/yellow] {result.report_error}")
+        # The error may quote what a library or a server gave back.
+        shown = escape(mask_secrets(result.report_error, config_secrets(config)))
+        errors.print(
+            f"[yellow]report not written:[/yellow] {shown}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _show_value_check(
@@ -861,41 +864,6 @@ def _say_on_console(line: str) -> None:
     The progress spinner shows nothing when the output is not a terminal.
     """
     console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
-@contextmanager
-def _fail_cleanly(config: Path | None = None) -> Iterator[None]:
-    """Turn the tool's own errors into one paragraph on stderr and exit 1.
-
-    Neither the paragraph nor any log line written meanwhile shows a URL's
-    password or a secret the config at ``config`` leads to (see
-    :func:`optimizer.cycle.settings_secrets`): an error may quote what a
-    server sent back.
-    """
-    secrets = _secrets_of(config)
-    mask = SecretMask(secrets)
-    handlers = list(logging.getLogger().handlers)
-    for handler in handlers:
-        handler.addFilter(mask)
-    try:
-        yield
-    except _EXPECTED as exc:
-        text = mask_secrets(str(exc), secrets)
-        errors.print(f"[red]error:[/red] {text}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1) from None
-    finally:
-        for handler in handlers:
-            handler.removeFilter(mask)
-
-
-def _secrets_of(config: Path | None) -> frozenset[str]:
-    """The secrets the config at ``config`` leads to; none if it cannot be read."""
-    if config is None:
-        return frozenset()
-    try:
-        return settings_secrets(load_settings(config))
-    except ConfigError:
-        return frozenset()
 
 
 def _logging(verbose: bool, default: int = logging.WARNING) -> None:

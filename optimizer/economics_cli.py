@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -12,16 +10,13 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from config import ConfigError, Settings, load_settings
-from connectors.exceptions import ConnectorError
+from config import Settings, load_settings
 from connectors.files import Inputs, load_inputs
-from models.exceptions import ModelError
 from models.pltv import PLTVModel
 from models.registry import ModelRegistry
 from optimizer.cases import HireCase, SpendCase, hire_case, spend_case
-from optimizer.console import command_console
+from optimizer.console import command_console, fail_cleanly
 from optimizer.days import account_today, refuse_day_ahead, start_of_day
-from optimizer.exceptions import OptimizerError
 from optimizer.unit_economics import UnitEconomics, compute_unit_economics
 
 console = command_console()
@@ -47,7 +42,7 @@ case_app = typer.Typer(
 
 def economics_command(config: ConfigOption, run_date: RunDateOption = None) -> None:
     """Print CAC, LTV at 1/3/5 years, LTV/CAC bands, payback and company rules."""
-    with _fail_cleanly():
+    with fail_cleanly(config):
         settings = load_settings(config)
         with console.status("Measuring unit economics"):
             economics = measure(settings, run_date.date() if run_date else None)
@@ -64,7 +59,7 @@ def spend_command(
     run_date: RunDateOption = None,
 ) -> None:
     """Customers, 1- and 3-year value, payback and budget fit of extra spend."""
-    with _fail_cleanly():
+    with fail_cleanly(config):
         settings = load_settings(config)
         with console.status("Measuring unit economics"):
             economics = measure(settings, run_date.date() if run_date else None)
@@ -79,7 +74,7 @@ def hire_command(
     run_date: RunDateOption = None,
 ) -> None:
     """The ARR a hire must bring to pay back within the configured period."""
-    with _fail_cleanly():
+    with fail_cleanly(config):
         settings = load_settings(config)
         with console.status("Measuring unit economics"):
             economics = measure(settings, run_date.date() if run_date else None)
@@ -298,12 +293,3 @@ def _share(value: float | None) -> str:
 
 def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
-
-
-@contextmanager
-def _fail_cleanly() -> Iterator[None]:
-    try:
-        yield
-    except (ConfigError, ConnectorError, ModelError, OptimizerError) as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1) from None

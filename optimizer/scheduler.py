@@ -37,6 +37,7 @@ from sqlalchemy.engine import Engine
 from config import load_settings
 from config.schema import Settings
 from optimizer.alerts import alert_failure, alerts_from
+from optimizer.masking import SecretMask, settings_secrets, without_secrets
 from optimizer.state import StateStore, create_state_engine, state_url
 
 logger = logging.getLogger(__name__)
@@ -187,8 +188,6 @@ def build_scheduler(
     jobs
         The jobs to schedule; the config's three cadences by default.
     """
-    from optimizer.cycle import SecretMask, settings_secrets
-
     url = state_url(settings.state.directory, settings.state.url)
     StateStore(url).dispose()
     grace = settings.operations.schedule.misfire_grace_seconds
@@ -272,8 +271,6 @@ def _install(
 
 
 def _log_failures(settings: Settings) -> Callable[[JobExecutionEvent], None]:
-    from optimizer.cycle import without_secrets
-
     sink = alerts_from(settings.operations.alerts)
 
     def listener(event: JobExecutionEvent) -> None:

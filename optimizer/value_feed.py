@@ -33,6 +33,7 @@ from connectors.value_feed import (
 )
 from optimizer.days import account_today
 from optimizer.exceptions import PlanningError, ValueJumpError
+from optimizer.masking import secrets_mask
 from optimizer.plausibility import feed_plausibility
 from optimizer.state import StateStore, state_url
 from optimizer.value_level import (
@@ -192,7 +193,9 @@ def feed_values(
     Returns
     -------
     FeedReport
-        The feed run's id and counts (also recorded in the ledger).
+        The feed run's id and counts (also recorded in the ledger, where an
+        error text of the API is kept with the config's secrets masked; see
+        :func:`optimizer.masking.secrets_mask`).
 
     Raises
     ------
@@ -229,6 +232,7 @@ def feed_values(
             sink=sink,
             now=now,
             send=send,
+            mask=secrets_mask(settings),
         )
     finally:
         ledger.dispose()

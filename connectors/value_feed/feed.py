@@ -18,8 +18,8 @@ import logging
 import math
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from connectors.exceptions import InputError, ValueFeedError
 from connectors.value_feed.events import (
     Consent,
     ConversionEvent,
+    RowResult,
     ValueSink,
     transaction_id,
 )
@@ -156,6 +157,7 @@ def run_feed(
     sink: ValueSink | None,
     now: dt.datetime,
     send: bool = False,
+    mask: Callable[[str], str] | None = None,
 ) -> FeedReport:
     """Send each activated user's value once, and restate it while allowed.
 
@@ -181,6 +183,11 @@ def run_feed(
         The run's clock (UTC-aware).
     send
         Upload; ``False`` (dry run) only counts what would go.
+    mask
+        Gives a text without the secrets it may quote; every error text of
+        the API (a row's rejection, a failed request) passes through it
+        before it is stored in the ledger or logged, as a server may echo a
+        request header or a token. Texts are kept as they are when ``None``.
 
     Returns
     -------
@@ -261,7 +268,7 @@ def run_feed(
             # Logged in before anything is claimed: a refused or unreachable
             # login leaves no send in the ledger, only this failed run.
             sink.login()
-            _deliver(report, settings, ledger, sink, now)
+            _deliver(report, settings, ledger, sink, now, mask or _unmasked)
             status = "sent"
     except BaseException:
         status = "failed"
@@ -426,6 +433,7 @@ def _deliver(
     ledger: Ledger,
     sink: ValueSink,
     now: dt.datetime,
+    mask: Callable[[str], str],
 ) -> None:
     lease = dt.timedelta(minutes=settings.claim_lease_minutes)
     for batch in _batches(report.planned, settings.batch_size):
@@ -438,22 +446,35 @@ def _deliver(
         except Exception as exc:
             # Whatever stopped the request, its rows may or may not have
             # reached Google: resent later under the same transaction ids.
-            ledger.release(claimed, now, str(exc))
+            detail = mask(str(exc))
+            ledger.release(claimed, now, detail)
             report.counts["in_doubt"] += len(claimed)
             logger.warning(
                 "feed run %s: a request of %d conversions failed; they will be "
                 "resent under the same transaction ids: %s",
                 report.run_id,
                 len(claimed),
-                exc,
+                detail,
             )
             raise
+        results = [_masked(result, mask) for result in results]
         ledger.record(claimed, results, now)
         kinds = {(e.transaction_id, e.revision): e.kind for e in claimed}
         for result in results:
             kind = kinds[(result.transaction_id, result.revision)]
             report.counts[f"{kind}_{result.outcome.value}"] += 1
     logger.info("feed run %s finished: %s", report.run_id, report.as_dict())
+
+
+def _unmasked(text: str) -> str:
+    return text
+
+
+def _masked(result: RowResult, mask: Callable[[str], str]) -> RowResult:
+    """``result`` with its detail, the API's words, passed through ``mask``."""
+    if not result.detail:
+        return result
+    return replace(result, detail=mask(result.detail))
 
 
 def _batches(

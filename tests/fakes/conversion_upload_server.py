@@ -62,6 +62,9 @@ class FakeConversionUpload:
     #: Request numbers (1-based) that are applied and then answered UNAVAILABLE,
     #: as when the response is lost on the way back.
     lose_response_of: set[int] = field(default_factory=set)
+    #: When set, each row's error and each lost response quote the developer
+    #: token the request carried, as a server echoing the request would.
+    quote_developer_token: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
@@ -105,7 +108,8 @@ class FakeConversionUpload:
                 )
             self._maybe_lose(number, context)
         return upload_types.UploadClickConversionsResponse(
-            results=results, partial_failure_error=_failure(errors, "conversions")
+            results=results,
+            partial_failure_error=_failure(errors, "conversions", self._quoted()),
         )
 
     def _click_problem(self, conversion: Any) -> str:
@@ -156,7 +160,9 @@ class FakeConversionUpload:
             self._maybe_lose(number, context)
         return adjustment_types.UploadConversionAdjustmentsResponse(
             results=results,
-            partial_failure_error=_failure(errors, "conversion_adjustments"),
+            partial_failure_error=_failure(
+                errors, "conversion_adjustments", self._quoted()
+            ),
         )
 
     def _count(
@@ -173,7 +179,15 @@ class FakeConversionUpload:
 
     def _maybe_lose(self, number: int, context: grpc.ServicerContext) -> None:
         if number in self.lose_response_of:
-            context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset (fake)")
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"connection reset (fake){self._quoted()}"
+            )
+
+    def _quoted(self) -> str:
+        """What an answer to the latest request adds to its messages."""
+        if not self.quote_developer_token:
+            return ""
+        return f" for developer token {self.metadata[-1].get('developer-token')}"
 
 
 def _stored(conversion: Any) -> StoredConversion:
@@ -193,12 +207,14 @@ def _stored(conversion: Any) -> StoredConversion:
     )
 
 
-def _failure(errors: list[tuple[int, str, str]], field_name: str) -> Any:
+def _failure(
+    errors: list[tuple[int, str, str]], field_name: str, quoted: str = ""
+) -> Any:
     if not errors:
         return None
     failure = error_types.GoogleAdsFailure()
     for index, code_field, code in errors:
-        error = error_types.GoogleAdsError(message=f"{code} (fake)")
+        error = error_types.GoogleAdsError(message=f"{code} (fake){quoted}")
         setattr(error.error_code, code_field, code)
         error.location.field_path_elements.append(
             error_types.ErrorLocation.FieldPathElement(

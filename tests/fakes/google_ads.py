@@ -206,6 +206,10 @@ class FakeGoogleAdsApi:
         #: token, the message quoting the token received (as a server echoing
         #: the request would), to show that messages mask what a server sends.
         self.refuse_developer_token = False
+        #: Campaigns and portfolio strategies (by id) whose updates are
+        #: refused, row by row, as not permitted for the developer token, the
+        #: message quoting the token received as a server echoing it would.
+        self.refuse_updates_of: set[int] = set()
         self._lock = threading.RLock()
         self._request_ids = itertools.count(1)
 
@@ -623,13 +627,17 @@ class FakeGoogleAdsApi:
     ) -> Any:
         request_id = self._new_request_id(context)
         try:
-            self._begin(method, request, context, request_id)
+            recorded = self._begin(method, request, context, request_id)
             self._check_operation_count(len(request.operations))
             with self._lock:
                 customer = self.customers[request.customer_id]
                 resources = resources_of(customer)
                 planned, errors = self._plan_updates(
-                    request, resources, collection, mutable
+                    request,
+                    resources,
+                    collection,
+                    mutable,
+                    recorded.metadata.get("developer-token", ""),
                 )
                 if errors and not request.partial_failure:
                     raise ApiFailure(grpc.StatusCode.INVALID_ARGUMENT, errors)
@@ -683,6 +691,7 @@ class FakeGoogleAdsApi:
         resources: dict[int, Any],
         collection: str,
         mutable: frozenset[str],
+        developer_token: str,
     ) -> tuple[dict[int, tuple[int, Any, list[str]]], list[dict[str, Any]]]:
         planned: dict[int, tuple[int, Any, list[str]]] = {}
         errors: list[dict[str, Any]] = []
@@ -698,6 +707,17 @@ class FakeGoogleAdsApi:
                 errors.append(error)
                 continue
             resource_id = int(pattern.fullmatch(operation.update.resource_name)[1])
+            if resource_id in self.refuse_updates_of:
+                errors.append(
+                    api_error(
+                        "authorization_error",
+                        "ACTION_NOT_PERMITTED",
+                        f"The developer token {developer_token} may not change "
+                        "this resource.",
+                        [("operations", index)],
+                    )
+                )
+                continue
             planned[index] = (
                 resource_id,
                 operation.update,

@@ -50,8 +50,17 @@ def store(db_url: str) -> Iterator[StateStore]:
     opened.dispose()
 
 
-def make_settings(tmp_path: Path, db_url: str, **operations: Any) -> Settings:
-    """Valid settings on ``db_url``; ``operations`` overrides that section."""
+def make_settings(
+    tmp_path: Path,
+    db_url: str,
+    *,
+    google_ads: dict[str, Any] | None = None,
+    **operations: Any,
+) -> Settings:
+    """Valid settings on ``db_url``; ``operations`` overrides that section.
+
+    ``google_ads``, when given, is the config's ``google_ads:`` section.
+    """
     raw: dict[str, Any] = {
         "account": {"name": "Acme FR", "time_zone": ZONE, "currency": "EUR"},
         "data": {
@@ -65,6 +74,8 @@ def make_settings(tmp_path: Path, db_url: str, **operations: Any) -> Settings:
         "model": {"directory": "models"},
         "operations": {"apply_mode": "auto", "lock_wait_seconds": 0, **operations},
     }
+    if google_ads is not None:
+        raw["google_ads"] = google_ads
     return settings_from_mapping(raw, source="test config", base_dir=tmp_path)
 
 

@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 from google.oauth2.credentials import Credentials
 
 from config.schema import Settings
+from connectors.exceptions import ConnectorError
 from connectors.google_ads import GoogleAdsSettings, open_session
-from optimizer.apply import CampaignTarget, TargetUpdate, apply_run, rollback_run
+from optimizer.apply import (
+    CampaignTarget,
+    TargetUpdate,
+    apply_run,
+    approve_and_apply,
+    rollback_run,
+)
+from optimizer.exceptions import ApplyStopped
 from optimizer.google_ads_writer import GoogleAdsTargetWriter
-from optimizer.state import StateStore
+from optimizer.state import RunRecord, StateStore
 from tests.fakes.google_ads import FakeGoogleAdsApi
 from tests.fakes.grpc_tls import LoopbackServer, TlsIdentity, start_tls_server
-from tests.optimizer.conftest import RUN_DATE, clock_at, plan_row, record_plan
+from tests.optimizer.conftest import (
+    RUN_DATE,
+    clock_at,
+    make_settings,
+    plan_row,
+    record_plan,
+)
 
 CUSTOMER = "1234567890"
 TODAY = clock_at(RUN_DATE)
+#: The developer token the writer sends, and the one the config's
+#: credentials file holds in the tests of masking.
+DEVELOPER_TOKEN = "dev-token-not-a-real-one"
 
 
 @pytest.fixture
@@ -48,7 +67,7 @@ def writer(
     session = open_session(
         GoogleAdsSettings(customer_ids=[CUSTOMER], endpoint=server.target),
         credentials=Credentials(token="offline-access-token"),
-        environ={"GOOGLE_ADS_DEVELOPER_TOKEN": "dev-token-not-a-real-one"},
+        environ={"GOOGLE_ADS_DEVELOPER_TOKEN": DEVELOPER_TOKEN},
         sleep=lambda seconds: None,
     )
     yield GoogleAdsTargetWriter(session, [CUSTOMER])
@@ -170,3 +189,157 @@ def test_target_cpa_on_a_portfolio_campaign_is_refused_unsent(
     assert outcome.error and "portfolio strategy" in outcome.error
     assert fake_api.calls("MutateCampaigns") == []
     assert fake_api.portfolio(CUSTOMER, 77).target_roas.target_roas == 3.1
+
+
+class _Alerts:
+    """An alert sink keeping what it is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, text: str) -> None:
+        self.sent.append(text)
+
+
+def _with_credentials(tmp_path: Path, db_url: str) -> Settings:
+    """Settings whose Google Ads credentials file holds the writer's token."""
+    path = tmp_path / "google-ads.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "developer_token": DEVELOPER_TOKEN,
+                "client_id": "client-id.apps.example",
+                "client_secret": "client-secret-not-real",
+                "refresh_token": "refresh-token-not-real",
+            }
+        ),
+        encoding="utf-8",
+    )
+    return make_settings(
+        tmp_path,
+        db_url,
+        google_ads={"customer_ids": [CUSTOMER], "credentials_file": str(path)},
+    )
+
+
+def _apply_lines(caplog: pytest.LogCaptureFixture) -> str:
+    """What the apply itself logged (a library's lines are masked elsewhere)."""
+    return "\n".join(
+        r.getMessage() for r in caplog.records if r.name == "optimizer.apply"
+    )
+
+
+def _stored(store: StateStore, run: RunRecord) -> RunRecord:
+    record = store.get_run(run.run_id)
+    assert record is not None
+    return record
+
+
+def test_a_rejection_quoting_the_developer_token_is_stored_masked(
+    writer: GoogleAdsTargetWriter,
+    fake_api: FakeGoogleAdsApi,
+    store: StateStore,
+    tmp_path: Path,
+    db_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = _with_credentials(tmp_path, db_url)
+    fake_api.refuse_updates_of = {202}
+    run = record_plan(store, PLAN)
+    alerts = _Alerts()
+
+    report = apply_run(store, run.run_id, writer, settings, alerts=alerts, clock=TODAY)
+
+    assert sorted(report.applied) == ["201", "203"]
+    detail = store.changes_of(run.run_id)["202"].detail
+    assert detail is not None
+    assert "The developer token *** may not change this resource" in detail
+    reason = _stored(store, run).stop_reason
+    assert reason is not None and "202 rejected: The developer token ***" in reason
+    [alert] = alerts.sent
+    for shown in (
+        detail,
+        report.rejected["202"],
+        reason,
+        alert,
+        _apply_lines(caplog),
+    ):
+        assert DEVELOPER_TOKEN not in shown
+        assert "***" in shown
+
+
+def test_a_failed_read_quoting_the_developer_token_is_stored_masked(
+    writer: GoogleAdsTargetWriter,
+    fake_api: FakeGoogleAdsApi,
+    store: StateStore,
+    tmp_path: Path,
+    db_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = _with_credentials(tmp_path, db_url)
+    fake_api.refuse_developer_token = True
+    run = record_plan(store, PLAN)
+    alerts = _Alerts()
+
+    with pytest.raises(ConnectorError):
+        apply_run(store, run.run_id, writer, settings, alerts=alerts, clock=TODAY)
+
+    record = _stored(store, run)
+    assert record.status == "failed"
+    reason = record.stop_reason
+    assert reason is not None
+    assert reason.startswith("reading the current targets failed: ")
+    assert "The developer token *** is only approved" in reason
+    [alert] = alerts.sent
+    for shown in (reason, alert, _apply_lines(caplog)):
+        assert DEVELOPER_TOKEN not in shown
+        assert "***" in shown
+
+
+def test_a_stop_reason_quoting_a_secret_is_stored_and_raised_masked(
+    writer: GoogleAdsTargetWriter,
+    store: StateStore,
+    tmp_path: Path,
+    db_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = _with_credentials(tmp_path, db_url)
+    run = record_plan(store, PLAN)
+    alerts = _Alerts()
+
+    def gate(record: RunRecord) -> str:
+        return f"the model registry refused the token {DEVELOPER_TOKEN}"
+
+    with pytest.raises(ApplyStopped) as stopped:
+        apply_run(
+            store,
+            run.run_id,
+            writer,
+            settings,
+            model_gate=gate,
+            alerts=alerts,
+            clock=TODAY,
+        )
+    with pytest.raises(ApplyStopped) as refused:
+        approve_and_apply(
+            store,
+            run.run_id,
+            None,
+            settings,
+            lambda: writer,
+            model_gate=gate,
+            clock=TODAY,
+        )
+
+    reason = _stored(store, run).stop_reason
+    assert reason == "model_gate: the model registry refused the token ***"
+    [alert] = alerts.sent
+    for shown in (
+        reason,
+        str(stopped.value),
+        str(refused.value),
+        alert,
+        _apply_lines(caplog),
+    ):
+        assert DEVELOPER_TOKEN not in shown
+        assert "refused the token ***" in shown

@@ -9,17 +9,31 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+import sqlalchemy as sa
+import typer
 import yaml
+from google.ads.googleads.client import GoogleAdsClient
+from google.oauth2.credentials import Credentials
 from typer.testing import CliRunner
 
 from config import load_settings
 from config.loader import settings_from_mapping
 from config.schema import Settings
-from optimizer.cli import app
-from optimizer.cycle import without_secrets
+from connectors.files import Inputs
+from connectors.value_feed.conversion_upload import API_VERSION, ConversionUploadSink
+from connectors.value_feed.ledger import feed_sends
+from optimizer.cli import _show_plan, app
+from optimizer.console import fail_cleanly
+from optimizer.cycle import CycleResult
 from optimizer.demo import build_demo
+from optimizer.masking import without_secrets
 from optimizer.state import StateStore, state_url
+from optimizer.value_feed import feed_values
+from optimizer.value_level import FIRST, ValueCheck
+from tests.connectors.value_feed.conftest import NOW, make_users
+from tests.fakes.conversion_upload_server import FakeConversionUpload
 from tests.fakes.google_ads import FakeGoogleAdsApi
 from tests.fakes.grpc_tls import TlsIdentity, start_tls_server
 from tests.fakes.token_endpoint import token_endpoint
@@ -220,3 +234,128 @@ def test_a_failed_run_quoting_a_token_stores_alerts_and_prints_it_masked(
     assert "The developer token *** is only" in alert["body"]["text"]
     for shown in (result.stderr, stored, alert["body"]["text"], caplog.text):
         assert DEVELOPER_TOKEN not in shown
+
+
+def test_the_feeds_ledger_keeps_an_api_error_quoting_a_token_masked(
+    tmp_path: Path, tls_identity: TlsIdentity, caplog: pytest.LogCaptureFixture
+) -> None:
+    credentials = _google_ads_yaml(tmp_path / "google-ads.yaml")
+    settings = _settings(
+        tmp_path,
+        feed=_feed("conversion_upload", credentials),
+        state={"directory": str(tmp_path / "state")},
+    )
+    api = FakeConversionUpload(now=NOW, quote_developer_token=True)
+    server = start_tls_server(api.handlers(), tls_identity)
+    client = GoogleAdsClient(
+        credentials=Credentials(token="offline-access-token"),
+        developer_token=DEVELOPER_TOKEN,
+        endpoint=server.target,
+        use_proto_plus=True,
+        version=API_VERSION,
+    )
+    users = make_users([{"user_id": "u1"}])
+    try:
+        report = feed_values(
+            settings,
+            now=NOW,
+            send=True,
+            inputs=Inputs(users, pd.DataFrame(), pd.DataFrame()),
+            scores=pd.DataFrame({"user_id": ["u1"], "pltv_365": [50.0]}),
+            sink=ConversionUploadSink(client, CUSTOMER, "987"),
+            value_check=ValueCheck(FIRST, 3.0, "nothing to compare with"),
+        )
+    finally:
+        server.stop()
+
+    assert report.counts["initial_unknown_click"] == 1
+    engine = sa.create_engine(state_url(settings.state.directory, settings.state.url))
+    with engine.connect() as connection:
+        [detail] = connection.execute(sa.select(feed_sends.c.detail)).scalars()
+    engine.dispose()
+    assert detail == "CLICK_NOT_FOUND: CLICK_NOT_FOUND (fake) for developer token ***"
+    assert DEVELOPER_TOKEN not in caplog.text
+
+
+def _config_quoting_a_secret(tmp_path: Path) -> Path:
+    """A config whose tables are read by a query the database refuses.
+
+    The database names, in its refusal, the table the query reads: the
+    refresh token of the config's Google Ads credentials.
+    """
+    credentials = _google_ads_yaml(tmp_path / "google-ads.yaml")
+    table = {
+        "url": f"sqlite:///{tmp_path / 'warehouse.db'}",
+        "query": f'SELECT * FROM "{REFRESH_TOKEN}"',
+    }
+    raw = {
+        "account": {"name": "Acme FR", "currency": "EUR"},
+        "data": {"users": table, "revenue": table, "campaign_stats": table},
+        "markets": {"FR": {"cac_max": 120.0}},
+        "state": {"directory": str(tmp_path / "state")},
+        "google_ads": {
+            "customer_ids": [CUSTOMER],
+            "credentials_file": str(credentials),
+        },
+    }
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return config
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["economics"],
+        ["case", "spend", "--market", "FR", "--amount", "1000"],
+        ["case", "hire", "--cost", "60000"],
+    ],
+)
+def test_the_economics_commands_print_an_error_quoting_a_secret_masked(
+    tmp_path: Path, command: list[str]
+) -> None:
+    config = _config_quoting_a_secret(tmp_path)
+
+    result = CliRunner().invoke(app, [*command, "--config", str(config)])
+
+    assert result.exit_code == 1
+    assert "no such table: ***" in result.stderr
+    assert REFRESH_TOKEN not in result.output + result.stderr
+
+
+def test_an_unexpected_error_is_printed_with_its_traceback_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config_quoting_a_secret(tmp_path)
+
+    with pytest.raises(typer.Exit) as exited, fail_cleanly(config):
+        raise KeyError(f"no entry for {REFRESH_TOKEN}")
+
+    printed = capsys.readouterr()
+    assert exited.value.exit_code == 1
+    assert printed.err.startswith("Traceback (most recent call last):")
+    assert "KeyError: 'no entry for ***'" in printed.err
+    assert REFRESH_TOKEN not in printed.err + printed.out
+
+
+def test_a_report_error_quoting_a_secret_is_printed_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config_quoting_a_secret(tmp_path)
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    run = record_plan(store, [])
+    store.dispose()
+    result = CycleResult(
+        run=run,
+        rows=[],
+        plan_dir=tmp_path,
+        model_version="pltv-test",
+        scores=pd.DataFrame(),
+        report_error=f"the chart server refused the token {REFRESH_TOKEN}",
+    )
+
+    _show_plan(result, config)
+
+    printed = capsys.readouterr()
+    assert "report not written: the chart server refused the token ***" in (printed.err)
+    assert REFRESH_TOKEN not in printed.err + printed.out

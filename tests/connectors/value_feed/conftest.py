@@ -22,6 +22,8 @@ from tests.fakes.grpc_tls import LoopbackServer, TlsIdentity, start_tls_server
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 CUSTOMER = "1234567890"
 ACTION = "987654"
+#: The developer token the upload sink sends.
+DEVELOPER_TOKEN = "dev-token-not-a-real-one"
 
 
 def make_users(specs: list[dict[str, object]]) -> pd.DataFrame:
@@ -83,7 +85,7 @@ def upload_sink(upload_server: LoopbackServer) -> ConversionUploadSink:
     # Explicit credentials are never refreshed, so nothing leaves loopback.
     client = GoogleAdsClient(
         credentials=Credentials(token="offline-access-token"),
-        developer_token="dev-token-not-a-real-one",
+        developer_token=DEVELOPER_TOKEN,
         endpoint=upload_server.target,
         use_proto_plus=True,
         version="v26",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from connectors.exceptions import ValueFeedError
 from connectors.value_feed import (
@@ -19,7 +21,13 @@ from connectors.value_feed import (
     transaction_id,
 )
 from connectors.value_feed.conversion_upload import ConversionUploadSink
-from tests.connectors.value_feed.conftest import ACTION, NOW, make_users
+from connectors.value_feed.ledger import feed_sends
+from tests.connectors.value_feed.conftest import (
+    ACTION,
+    DEVELOPER_TOKEN,
+    NOW,
+    make_users,
+)
 from tests.connectors.value_feed.test_identifiers import FR_PHONE, JANEDOE_GMAIL
 from tests.fakes.conversion_upload_server import FakeConversionUpload
 
@@ -190,6 +198,55 @@ def test_lost_response_mid_run_resumes_without_duplicates(
     assert sorted(upload_api.conversions) == sorted(tid(f"u{i}") for i in range(7))
     assert {c.status for c in ledger.conversions().values()} == {"sent"}
     assert not feed(users, values, feed_settings, ledger, upload_sink).planned
+
+
+def test_the_apis_error_texts_pass_through_the_mask_before_the_ledger(
+    upload_api: FakeConversionUpload,
+    upload_sink: ConversionUploadSink,
+    ledger: Ledger,
+    feed_settings: FeedSettings,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    users = make_users([{"user_id": f"u{i}"} for i in range(4)])
+    register_clicks(upload_api, users[users["user_id"] != "u1"])
+    upload_api.quote_developer_token = True
+    upload_api.lose_response_of = {2}
+
+    with pytest.raises(ValueFeedError):
+        run_feed(
+            users,
+            pd.Series({f"u{i}": 10.0 for i in range(4)}, dtype=float),
+            settings=feed_settings,
+            account=ACCOUNT,
+            currency="EUR",
+            ledger=ledger,
+            sink=upload_sink,
+            now=NOW,
+            send=True,
+            mask=lambda text: text.replace(DEVELOPER_TOKEN, "***"),
+        )
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    with engine.connect() as connection:
+        stored = dict(
+            connection.execute(
+                sa.select(feed_sends.c.status, feed_sends.c.detail).where(
+                    feed_sends.c.detail.is_not(None)
+                )
+            ).all()
+        )
+    engine.dispose()
+    assert set(stored) == {"unknown_click", "in_doubt"}
+    assert stored["unknown_click"].endswith("(fake) for developer token ***")
+    assert stored["in_doubt"].endswith(
+        "connection reset (fake) for developer token ***"
+    )
+    logged = "\n".join(
+        r.getMessage() for r in caplog.records if r.name == "connectors.value_feed.feed"
+    )
+    assert "for developer token ***" in logged
+    assert DEVELOPER_TOKEN not in logged + "".join(stored.values())
 
 
 class _DiesAfterUpload:
