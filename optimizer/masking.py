@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import re
+import urllib.parse
 from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 
@@ -75,8 +76,10 @@ def settings_secrets(
 ) -> frozenset[str]:
     """Every secret value the config leads to, for masking.
 
-    The config's own: a database URL's password, a hidden value, and a web
-    URL whole (a webhook carries its secret in its path). Then those of the
+    The config's own: a database URL's password, a hidden value (a webhook's
+    URL, whose path is its secret), and the password and query string of a
+    web URL held as plain text (a token endpoint, which messages name). Then
+    those of the
     credentials the tool logs in with: the Google Ads credentials the
     ``google_ads`` section resolves (its file, the file
     ``GOOGLE_ADS_CONFIGURATION_FILE_PATH`` names, or the ``GOOGLE_ADS_*``
@@ -183,7 +186,11 @@ def _config_secrets(value: object) -> set[str]:
         return set().union(*(_config_secrets(v) for v in value))
     if isinstance(value, str) and "://" in value:
         if value.lower().startswith(("http://", "https://")):
-            return {value}
+            # A web URL held as plain text (a token endpoint, say) is shown
+            # in messages; only what may carry a key in it is a secret. A
+            # webhook's whole URL is its secret, and is held hidden above.
+            parts = urllib.parse.urlsplit(value)
+            return {p for p in (parts.password, parts.query) if p}
         try:
             password = make_url(value).password
         except ArgumentError:

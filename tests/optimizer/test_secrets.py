@@ -359,3 +359,29 @@ def test_a_report_error_quoting_a_secret_is_printed_masked(
     printed = capsys.readouterr()
     assert "report not written: the chart server refused the token ***" in (printed.err)
     assert REFRESH_TOKEN not in printed.err + printed.out
+
+
+@pytest.mark.parametrize("query", ["", "?key=kq-5521-endpoint-key"])
+def test_a_token_endpoint_in_the_config_is_named_but_its_key_is_masked(
+    tmp_path: Path, query: str
+) -> None:
+    """A plain endpoint URL is no secret: a login error must say which it tried."""
+    endpoint = "http://127.0.0.1:18080/token"
+    settings = _settings(
+        tmp_path,
+        google_ads={
+            "customer_ids": [CUSTOMER],
+            "credentials_file": str(_google_ads_yaml(tmp_path / "google-ads.yaml")),
+            "token_uri": f"{endpoint}{query}",
+        },
+    )
+    message = (
+        f"login failed: its OAuth token endpoint {endpoint} could not be reached; "
+        f"sent {DEVELOPER_TOKEN} to {endpoint}{query}"
+    )
+
+    masked = without_secrets(message, settings)
+
+    assert f"endpoint {endpoint} could not be reached" in masked
+    assert DEVELOPER_TOKEN not in masked
+    assert "kq-5521-endpoint-key" not in masked
