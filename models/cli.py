@@ -336,7 +336,9 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
     if path.name.lower().endswith(".parquet"):
         frame.to_parquet(path, index=False)
     else:
-        frame.to_csv(path, index=False)
+        # Twelve significant digits: cents up to a billion, without the
+        # binary noise of a sum (3.3000000000000003) in a file people read.
+        frame.to_csv(path, index=False, float_format="%.12g")
 
 
 def _fail(
@@ -382,8 +384,9 @@ def train(
 
     The files are checked as a daily run checks them: bad rows are
     quarantined (see --quarantine). Exit status 3 (after saving the model and
-    printing FAILED) when the model fails its quality gate; 1 on an error, 2
-    on a bad option or input.
+    printing FAILED) when the model fails its quality gate; 1 on an error
+    (too few labelled users, bad rows beyond --max-bad-share); 2 on a bad
+    option or a missing or unreadable file.
     """
     if loss not in LOSS_OPTIONS:
         raise typer.BadParameter(f"--loss must be one of {', '.join(LOSS_OPTIONS)}")
@@ -483,7 +486,7 @@ def score(
 ) -> None:
     """Score every user signed up by the as-of date.
 
-    A model trained with product events needs ``--events``: it is refused
+    A model trained with product events needs --events: it is refused
     without it rather than scoring every user as having done none of them.
     A user without revenue is scored from the rest of what is known. The
     files are checked as a daily run checks them (see --quarantine).

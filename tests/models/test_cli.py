@@ -717,3 +717,14 @@ def test_an_as_of_date_before_every_sign_up_names_the_users_file(
         "(signup_at); the earliest sign-up is 2024-"
     )
     assert not (tmp_path / "m").exists()
+
+
+def test_scores_are_written_without_binary_noise(tmp_path) -> None:
+    from models.cli import _write
+
+    frame = pd.DataFrame({"user_id": ["u1"], "pltv_365": [1.1 + 2.2]})
+    assert frame["pltv_365"].iloc[0] != 3.3
+
+    _write(frame, tmp_path / "s.csv")
+
+    assert (tmp_path / "s.csv").read_text().splitlines()[1] == "u1,3.3"
