@@ -126,6 +126,20 @@ def _resolve_at(block: Any, key: str, base_dir: Path) -> None:
         block[key] = candidate
 
 
+#: Keys of a Google Ads credentials file, often pasted into the config by
+#: mistake: they name the right place rather than a spelling error.
+_CREDENTIAL_KEYS = frozenset(
+    {
+        "developer_token",
+        "client_id",
+        "client_secret",
+        "refresh_token",
+        "json_key_file_path",
+        "private_key",
+    }
+)
+
+
 def _describe(exc: ValidationError, source: Path | str) -> str:
     lines = [f"{source}: {exc.error_count()} invalid setting(s)"]
     for error in exc.errors():
@@ -133,6 +147,15 @@ def _describe(exc: ValidationError, source: Path | str) -> str:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "missing":
             lines.append(f"  {key}: required key is missing")
+        elif error["type"] == "extra_forbidden" and error["loc"][-1] in (
+            _CREDENTIAL_KEYS
+        ):
+            lines.append(
+                f"  {key}: credentials are not read from this file; put them in "
+                "the google-ads.yaml file that google_ads.credentials_file (or "
+                "feed.credentials) names, or in GOOGLE_ADS_* environment "
+                "variables, and remove this key"
+            )
         elif error["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key (check its spelling)")
         elif tuple(error["loc"]) in _SECRET_KEYS:
