@@ -2,9 +2,13 @@
 
 Safety comes from three things working together:
 
-- **Stops first.** The kill switch (config or flag file), a stale plan or
-  stale input data, and a failed model gate stop the apply before anything is
-  pushed; the run records why and the plan is kept.
+- **Stops first.** The kill switch (config or flag file), a stale plan, and
+  a failed model gate stop the apply before anything is pushed; the run
+  records why and the plan is kept. Input data is judged market by market
+  and campaign by campaign on the day of the push, as the plan judged it on
+  its day: a change whose market's (or own campaign's) stats are too old by
+  then is withheld, recorded with the reason, and the others are pushed;
+  when every change to push is withheld the apply stops.
 - **One applier per account.** A lease in the state store (see
   :mod:`optimizer.locks`) lets one process at a time apply an account; a
   second process waits, then finds the work done.
@@ -30,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +56,7 @@ from optimizer.exceptions import (
 from optimizer.locks import Clock, lease, utc_now
 from optimizer.masking import secrets_mask
 from optimizer.plan import PlanRow
+from optimizer.planner import staleness
 from optimizer.policy import HOLD, KILL_SWITCH, MODEL_GATE, STALE_DATA, TARGET_ROAS
 from optimizer.state import (
     APPLIED,
@@ -67,9 +72,11 @@ from optimizer.state import (
     RERUN_FAILED,
     STOPPED,
     VALUE_HELD,
+    WITHHELD,
     ChangeRecord,
     RunRecord,
     StateStore,
+    StoredPlanRow,
     as_utc,
 )
 
@@ -160,6 +167,7 @@ class ApplyReport:
     rejected: dict[str, str] = field(default_factory=dict)
     drifted: list[str] = field(default_factory=list)
     awaiting_approval: list[str] = field(default_factory=list)
+    withheld: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -182,8 +190,11 @@ def apply_run(
     """Push a cycle run's changes that are not applied yet.
 
     In approval mode only approved rows are pushed; in auto mode every
-    change of the plan is. Safe to call any number of times, from any number
-    of processes: each change reaches the account once.
+    change of the plan is. A change whose market's or own campaign stats are
+    too old on the day of the push is withheld instead, with the reason
+    recorded on it (status ``withheld``); the others are pushed. Safe to
+    call any number of times, from any number of processes: each change
+    reaches the account once.
 
     Parameters
     ----------
@@ -210,7 +221,8 @@ def apply_run(
     Raises
     ------
     ApplyStopped
-        A stop held the apply back; nothing was pushed.
+        A stop held the apply back, or every change to push is withheld for
+        stale data; nothing was pushed.
     LockBusyError
         Another process kept the account's lease for the whole wait.
     SupersededPlanError
@@ -230,7 +242,12 @@ def apply_run(
     # Before the stops: a stop would overwrite the status that holds it back.
     refuse_superseded(run, "applied", config=settings.source)
     refuse_value_held(run, "applied")
-    _stop_if_needed(store, run, settings, model_gate, sink, clock, mask)
+    plan = store.stored_plan(run_id)
+    withheld = stale_changes(run, [s.row for s in plan], settings, clock)
+    pushing = _unapplied(store, run_id, _approved_changes(plan, settings))
+    _stop_if_needed(
+        store, run, settings, model_gate, sink, clock, withheld, pushing, mask
+    )
 
     with _account_lease(store, run.account, settings, clock):
         rows = store.stored_plan(run_id)
@@ -243,8 +260,86 @@ def apply_run(
                 report.awaiting_approval.append(stored.row.campaign_id)
                 continue
             wanted[stored.row.campaign_id] = _wanted_from_plan(stored.row)
-        _push(store, run, wanted, writer, report, sink, settings, clock, mask)
+        _push(store, run, wanted, writer, report, sink, settings, clock, mask, withheld)
     return report
+
+
+def stale_changes(
+    run: RunRecord,
+    rows: Sequence[PlanRow],
+    settings: Settings,
+    clock: Clock = utc_now,
+) -> dict[str, str]:
+    """The changes of a plan whose data is too old to push today, and why.
+
+    Each market, and each campaign within a fresh market, is judged on the
+    last day of its own stats as the run recorded it, by the rule the plan
+    was made with (:func:`optimizer.planner.staleness`), on today's date in
+    the account's time zone: one market's fresh stats do not hide another's
+    stale export, and one market's stale export does not hold another.
+
+    Parameters
+    ----------
+    run
+        The cycle run, with the last day of each campaign's stats in its
+        inputs (``data_through_by_campaign``).
+    rows
+        Its plan.
+    settings
+        The config (time zone, each market's ``guardrails.max_data_age_days``).
+    clock
+        The current time (UTC).
+
+    Returns
+    -------
+    dict of str to str
+        The reason for each change too old to push; empty when the run
+        records no days per campaign (it is judged account-wide instead,
+        see :func:`apply_run`).
+    """
+    recorded = run.inputs.get("data_through_by_campaign")
+    if not isinstance(recorded, Mapping):
+        return {}
+    ends = {str(cid): dt.date.fromisoformat(str(day)) for cid, day in recorded.items()}
+    today = account_today(settings.account.time_zone, clock())
+    markets = {row.campaign_id: row.market for row in rows}
+    stale = staleness(ends, markets, today, settings)
+    withheld = {}
+    for row in rows:
+        if not _is_change(row):
+            continue
+        if row.campaign_id not in ends:
+            withheld[row.campaign_id] = (
+                f"run {run.run_id} records no campaign stats for campaign "
+                f"{row.campaign_id}, so their freshness cannot be checked"
+            )
+            continue
+        reason = stale.of(row.campaign_id, row.market)
+        if reason is not None:
+            withheld[row.campaign_id] = reason
+    return withheld
+
+
+def _approved_changes(plan: Sequence[StoredPlanRow], settings: Settings) -> list[str]:
+    """The campaigns whose change an apply of the plan would push."""
+    approval = settings.operations.apply_mode == "approval"
+    return [
+        s.row.campaign_id
+        for s in plan
+        if _is_change(s.row) and (s.approved_at or not approval)
+    ]
+
+
+def _unapplied(
+    store: StateStore, run_id: str, campaign_ids: Sequence[str]
+) -> list[str]:
+    """Those of ``campaign_ids`` whose change the run has not applied yet."""
+    done = store.changes_of(run_id)
+    return [
+        cid
+        for cid in campaign_ids
+        if cid not in done or done[cid].status != CHANGE_APPLIED
+    ]
 
 
 def ensure_rollbackable(
@@ -499,9 +594,12 @@ def approve_and_apply(
 
     Every refusal known before the push comes before the approval is
     recorded: a plan held back (``rerun_failed``, ``value_held``), a
-    missing or refused account login, the kill switch, a stale plan or stale
-    data, and a model that lost its gate. Such a refusal records nothing, so
-    no approval is left on a plan that may not be pushed. A push that then
+    missing or refused account login, the kill switch, a stale plan, stale
+    data for every change approved, and a model that lost its gate. Such a
+    refusal records nothing, so no approval is left on a plan that may not
+    be pushed. Changes approved whose market's or own campaign stats are too
+    old by now, next to fresh ones, are withheld at the push with the reason
+    recorded (see :func:`apply_run`). A push that then
     fails at the API keeps the approvals, as each change's intent is
     written (``pending``) before its push: the next approval or apply of the
     run reconciles those changes with the account and pushes each once.
@@ -546,7 +644,14 @@ def approve_and_apply(
     """
     run = ensure_approvable(store, run_id, config=config)
     writer = ensure_writer(connect())
-    stop = _first_stop(run, settings, model_gate, clock)
+    plan = store.stored_plan(run_id)
+    changes = [s.row.campaign_id for s in plan if _is_change(s.row)]
+    named = (
+        changes if campaign_ids is None else [c for c in campaign_ids if c in changes]
+    )
+    withheld = stale_changes(run, [s.row for s in plan], settings, clock)
+    pushing = _unapplied(store, run_id, named)
+    stop = _first_stop(run, settings, model_gate, clock, withheld, pushing)
     if stop is not None:
         kind, reason = stop[0], secrets_mask(settings)(stop[1])
         logger.warning(
@@ -759,12 +864,15 @@ def _push(
     settings: Settings,
     clock: Clock,
     mask: Mask,
+    withheld: Mapping[str, str] | None = None,
 ) -> None:
-    """Push what is not applied yet; every text the API sent back is masked.
+    """Push ``wanted`` once each; those in ``withheld`` are recorded, not pushed.
 
-    A Google error may quote a request header or a token: ``mask`` takes the
-    secrets of the config out of it before it is stored, logged or alerted.
+    Every text the API sends back is masked: a Google error may quote a
+    request header or a token, and ``mask`` takes the secrets of the config
+    out of it before it is stored, logged or alerted.
     """
+    withheld = withheld or {}
     done = store.changes_of(run.run_id)
     todo = {}
     for cid, want in wanted.items():
@@ -776,15 +884,30 @@ def _push(
         _finish(store, run, report, sink, mask)
         return
 
+    # A change withheld is not read, unless an interrupted push of it may
+    # have landed: the account says whether it did.
+    read = sorted(
+        cid
+        for cid in todo
+        if cid not in withheld or (cid in done and done[cid].status == PENDING)
+    )
     try:
-        live = writer.read_targets(sorted(todo))
+        live = writer.read_targets(read) if read else {}
     except Exception as exc:
         _record_failure(
             store, run, sink, mask(f"reading the current targets failed: {exc}")
         )
         raise
     updates = _record_intents(
-        store, run, todo, done, live, report, clock, config=settings.source
+        store,
+        run,
+        todo,
+        done,
+        live,
+        report,
+        clock,
+        config=settings.source,
+        withheld=withheld,
     )
     if updates:
         _send(store, run, updates, writer, report, sink, clock, mask)
@@ -802,8 +925,13 @@ def _record_intents(
     clock: Clock,
     *,
     config: Path | None,
+    withheld: Mapping[str, str],
 ) -> list[TargetUpdate]:
-    """Reconcile interrupted changes and write the intents of the others."""
+    """Reconcile interrupted changes and write the intents of the others.
+
+    A change in ``withheld`` is recorded ``withheld`` with its reason rather
+    than pushed.
+    """
     now = clock()
     updates = []
     with store.transaction() as connection:
@@ -836,9 +964,22 @@ def _record_intents(
                         cid,
                     )
                     continue
+                if cid in withheld:
+                    # It never landed, and its data is too old by now: the
+                    # intent keeps the values read before it.
+                    _withhold(store, connection, run, cid, withheld[cid], now)
+                    report.withheld[cid] = withheld[cid]
+                    continue
                 # The interrupted push never landed: push it now, keeping the
                 # values read before it as the ones a rollback restores.
                 updates.append(want.update)
+                continue
+            if cid in withheld:
+                store.record_intent(
+                    connection, _intent(run, want, want.expected, now, None)
+                )
+                _withhold(store, connection, run, cid, withheld[cid], now)
+                report.withheld[cid] = withheld[cid]
                 continue
             if current is None or not current.matches(want.expected):
                 seen = "missing" if current is None else _describe(current)
@@ -864,6 +1005,28 @@ def _record_intents(
             store.record_intent(connection, _intent(run, want, current, now, None))
             updates.append(want.update)
     return updates
+
+
+def _withhold(
+    store: StateStore,
+    connection: Connection,
+    run: RunRecord,
+    campaign_id: str,
+    reason: str,
+    now: dt.datetime,
+) -> None:
+    """Record a change as withheld for stale data; nothing is pushed."""
+    detail = f"{STALE_DATA}: {reason}; withheld, not pushed"
+    store.record_outcome(
+        connection,
+        run.run_id,
+        campaign_id,
+        status=WITHHELD,
+        detail=detail,
+        request_id=None,
+        when=now,
+    )
+    logger.warning("run %s campaign %s: %s", run.run_id, campaign_id, detail)
 
 
 def _send(
@@ -962,7 +1125,7 @@ def _finish(
         store.set_status(connection, run.run_id, report.status, reason)
     logger.info(
         "run %s %s: %d pushed, %d confirmed, %d already applied, %d rejected, "
-        "%d drifted, %d awaiting approval",
+        "%d drifted, %d withheld, %d awaiting approval",
         run.run_id,
         report.status,
         len(report.pushed),
@@ -970,9 +1133,10 @@ def _finish(
         len(report.already_applied),
         len(report.rejected),
         len(report.drifted),
+        len(report.withheld),
         len(report.awaiting_approval),
     )
-    if report.rejected or report.drifted:
+    if report.rejected or report.drifted or report.withheld:
         sink.send(
             f"valuebid run {run.run_id} is {report.status}: "
             f"{reason or 'some changes were not applied'}"
@@ -1006,23 +1170,41 @@ def _stop_if_needed(
     model_gate: ModelGate | None,
     sink: AlertSink,
     clock: Clock,
+    withheld: Mapping[str, str],
+    pushing: Collection[str],
     mask: Mask,
 ) -> None:
-    stop = _first_stop(run, settings, model_gate, clock)
+    stop = _first_stop(run, settings, model_gate, clock, withheld, pushing)
     if stop is not None:
         _record_stop(store, run.run_id, *stop, sink, mask)
 
 
 def _first_stop(
-    run: RunRecord, settings: Settings, model_gate: ModelGate | None, clock: Clock
+    run: RunRecord,
+    settings: Settings,
+    model_gate: ModelGate | None,
+    clock: Clock,
+    withheld: Mapping[str, str],
+    pushing: Collection[str],
 ) -> tuple[str, str] | None:
-    """The first stop holding the run's apply back, and why; ``None`` if none."""
+    """The first stop holding the run's apply back, and why; ``None`` if none.
+
+    ``withheld`` gives the changes whose data is too old to push (see
+    :func:`stale_changes`) and ``pushing`` the changes the apply would push:
+    when each of them is withheld, the apply stops as a whole.
+    """
     kill = _kill_switch(settings)
     if kill is not None:
         return KILL_SWITCH, kill
     stale = _staleness(run, settings, clock)
     if stale is not None:
         return STALE_DATA, stale
+    if pushing and all(cid in withheld for cid in pushing):
+        reasons = dict.fromkeys(withheld[cid] for cid in sorted(pushing))
+        return STALE_DATA, (
+            f"every change to push is in a market or campaign whose data is "
+            f"too old: {'; '.join(reasons)}"
+        )
     if model_gate is not None:
         refused = model_gate(run)
         if refused is not None:
@@ -1063,6 +1245,10 @@ def _staleness(run: RunRecord, settings: Settings, clock: Clock) -> str | None:
             f"run {run.run_id} does not record how recent its data is, so its "
             "freshness cannot be checked; plan again"
         )
+    if isinstance(run.inputs.get("data_through_by_campaign"), Mapping):
+        # Judged market by market and campaign by campaign instead (see
+        # stale_changes): the account's newest day would hide a stale market.
+        return None
     newest = dt.date.fromisoformat(str(through))
     data_age = (today - newest).days - 1
     allowed = settings.guardrails.max_data_age_days

@@ -20,7 +20,7 @@ from config.schema import Settings
 from connectors.countries import country_hint, unknown_countries
 from models.cli import model_app
 from optimizer import days
-from optimizer.apply import Approval
+from optimizer.apply import ApplyReport, Approval
 from optimizer.commands import (
     approve_command,
     first_run_command,
@@ -46,7 +46,7 @@ from optimizer.planner import (
 )
 from optimizer.plausibility import ACCEPT_FLAG as ACCEPT_ECONOMICS_FLAG
 from optimizer.plausibility import PlausibilityCheck, check_plausibility
-from optimizer.policy import IMPLAUSIBLE
+from optimizer.policy import IMPLAUSIBLE, STALE_DATA
 from optimizer.state import (
     RERUN_FAILED,
     VALUE_HELD,
@@ -688,7 +688,9 @@ def approve(
     console.print(
         f"run {run_id} {report.status}: {len(report.applied)} applied, "
         f"{len(report.rejected)} rejected, {len(report.drifted)} changed elsewhere"
+        f"{_withheld_count(report)}"
     )
+    _show_withheld(report)
 
 
 @app.command()
@@ -774,9 +776,10 @@ def _show_plan(result: CycleResult, config: Path) -> None:
         console.print(
             f"Apply {applied.status}: {len(applied.applied)} applied, "
             f"{len(applied.rejected)} rejected, {len(applied.drifted)} changed "
-            "elsewhere",
+            f"elsewhere{_withheld_count(applied)}",
             soft_wrap=True,
         )
+        _show_withheld(applied)
         if applied.awaiting_approval:
             console.print(
                 f"{len(applied.awaiting_approval)} change(s) await approval: "
@@ -823,6 +826,23 @@ def _show_plausibility(check: PlausibilityCheck) -> None:
         )
     elif check.signals:
         console.print(f"Input check: {check.reason}", soft_wrap=True, highlight=False)
+
+
+def _withheld_count(report: ApplyReport) -> str:
+    """``, N withheld (stale data)`` when the apply withheld any change."""
+    if not report.withheld:
+        return ""
+    return f", {len(report.withheld)} withheld ({STALE_DATA})"
+
+
+def _show_withheld(report: ApplyReport) -> None:
+    """Each change withheld for stale data, and why, on stderr."""
+    for cid, reason in sorted(report.withheld.items()):
+        errors.print(
+            f"[yellow]withheld:[/yellow] campaign {cid} ({STALE_DATA}): {reason}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _applied(applied: int, changes: int) -> str:

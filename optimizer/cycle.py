@@ -43,7 +43,7 @@ from optimizer.exceptions import OptimizerError, PlanningError, StateError
 from optimizer.google_ads_writer import connect_writer, read_api_stats
 from optimizer.masking import without_secrets
 from optimizer.plan import PlanRow, mark_plan_held, write_plan
-from optimizer.planner import plan_campaigns
+from optimizer.planner import plan_campaigns, stats_ends
 from optimizer.plausibility import PlausibilityCheck, check_plausibility
 from optimizer.policy import HOLD, IMPLAUSIBLE, VALUE_JUMP, Freezes
 from optimizer.state import (
@@ -433,6 +433,7 @@ def _plan_day(
                     "rows": inputs.row_counts(),
                     "quarantine": inputs.quarantine_record(),
                     "data_through": _data_through(inputs),
+                    "data_through_by_campaign": _data_through_by_campaign(inputs),
                     "plausibility": plausibility.as_dict(),
                 },
                 model_version=model.version,
@@ -574,8 +575,17 @@ def _mark_files_held(record: RunRecord) -> None:
 
 
 def _data_through(inputs: Inputs) -> str:
-    """The last day of campaign stats, which the apply's stale-data stop checks."""
+    """The last day of the account's campaign stats; the apply's stale-data
+    stop judges a run recorded without the days of each campaign on it."""
     return pd.Timestamp(inputs.campaign_stats["date"].max()).date().isoformat()
+
+
+def _data_through_by_campaign(inputs: Inputs) -> dict[str, str]:
+    """The last day of each campaign's stats: the apply judges each market's
+    and each campaign's freshness again on the day it pushes."""
+    return {
+        cid: day.isoformat() for cid, day in stats_ends(inputs.campaign_stats).items()
+    }
 
 
 def _write_report(

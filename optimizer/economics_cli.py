@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,13 @@ from models.registry import ModelRegistry
 from optimizer.cases import HireCase, SpendCase, hire_case, spend_case
 from optimizer.console import command_console, fail_cleanly
 from optimizer.days import account_today, refuse_day_ahead, start_of_day
+from optimizer.plausibility import (
+    Signal,
+    describe_signals,
+    implausible_signals,
+    limit_keys,
+)
+from optimizer.policy import IMPLAUSIBLE
 from optimizer.unit_economics import UnitEconomics, compute_unit_economics
 
 console = command_console()
@@ -41,12 +49,18 @@ case_app = typer.Typer(
 
 
 def economics_command(config: ConfigOption, run_date: RunDateOption = None) -> None:
-    """Print CAC, LTV at 1/3/5 years, LTV/CAC bands, payback and company rules."""
+    """Print CAC, LTV at 1/3/5 years, LTV/CAC bands, payback and company rules.
+
+    Inputs off by orders of magnitude from the config's CAC caps (revenue in
+    cents, cost in micros) are warned about before the tables, as ``valuebid
+    check`` does; the tables are printed all the same.
+    """
     with fail_cleanly(config):
         settings = load_settings(config)
         with console.status("Measuring unit economics"):
-            economics = measure(settings, run_date.date() if run_date else None)
-    show_economics(economics)
+            measured = measure(settings, run_date.date() if run_date else None)
+    warn_implausible(settings, measured.implausible, "The tables below are")
+    show_economics(measured.economics)
 
 
 @case_app.command("spend")
@@ -62,8 +76,9 @@ def spend_command(
     with fail_cleanly(config):
         settings = load_settings(config)
         with console.status("Measuring unit economics"):
-            economics = measure(settings, run_date.date() if run_date else None)
-        case = spend_case(settings, economics, market.upper(), amount)
+            measured = measure(settings, run_date.date() if run_date else None)
+        case = spend_case(settings, measured.economics, market.upper(), amount)
+    warn_implausible(settings, measured.implausible, "This case is")
     show_spend_case(case)
 
 
@@ -77,16 +92,31 @@ def hire_command(
     with fail_cleanly(config):
         settings = load_settings(config)
         with console.status("Measuring unit economics"):
-            economics = measure(settings, run_date.date() if run_date else None)
-        case = hire_case(settings, cost, economics)
+            measured = measure(settings, run_date.date() if run_date else None)
+        case = hire_case(settings, cost, measured.economics)
+    warn_implausible(settings, measured.implausible, "This case is")
     show_hire_case(case)
 
 
-def measure(settings: Settings, run_date: dt.date | None) -> UnitEconomics:
+@dataclass(frozen=True)
+class Measured:
+    """The unit economics, and the inputs' figures beyond their plausible limits.
+
+    ``implausible`` holds what the daily cycle's plausibility guardrail
+    would hold the day for (see :mod:`optimizer.plausibility`); empty when
+    the inputs are within the limits.
+    """
+
+    economics: UnitEconomics
+    implausible: tuple[Signal, ...] = ()
+
+
+def measure(settings: Settings, run_date: dt.date | None) -> Measured:
     """Read the inputs, score them with the current model and measure.
 
     Read-only: with no current model one is trained in memory and not
-    registered, so measuring never changes what the daily cycle uses.
+    registered, so measuring never changes what the daily cycle uses. The
+    inputs are set against the markets' CAC caps as a cycle run sets them.
     """
     zone = settings.account.time_zone
     if run_date is not None:
@@ -99,7 +129,46 @@ def measure(settings: Settings, run_date: dt.date | None) -> UnitEconomics:
             inputs.users, inputs.revenue, as_of, inputs.events
         )
     scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
-    return compute_unit_economics(settings, inputs, scores, as_of)
+    return Measured(
+        compute_unit_economics(settings, inputs, scores, as_of),
+        implausible_signals(settings, inputs, as_of),
+    )
+
+
+def warn_implausible(
+    settings: Settings, signals: tuple[Signal, ...], subject: str
+) -> None:
+    """Warn on stderr that figures rest on implausible inputs, if they do.
+
+    The same sentence as ``valuebid check`` and a held run give (market,
+    figure, cap, ratio, limit, likely cause), then what it means for the
+    figures and what to do. Nothing is refused: the figures are a report.
+
+    Parameters
+    ----------
+    settings
+        The config (account currency, observation window).
+    signals
+        The figures beyond their limits; nothing is printed when empty.
+    subject
+        The start of the sentence about the figures shown, e.g. "The tables
+        below are".
+    """
+    if not signals:
+        return
+    found = describe_signals(settings, signals)
+    # The likely cause ends the sentence as a question.
+    stop = "" if found.endswith("?") else "."
+    errors.print(
+        f"[yellow]warning:[/yellow] {found}{stop} "
+        f"{subject} measured on these inputs, so likely off by orders of "
+        "magnitude. Check the exports' units; if "
+        f"the figures are real, raise {limit_keys(signals)} in the config. "
+        "Until then a daily run on these inputs holds every target and sends "
+        f"no value ({IMPLAUSIBLE}).",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def show_economics(economics: UnitEconomics) -> None:

@@ -913,21 +913,64 @@ def stale_stats(
         What a run of ``run_date`` would hold (``stale_data``); markets and
         campaigns absent are fresh.
     """
+    return staleness(stats_ends(stats), markets, run_date, settings)
+
+
+def stats_ends(stats: pd.DataFrame) -> dict[str, dt.date]:
+    """The last day of each campaign's stats, by campaign id."""
     newest = stats.groupby("campaign_id", observed=True)["date"].max()
-    ends = {str(cid): pd.Timestamp(day).date() for cid, day in newest.items()}
+    return {str(cid): pd.Timestamp(day).date() for cid, day in newest.items()}
+
+
+def staleness(
+    ends: Mapping[str, dt.date],
+    markets: Mapping[str, str],
+    day: dt.date,
+    settings: Settings,
+) -> Staleness:
+    """Which markets and campaigns are stale on ``day``, from their last days.
+
+    The rule of :func:`stale_stats`, on the last day of each campaign's
+    stats (see :func:`stats_ends`), so that a recorded plan is judged again
+    by the same rule when it is pushed on a later day.
+
+    Parameters
+    ----------
+    ends
+        The last day of each campaign's stats.
+    markets
+        The market of each campaign. A market the config no longer has is
+        judged on the account's ``guardrails.max_data_age_days``.
+    day
+        The day judged: the day planned, or the day a plan is pushed.
+    settings
+        The config (each market's ``guardrails.max_data_age_days``).
+
+    Returns
+    -------
+    Staleness
+        Markets and campaigns too old on ``day``; those absent are fresh.
+    """
     if not ends:
         return Staleness({}, {})
     account_end = max(ends.values())
     stale_markets: dict[str, str] = {}
     stale_campaigns: dict[str, str] = {}
-    for market in settings.markets:
+    codes = [*settings.markets]
+    codes += sorted({m for m in markets.values() if m not in settings.markets})
+    for market in codes:
         mine = {cid: end for cid, end in ends.items() if markets.get(cid) == market}
         if not mine:
             continue
-        allowed = settings.guardrails_for(market).max_data_age_days
+        guard = (
+            settings.guardrails_for(market)
+            if market in settings.markets
+            else settings.guardrails
+        )
+        allowed = guard.max_data_age_days
         limit = f"at most {allowed} allowed (guardrails.max_data_age_days)"
         market_end = max(mine.values())
-        age = (run_date - market_end).days - 1
+        age = (day - market_end).days - 1
         if age > allowed:
             others = (
                 f", while other markets' run to {account_end}"
@@ -940,7 +983,7 @@ def stale_stats(
             )
             continue
         for cid, end in sorted(mine.items()):
-            age = (run_date - end).days - 1
+            age = (day - end).days - 1
             if age > allowed:
                 stale_campaigns[cid] = (
                     f"campaign stats of campaign {cid} end on {end}, {age} "

@@ -22,9 +22,10 @@ When either goes beyond its limit (``guardrails.max_plausible_ltv_to_cac``,
 and sends no value, as for a jump in values, and names the figure, the
 limit and the likely cause. A person whose business is truly that unusual
 raises the limit in the config, or accepts the figures for one run with
-``valuebid run --accept-unusual-economics``. ``valuebid check`` warns with
-the same sentences, and the feed run on its own sends nothing on such inputs
-unless the account's latest cycle run accepted them.
+``valuebid run --accept-unusual-economics``. ``valuebid check``, ``valuebid
+economics`` and ``valuebid case`` warn with the same sentences, and the feed
+run on its own sends nothing on such inputs unless the account's latest
+cycle run accepted them.
 """
 
 from __future__ import annotations
@@ -182,32 +183,66 @@ def check_plausibility(
     -------
     PlausibilityCheck
     """
-    markets = _user_markets(settings, inputs)
-    signals = [
-        *_value_signals(settings, inputs, markets, as_of),
-        *_cost_signals(settings, inputs),
-    ]
+    signals = implausible_signals(settings, inputs, as_of)
     if not signals:
         return PlausibilityCheck(
             PASSED, "every market's revenue and cost are within the plausible limits"
         )
 
-    currency = settings.account.currency
-    window = settings.guardrails.observation_window_days
-    found = "; ".join(signal.describe(currency, window) for signal in signals)
-    reason = f"the inputs are implausible for the config's CAC caps: {found}"
+    reason = describe_signals(settings, signals)
     if accept:
         reason = f"{reason}; accepted for this run with {ACCEPT_FLAG}"
         logger.warning("inputs of %s: %s", run_date, reason)
-        return PlausibilityCheck(ACCEPTED, reason, tuple(signals))
+        return PlausibilityCheck(ACCEPTED, reason, signals)
     hint = (
-        "check the exports' units; if the figures are real, raise "
-        f"{' and '.join(sorted({_LIMIT_KEY[s.figure] for s in signals}))} in the "
-        "config, or accept them for one run with "
+        f"check the exports' units; if the figures are real, raise "
+        f"{limit_keys(signals)} in the config, or accept them for one run with "
         f"`{run_command(config, run_date, ACCEPT_FLAG)}`"
     )
     logger.warning("inputs of %s: %s; %s", run_date, reason, hint)
-    return PlausibilityCheck(HELD, reason, tuple(signals), hint)
+    return PlausibilityCheck(HELD, reason, signals, hint)
+
+
+def implausible_signals(
+    settings: Settings, inputs: Inputs, as_of: pd.Timestamp
+) -> tuple[Signal, ...]:
+    """Every market's figure beyond its plausible limit; empty when none is.
+
+    The measure behind :func:`check_plausibility`, with no decision made
+    and nothing logged, for the commands that only report on the inputs.
+
+    Parameters
+    ----------
+    settings
+        The config: the markets' caps, the gross margin and the limits.
+    inputs
+        The checked tables; revenue from ``as_of`` on is not counted.
+    as_of
+        The start of the day measured (time-zone aware).
+
+    Returns
+    -------
+    tuple of Signal
+        Revenue signals first, then cost signals, each in market order.
+    """
+    markets = _user_markets(settings, inputs)
+    return (
+        *_value_signals(settings, inputs, markets, as_of),
+        *_cost_signals(settings, inputs),
+    )
+
+
+def describe_signals(settings: Settings, signals: tuple[Signal, ...]) -> str:
+    """The sentence naming each figure, its cap, ratio, limit and likely cause."""
+    currency = settings.account.currency
+    window = settings.guardrails.observation_window_days
+    found = "; ".join(signal.describe(currency, window) for signal in signals)
+    return f"the inputs are implausible for the config's CAC caps: {found}"
+
+
+def limit_keys(signals: tuple[Signal, ...]) -> str:
+    """The config keys of the limits ``signals`` went beyond, joined by "and"."""
+    return " and ".join(sorted({_LIMIT_KEY[s.figure] for s in signals}))
 
 
 def feed_plausibility(

@@ -293,11 +293,13 @@ def _migrate(
 ) -> Decision:
     """First tROAS of a tCPA campaign: its own observed ROAS, within one step.
 
-    The observed ROAS is taken only as far as today's equivalent on the side
-    away from the economic target: a first step away that later steps walk
-    back would cost the bidder two learning periods. A campaign under its
-    economic target switches no lower than today's equivalent, and stays on
-    tCPA when the bounds allow nothing that high.
+    The observed ROAS is taken only between today's equivalent and the
+    economic target: one on the far side of the equivalent from the target
+    starts at the equivalent, and one beyond the target starts at the target,
+    since a first step away from the target, or past it, that later steps
+    walk back would cost the bidder two learning periods. A campaign under
+    its economic target switches no lower than today's equivalent, and stays
+    on tCPA when the bounds allow nothing that high.
     """
     observed = campaign.observed_roas
     if observed is None or not math.isfinite(observed) or observed <= 0:
@@ -312,6 +314,10 @@ def _migrate(
         return _migrate_below_floor(campaign, observed, current, low, high, goal_text)
     if goal <= current < observed:
         return _migrate_at_equivalent(campaign, observed, current, low, high, goal_text)
+    if current < goal < observed:
+        return _migrate_at_target(
+            campaign, observed, current, low, high, goal, goal_text
+        )
     new = _settle(observed, low, high)
     shaped = STEP_LIMIT if new != round(observed, DIGITS) else None
     return Decision(
@@ -354,6 +360,32 @@ def _migrate_at_equivalent(
         "move the target away from it only for later steps to walk it back, "
         "costing the bidder a second learning period; later steps walk "
         "toward that target.",
+    )
+
+
+def _migrate_at_target(
+    campaign: CampaignSnapshot,
+    observed: float,
+    current: float,
+    low: float,
+    high: float,
+    goal: float,
+    goal_text: str,
+) -> Decision:
+    """Switch toward the economic target, no further: the observed ROAS lies
+    beyond it, on the same side of today's equivalent."""
+    new = _settle(goal, low, high)
+    shaped = STEP_LIMIT if new != round(goal, DIGITS) else None
+    where = "one step toward" if shaped else "at"
+    return Decision(
+        MIGRATE,
+        new,
+        shaped,
+        f"Switch tCPA {campaign.target_cpa:.2f} (= tROAS {current:.2f}) to "
+        f"tROAS {new:.2f}, {where} the {goal_text}, rather than the campaign's "
+        f"observed ROAS {observed:.2f}: that lies beyond the target, so "
+        "starting there would overshoot it only for later steps to walk it "
+        "back, costing the bidder a second learning period.",
     )
 
 

@@ -78,6 +78,9 @@ PENDING = "pending"
 CHANGE_APPLIED = "applied"
 REJECTED = "rejected"
 DRIFTED = "drifted"
+#: Not pushed: its market's or its own campaign stats were too old on the
+#: day of the push (the detail says which and why).
+WITHHELD = "withheld"
 
 runs = sa.Table(
     "runs",

@@ -55,11 +55,13 @@ def make_settings(
     db_url: str,
     *,
     google_ads: dict[str, Any] | None = None,
+    markets: dict[str, Any] | None = None,
     **operations: Any,
 ) -> Settings:
     """Valid settings on ``db_url``; ``operations`` overrides that section.
 
-    ``google_ads``, when given, is the config's ``google_ads:`` section.
+    ``google_ads``, when given, is the config's ``google_ads:`` section;
+    ``markets`` replaces the single market FR.
     """
     raw: dict[str, Any] = {
         "account": {"name": "Acme FR", "time_zone": ZONE, "currency": "EUR"},
@@ -68,7 +70,7 @@ def make_settings(
             "revenue": "revenue.csv",
             "campaign_stats": "stats.csv",
         },
-        "markets": {"FR": {"cac_max": 120.0}},
+        "markets": markets or {"FR": {"cac_max": 120.0}},
         "default_market": "FR",
         "state": {"directory": "state", "url": db_url},
         "model": {"directory": "models"},
@@ -99,12 +101,13 @@ def plan_row(
     action: str = "raise",
     new_troas: float | None = None,
     change_pct: float | None = None,
+    market: str = "FR",
 ) -> PlanRow:
     """A plan row with only the fields the apply reads filled in."""
     return PlanRow(
         campaign_id=campaign_id,
-        campaign_name=f"FR | Search | {campaign_id}",
-        market="FR",
+        campaign_name=f"{market} | Search | {campaign_id}",
+        market=market,
         current_strategy=strategy,
         current_target_cpa=target_cpa,
         current_target_roas=target_roas,
@@ -159,16 +162,32 @@ def record_plan(
     run_date: dt.date = RUN_DATE,
     data_through: dt.date | None = None,
     account: str = "Acme FR",
+    ends: dict[str, dt.date] | None = None,
 ) -> RunRecord:
-    """Record a cycle run with ``rows`` as its plan, as the cycle does."""
+    """Record a cycle run with ``rows`` as its plan, as the cycle does.
+
+    ``ends`` is the last day of each campaign's stats; without it the run
+    records only the account's (``data_through``), as runs made before the
+    days of each campaign were kept.
+    """
     through = data_through or run_date - dt.timedelta(days=1)
+    if ends:
+        through = max(ends.values())
+    inputs: dict[str, Any] = {
+        "data_through": through.isoformat(),
+        "rows": {"users": 10},
+    }
+    if ends is not None:
+        inputs["data_through_by_campaign"] = {
+            cid: day.isoformat() for cid, day in ends.items()
+        }
     with store.transaction() as connection:
         return store.record_run(
             connection,
             account=account,
             run_date=run_date,
             mode="apply",
-            inputs={"data_through": through.isoformat(), "rows": {"users": 10}},
+            inputs=inputs,
             model_version="pltv-test",
             plan_dir="/nonexistent",
             rows=PLAN if rows is None else rows,

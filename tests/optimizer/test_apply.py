@@ -301,6 +301,164 @@ def test_stale_input_data_stops_the_apply(
     assert store.get_run(run.run_id).status == "stopped"  # type: ignore[union-attr]
 
 
+class _Alerts:
+    """An alert sink that keeps what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, text: str) -> None:
+        self.sent.append(text)
+
+
+#: The account of two markets: FR's campaigns 101-103, DE's 201-202.
+TWO_MARKETS = {
+    **START,
+    "201": CampaignTarget("201", "TARGET_ROAS", 2.0, None),
+    "202": CampaignTarget("202", "TARGET_ROAS", 4.0, None),
+}
+TWO_MARKET_PLAN = [
+    *PLAN,
+    plan_row("201", target_roas=2.0, new_troas=2.3, change_pct=15.0, market="DE"),
+    plan_row("202", target_roas=4.0, new_troas=3.6, change_pct=-10.0, market="DE"),
+]
+
+
+def _two_markets(tmp_path: Path, db_url: str, **operations: object) -> Settings:
+    markets = {"FR": {"cac_max": 120.0}, "DE": {"cac_max": 150.0}}
+    return make_settings(tmp_path, db_url, markets=markets, **operations)
+
+
+def _ends(fr: dt.date, de: dt.date) -> dict[str, dt.date]:
+    """The last day of each campaign's stats, one day per market."""
+    return {cid: fr for cid in ("101", "102", "103", "104")} | {
+        cid: de for cid in ("201", "202")
+    }
+
+
+def test_a_market_gone_stale_by_the_push_is_withheld_not_hidden(
+    store: StateStore, tmp_path: Path, db_url: str
+) -> None:
+    """Planned on the 16th, DE's stats ending on the 13th were fresh (2 days
+    before yesterday, 2 allowed); pushed on the 17th they are 3 days old,
+    while FR's, ending on the 15th, are fresh. DE's changes are withheld and
+    recorded with the reason; FR's are pushed."""
+    settings = _two_markets(tmp_path, db_url)
+    day = dt.timedelta(days=1)
+    run = record_plan(
+        store, TWO_MARKET_PLAN, ends=_ends(RUN_DATE - day, RUN_DATE - 3 * day)
+    )
+    account = MemoryAccount(TWO_MARKETS)
+    alerts = _Alerts()
+
+    report = apply_run(
+        store,
+        run.run_id,
+        account,
+        settings,
+        alerts=alerts,
+        clock=clock_at(RUN_DATE + day),
+    )
+
+    assert sorted(account.pushes) == CHANGED
+    assert sorted(report.withheld) == ["201", "202"]
+    assert account.targets["201"] == TWO_MARKETS["201"]
+    changes = store.changes_of(run.run_id)
+    for cid in ("201", "202"):
+        assert changes[cid].status == "withheld"
+        assert changes[cid].detail is not None
+        assert changes[cid].detail.startswith(
+            "stale_data: campaign stats of market DE end on 2026-11-13, "
+            "3 day(s) before yesterday, while other markets' run to 2026-11-15"
+        )
+    assert report.status == "partial"
+    recorded = store.get_run(run.run_id)
+    assert recorded is not None and recorded.stop_reason is not None
+    assert "201 withheld: stale_data: campaign stats of market DE" in (
+        recorded.stop_reason
+    )
+    assert any("201 withheld" in text for text in alerts.sent)
+
+
+def test_a_fresh_market_is_not_held_by_another_markets_stale_stats(
+    store: StateStore, tmp_path: Path, db_url: str
+) -> None:
+    """Both markets' stats end on the 13th: fresh for the plan of the 16th;
+    pushed on the 17th, too old for FR (3 days before yesterday, 2 allowed)
+    but not for DE, which allows 5. Only FR's changes are withheld."""
+    markets = {
+        "FR": {"cac_max": 120.0},
+        "DE": {"cac_max": 150.0, "guardrails": {"max_data_age_days": 5}},
+    }
+    settings = make_settings(tmp_path, db_url, markets=markets)
+    old = RUN_DATE - dt.timedelta(days=3)
+    run = record_plan(store, TWO_MARKET_PLAN, ends=_ends(old, old))
+    account = MemoryAccount(TWO_MARKETS)
+    next_day = clock_at(RUN_DATE + dt.timedelta(days=1))
+
+    report = apply_run(store, run.run_id, account, settings, clock=next_day)
+
+    assert sorted(account.pushes) == ["201", "202"]
+    assert sorted(report.withheld) == CHANGED
+    assert report.withheld["101"] == (
+        "campaign stats of market FR end on 2026-11-13, 3 day(s) before "
+        "yesterday; at most 2 allowed (guardrails.max_data_age_days)"
+    )
+    assert report.status == "partial"
+
+
+def test_a_campaign_whose_stats_stopped_is_withheld_in_a_fresh_market(
+    store: StateStore, settings: Settings
+) -> None:
+    """Campaign 102's rows stop on the 13th, fresh for the plan of the 16th
+    but not for its push on the 17th; its market's run to the 15th."""
+    yesterday = RUN_DATE - dt.timedelta(days=1)
+    ends = dict.fromkeys(("101", "102", "103", "104"), yesterday)
+    ends["102"] = RUN_DATE - dt.timedelta(days=3)
+    run = record_plan(store, ends=ends)
+    account = MemoryAccount(START)
+    next_day = clock_at(RUN_DATE + dt.timedelta(days=1))
+
+    report = apply_run(store, run.run_id, account, settings, clock=next_day)
+
+    assert sorted(account.pushes) == ["101", "103"]
+    assert list(report.withheld) == ["102"]
+    assert report.withheld["102"].startswith(
+        "campaign stats of campaign 102 end on 2026-11-13, 3 day(s) before "
+        "yesterday, while market FR's run to 2026-11-15"
+    )
+    assert store.changes_of(run.run_id)["102"].status == "withheld"
+
+
+def test_when_every_change_is_withheld_the_apply_stops(
+    store: StateStore, tmp_path: Path, db_url: str
+) -> None:
+    """Pushed the day after the plan, FR fresh and DE stale: approving DE's
+    changes alone is refused before anything is recorded, as a stop;
+    approving all pushes FR's only."""
+    settings = _two_markets(tmp_path, db_url, apply_mode="approval")
+    day = dt.timedelta(days=1)
+    run = record_plan(
+        store, TWO_MARKET_PLAN, ends=_ends(RUN_DATE - day, RUN_DATE - 3 * day)
+    )
+    account = MemoryAccount(TWO_MARKETS)
+    next_day = clock_at(RUN_DATE + day)
+
+    with pytest.raises(ApplyStopped, match="market DE end on") as stopped:
+        approve_and_apply(
+            store, run.run_id, ["201", "202"], settings, lambda: account, clock=next_day
+        )
+
+    assert stopped.value.stop == "stale_data"
+    assert _approved(store, run.run_id) == []
+    assert account.pushes == []
+    report = approve_and_apply(
+        store, run.run_id, None, settings, lambda: account, clock=next_day
+    )
+    assert sorted(account.pushes) == CHANGED
+    assert sorted(report.withheld) == ["201", "202"]
+
+
 def test_a_plan_older_than_allowed_is_not_applied(
     store: StateStore, settings: Settings
 ) -> None:

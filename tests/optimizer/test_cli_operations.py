@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from optimizer.apply import Approval
-from optimizer.cli import _show_approval, app
+from optimizer.apply import ApplyReport, Approval
+from optimizer.cli import _show_approval, _show_withheld, _withheld_count, app
 from optimizer.state import StateStore
 from tests.fakes.token_endpoint import closed_token_uri
 from tests.optimizer.conftest import PLAN, RUN_DATE, ZONE, record_plan
@@ -283,6 +283,20 @@ def test_approve_names_renewed_approvals_and_says_when_nothing_was_left_to_do(
         "2 change(s) of run r approved: 101, 102 (approved again)",
         "no change of run r approved: the ones asked for were approved already",
     ]
+
+
+def test_an_apply_names_each_change_withheld_for_stale_data(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reason = "campaign stats of market DE end on 2026-11-13, 3 day(s) before yesterday"
+    report = ApplyReport("r", applied=["101"], withheld={"201": reason})
+
+    _show_withheld(report)
+
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"withheld: campaign 201 (stale_data): {reason}" in said
+    assert _withheld_count(report) == ", 1 withheld (stale_data)"
+    assert _withheld_count(ApplyReport("r", applied=["101"])) == ""
 
 
 def test_runs_piped_stays_readable_and_wraps_a_long_reason(

@@ -96,6 +96,17 @@ def test_plan_files_match_the_rows(demo: tuple[DemoFiles, CycleResult]) -> None:
     assert csv_lines[0].startswith("campaign_id,campaign_name,market,")
 
 
+def test_the_run_records_the_last_stats_day_of_each_campaign(
+    demo: tuple[DemoFiles, CycleResult],
+) -> None:
+    """What the apply judges each market's and campaign's freshness on."""
+    _, result = demo
+    ends = result.run.inputs["data_through_by_campaign"]
+
+    assert sorted(ends) == sorted(row.campaign_id for row in result.rows)
+    assert max(ends.values()) == result.run.inputs["data_through"]
+
+
 def test_predictions_are_close_to_what_new_users_really_spent(
     demo: tuple[DemoFiles, CycleResult],
 ) -> None:

@@ -257,3 +257,64 @@ def test_the_commands_name_the_cents_and_how_to_go_on(
     )
     after = _valuebid("feed", config=config)
     assert after.exit_code == 0, after.output
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "factor", "cause", "limit"),
+    [
+        (
+            "revenue.parquet",
+            "amount",
+            100,
+            "revenue exported in cents rather than currency units?",
+            "guardrails.max_plausible_ltv_to_cac",
+        ),
+        (
+            "campaign_stats.csv",
+            "cost",
+            1_000_000,
+            "campaign cost exported in micros rather than currency units?",
+            "guardrails.max_plausible_cpa_to_cac",
+        ),
+    ],
+)
+def test_economics_warns_on_implausible_inputs_and_still_reports(
+    world: World,
+    tmp_path: Path,
+    table: str,
+    column: str,
+    factor: float,
+    cause: str,
+    limit: str,
+) -> None:
+    """The report is printed, after the same sentence ``check`` gives: the
+    market, the figure, its cap, the limit and the likely cause."""
+    config = _config(world, tmp_path)
+    plain = _valuebid("economics", config=config)
+    path = tmp_path / "data" / table
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+        frame.assign(**{column: frame[column] * factor}).to_parquet(path, index=False)
+    else:
+        frame = pd.read_csv(path)
+        frame.assign(**{column: frame[column] * factor}).to_csv(path, index=False)
+
+    scaled = _valuebid("economics", config=config)
+    case = _valuebid(
+        "case", "spend", "--market", "FR", "--amount", "1000", config=config
+    )
+
+    assert plain.exit_code == 0, plain.output
+    assert "implausible" not in plain.output
+    assert scaled.exit_code == 0, scaled.output
+    warned = " ".join(scaled.stderr.split())
+    assert "warning: the inputs are implausible for the config's CAC caps" in warned
+    assert cause in warned and limit in warned
+    assert "market FR:" in warned or "market DE:" in warned
+    assert "The tables below are measured on these inputs" in warned
+    assert f"holds every target and sends no value ({IMPLAUSIBLE})" in warned
+    assert "CAC: cost over new paying users" in scaled.stdout
+    assert case.exit_code == 0, case.output
+    assert cause in " ".join(case.stderr.split())
+    assert "This case is measured on these inputs" in " ".join(case.stderr.split())
+    assert "Spend 1,000 EUR in FR" in case.stdout

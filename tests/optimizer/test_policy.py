@@ -126,6 +126,30 @@ def test_a_switch_toward_the_target_still_starts_at_the_observed_roas() -> None:
     )
 
 
+@pytest.mark.parametrize("observed", [2.05, 2.09])
+def test_a_switch_stops_at_the_target_the_observed_roas_lies_beyond(
+    observed: float,
+) -> None:
+    """tCPA 55 is tROAS 1.82 and the target 2.0 above it; an observed ROAS
+    beyond the target, within one 15 % step (up to 2.09), would start the
+    switch past the target only for later steps to walk it back: it
+    switches at 2.0."""
+    action, new, guard, reason = _decide(_cpa(target_cpa=55.0, observed_roas=observed))
+
+    assert (action, new, guard) == (MIGRATE, 2.0, None)
+    assert "to tROAS 2.00, at the economic target 2.00 set by LTV/CAC" in reason
+    assert f"observed ROAS {observed:.2f}: that lies beyond the target" in reason
+
+
+def test_a_switch_toward_a_target_beyond_one_step_stops_at_the_step() -> None:
+    """tCPA 60 is tROAS 1.67; target 2.0 and observed 3.0 beyond it: the
+    first tROAS is one step up, 1.9166, still short of the target."""
+    action, new, guard, reason = _decide(_cpa(target_cpa=60.0, observed_roas=3.0))
+
+    assert (action, new, guard) == (MIGRATE, 1.9166, STEP_LIMIT)
+    assert "one step toward the economic target 2.00" in reason
+
+
 def test_a_switch_at_the_equivalent_keeps_inside_the_market_bounds() -> None:
     """tCPA 4.8 is tROAS 20.83, over the market's maximum 20 by less than a
     step: the switch is at 20, the hard bound, never at the observed 25."""

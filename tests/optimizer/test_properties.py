@@ -4,7 +4,8 @@ Whatever the inputs: no target outside the API's and the market's bounds, no
 step beyond the limit, a campaign at its economic target inside its market's
 CAC cap (through the paying share) and its 1-year ratio, targets that never
 rise when the CAC cap rises, no lower target for a campaign whose observed
-ROAS is under its economic target, and the same plan from the same inputs.
+ROAS is under its economic target, no switch from tCPA past the economic
+target, and the same plan from the same inputs.
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ from optimizer.economics import (
     economic_target,
 )
 from optimizer.planner import CampaignFacts, plan_row
-from optimizer.policy import TARGET_CPA, TARGET_ROAS, CampaignSnapshot, Freezes
+from optimizer.policy import (
+    MIGRATE,
+    TARGET_CPA,
+    TARGET_ROAS,
+    CampaignSnapshot,
+    Freezes,
+)
 
 TOL = 1e-9
 
@@ -210,3 +217,23 @@ def test_a_campaign_under_its_economic_target_is_never_made_more_aggressive(
         return
     if observed is None or observed < target.target_roas:
         assert row.new_troas >= current - TOL
+
+
+@settings(max_examples=400, deadline=None)
+@given(worlds())
+def test_a_switch_from_tcpa_never_starts_past_the_economic_target(
+    world: World,
+) -> None:
+    """The first tROAS lies on today's equivalent's side of the economic
+    target (as recorded, to the decimals sent), whatever the observed ROAS."""
+    fact, market, guard, ratio, freezes = world
+    row = plan_row(fact, market, guard, ratio, freezes)
+
+    current = fact.snapshot.current_roas
+    if row.action != MIGRATE or row.economic_troas is None or current is None:
+        return
+    assert row.new_troas is not None
+    if current < row.economic_troas:
+        assert row.new_troas <= row.economic_troas + TOL
+    elif current > row.economic_troas:
+        assert row.new_troas >= row.economic_troas - TOL
