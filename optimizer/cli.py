@@ -348,6 +348,7 @@ def check(config: ConfigOption) -> None:
         days.start_of_day(today, settings.account.time_zone),
         run_date=today,
         config=config,
+        log=False,
     )
     if plausible.held:
         console.print(

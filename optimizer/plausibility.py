@@ -159,6 +159,7 @@ def check_plausibility(
     run_date: dt.date,
     accept: bool = False,
     config: Path | None = None,
+    log: bool = True,
 ) -> PlausibilityCheck:
     """Set the inputs against each market's CAC cap, by orders of magnitude.
 
@@ -178,6 +179,9 @@ def check_plausibility(
         Accept figures beyond their limit for this run.
     config
         The config file the hint names; a placeholder when ``None``.
+    log
+        Log a finding as a warning (a run's decision); ``False`` for a
+        command that prints the finding itself.
 
     Returns
     -------
@@ -192,14 +196,16 @@ def check_plausibility(
     reason = describe_signals(settings, signals)
     if accept:
         reason = f"{reason}; accepted for this run with {ACCEPT_FLAG}"
-        logger.warning("inputs of %s: %s", run_date, reason)
+        if log:
+            logger.warning("inputs of %s: %s", run_date, reason)
         return PlausibilityCheck(ACCEPTED, reason, signals)
     hint = (
         f"check the exports' units; if the figures are real, raise "
         f"{limit_keys(signals)} in the config, or accept them for one run with "
         f"`{run_command(config, run_date, ACCEPT_FLAG)}`"
     )
-    logger.warning("inputs of %s: %s; %s", run_date, reason, hint)
+    if log:
+        logger.warning("inputs of %s: %s; %s", run_date, reason, hint)
     return PlausibilityCheck(HELD, reason, signals, hint)
 
 
