@@ -130,12 +130,23 @@ def settings_secrets(
 def mask_secrets(text: str, secrets: Iterable[str]) -> str:
     """``text`` with each of ``secrets``, and every URL password, as ``***``.
 
-    Values shorter than :data:`MIN_MASKED_SECRET` characters are left.
+    A secret is also masked percent-encoded, as a form body quotes it. Values
+    shorter than :data:`MIN_MASKED_SECRET` characters are left.
 
     Unlike :func:`without_secrets`, the text is kept whole (a traceback in a
     log, say); ``secrets`` are usually :func:`settings_secrets`.
     """
     kept = {secret for secret in secrets if len(secret) >= MIN_MASKED_SECRET}
+    # A token endpoint that echoes a refused request quotes its form body,
+    # where a refresh token's slashes (``1//...``) are percent-encoded.
+    kept |= {
+        encoded
+        for secret in list(kept)
+        for encoded in (
+            urllib.parse.quote(secret, safe=""),
+            urllib.parse.quote_plus(secret, safe=""),
+        )
+    }
     for secret in sorted(kept, key=len, reverse=True):
         text = text.replace(secret, "***")
     return _URL_PASSWORD.sub(r"\g<head>***@", text)

@@ -385,3 +385,23 @@ def test_a_token_endpoint_in_the_config_is_named_but_its_key_is_masked(
     assert f"endpoint {endpoint} could not be reached" in masked
     assert DEVELOPER_TOKEN not in masked
     assert "kq-5521-endpoint-key" not in masked
+
+
+def test_a_refresh_token_echoed_form_encoded_is_masked(tmp_path: Path) -> None:
+    """Refresh tokens start with 1//; an echoed token request percent-encodes them."""
+    token = "1//0g-fake-refresh-token+with/slashes"
+    path = _google_ads_yaml(tmp_path / "google-ads.yaml", refresh_token=token)
+    settings = _settings(
+        tmp_path, google_ads={"customer_ids": [CUSTOMER], "credentials_file": str(path)}
+    )
+    body = (
+        "invalid_grant: Bad token: grant_type=refresh_token&refresh_token="
+        "1%2F%2F0g-fake-refresh-token%2Bwith%2Fslashes&client_secret="
+        f"{CLIENT_SECRET}"
+    )
+
+    masked = without_secrets(body, settings)
+
+    assert "fake-refresh-token" not in masked
+    assert CLIENT_SECRET not in masked
+    assert "refresh_token=***" in masked
