@@ -90,8 +90,9 @@ QuarantineOption = Annotated[
     typer.Option(
         "--quarantine",
         help=(
-            "folder for rows set aside, with their reasons: "
-            "DIR/model-COMMAND-UTCTIME/TABLE.csv, written only when a row is"
+            "folder for the rows set aside and why, one file per table, "
+            "in a subfolder per command and time; written only if a row is "
+            "set aside"
         ),
     ),
 ]
@@ -336,9 +337,10 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
     if path.name.lower().endswith(".parquet"):
         frame.to_parquet(path, index=False)
     else:
-        # Twelve significant digits: cents up to a billion, without the
-        # binary noise of a sum (3.3000000000000003) in a file people read.
-        frame.to_csv(path, index=False, float_format="%.12g")
+        # Values are money: cents, not the binary noise of a sum
+        # (3.3000000000000003) or a model's eleven decimals, in a file people
+        # read. Parquet keeps full precision for programs.
+        frame.to_csv(path, index=False, float_format="%.2f")
 
 
 def _fail(
@@ -489,7 +491,10 @@ def score(
     A model trained with product events needs --events: it is refused
     without it rather than scoring every user as having done none of them.
     A user without revenue is scored from the rest of what is known. The
-    files are checked as a daily run checks them (see --quarantine).
+    files are checked as a daily run checks them (see --quarantine). Values
+    are written in cents to CSV, in full to Parquet. Exit status 1 on an error
+    (bad rows beyond --max-bad-share, a model that does not fit the files); 2
+    on a bad option or a missing or unreadable file.
     """
     out = _output_path(out)
     try:
