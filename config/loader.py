@@ -147,9 +147,9 @@ def _describe(exc: ValidationError, source: Path | str) -> str:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "missing":
             lines.append(f"  {key}: required key is missing")
-        elif error["type"] == "extra_forbidden" and error["loc"][-1] in (
-            _CREDENTIAL_KEYS
-        ):
+        elif error["type"] == "extra_forbidden" and str(error["loc"][-1]).replace(
+            "-", "_"
+        ) in (_CREDENTIAL_KEYS):
             lines.append(
                 f"  {key}: credentials are not read from this file; put them in "
                 "the google-ads.yaml file that google_ads.credentials_file (or "

@@ -272,16 +272,19 @@ def test_a_bad_webhook_url_is_refused_without_being_repeated(
     assert "services" not in message
 
 
-def test_a_token_pasted_into_the_config_says_where_it_belongs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("key", ["developer_token", "developer-token"])
+def test_a_token_pasted_into_the_config_says_where_it_belongs(
+    tmp_path: Path, key: str
+) -> None:
     token = "dt-3b7e-pasted-developer-token"
     mapping = config_mapping()
-    mapping["google_ads"] = {"customer_ids": ["1234567890"], "developer_token": token}
+    mapping["google_ads"] = {"customer_ids": ["1234567890"], key: token}
     path = _write(tmp_path, mapping)
 
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
 
     message = str(caught.value)
-    assert "google_ads.developer_token: credentials are not read from this" in message
+    assert f"google_ads.{key}: credentials are not read from this" in message
     assert "credentials_file" in message
     assert token not in message
