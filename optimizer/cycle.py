@@ -53,6 +53,7 @@ from optimizer.state import (
     StateStore,
     held_back_reason,
     missing_sqlite_file,
+    plan_folder,
     state_url,
 )
 from optimizer.value_feed import feed_values
@@ -437,7 +438,7 @@ def _plan_day(
                     "plausibility": plausibility.as_dict(),
                 },
                 model_version=model.version,
-                plan_dir=str(plan_dir),
+                plan_dir=str(plan_dir.resolve()),
                 rows=rows,
                 started_at=started,
                 value_summary=values.as_dict(),
@@ -541,7 +542,7 @@ def record_failed_start(
             "held back (not approved or applied) until a run of the day succeeds",
             record.run_id,
         )
-        _mark_files_held(record)
+        _mark_files_held(record, settings.state.directory)
     elif record.status == VALUE_HELD:
         logger.warning(
             "run %s: this run of the day failed; the day stays held for its "
@@ -560,12 +561,13 @@ def record_failed_start(
     return record
 
 
-def _mark_files_held(record: RunRecord) -> None:
+def _mark_files_held(record: RunRecord, state_directory: Path) -> None:
     """Mark a run's plan files held back; a failure is logged, never raised."""
-    if not record.plan_dir:
+    folder = plan_folder(record, state_directory)
+    if folder is None:
         return
     try:
-        mark_plan_held(Path(record.plan_dir), held_back_reason(record))
+        mark_plan_held(folder, held_back_reason(record))
     except (OSError, ValueError, TypeError) as exc:
         logger.error(
             "run %s: its plan files could not be marked held back: %s",

@@ -800,6 +800,23 @@ class StateStore:
         self.engine.dispose()
 
 
+def plan_folder(record: RunRecord, state_directory: Path) -> Path | None:
+    """Where a run's plan files are, whatever folder a command starts from.
+
+    A run records its plan folder as the state directory's ``runs/<day>``
+    folder. An absolute record that exists is taken as it is; any other
+    (recorded relative to the folder its run started from, or moved since)
+    is found by its name under the config's state directory, which the
+    config resolves from its own place. ``None`` when the run wrote no plan.
+    """
+    if not record.plan_dir:
+        return None
+    recorded = Path(record.plan_dir)
+    if recorded.is_absolute() and recorded.exists():
+        return recorded
+    return state_directory / "runs" / recorded.name
+
+
 def held_back_reason(record: RunRecord) -> str | None:
     """Why the run's plan is held back, or ``None`` when it is not.
 

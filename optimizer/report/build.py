@@ -30,6 +30,7 @@ from optimizer.state import (
     RunRecord,
     StateStore,
     held_back_reason,
+    plan_folder,
     state_url,
 )
 from optimizer.unit_economics import compute_unit_economics
@@ -95,7 +96,7 @@ def assemble(
         payback_limit_months=float(economics.payback_months),
         plan=tuple(plan),
         plan_file=_shown_path(
-            Path(run.plan_dir or "") / "plan.json", settings.state.directory
+            _folder(run, settings) / "plan.json", settings.state.directory
         ),
         segments=segments,
         markets=d.market_cac(
@@ -106,7 +107,7 @@ def assemble(
         history=d.target_history(history),
         quality=d.model_quality(run.model_version or "", metrics),
         risks=d.risk_flags(inputs.users, inputs.revenue, as_of, channel_of),
-        feed=d.feed_counts(_plan_document(run)),
+        feed=d.feed_counts(_plan_document(run, settings)),
         held_back=hold_notice(run, config=settings.source),
         value_check=_value_check(run),
     )
@@ -138,8 +139,12 @@ def _value_check(run: RunRecord) -> str | None:
     return check.reason if check is not None else None
 
 
-def _plan_document(run: RunRecord) -> dict[str, Any]:
-    path = Path(run.plan_dir or "") / "plan.json"
+def _folder(run: RunRecord, settings: Settings) -> Path:
+    return plan_folder(run, settings.state.directory) or Path()
+
+
+def _plan_document(run: RunRecord, settings: Settings) -> dict[str, Any]:
+    path = _folder(run, settings) / "plan.json"
     try:
         document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -214,12 +219,12 @@ def report_for_run(
     """
     store = StateStore(state_url(settings.state.directory, settings.state.url))
     try:
-        runs = _cycle_runs(store)
+        runs = _cycle_runs(store, settings)
         run = _pick(runs, run_id, settings)
         history = [(r.run_date, store.plan_of(r.run_id)) for r in runs]
     finally:
         store.dispose()
-    plan_dir = Path(run.plan_dir or "")
+    plan_dir = _folder(run, settings)
     if not (plan_dir / "plan.json").exists():
         raise ReportError(
             f"run {run.run_id}: its plan file {plan_dir / 'plan.json'} is missing"
@@ -245,7 +250,7 @@ def report_for_run(
         report = replace(report, inputs_note=_inputs_note(changed))
         logger.warning("report of run %s: %s", run.run_id, report.inputs_note)
     if period == "week":
-        previous = _week_before(runs, run)
+        previous = _week_before(runs, run, settings)
         as_of = start_of_day(run.run_date, settings.account.time_zone)
         report = replace(
             report,
@@ -279,14 +284,14 @@ def _inputs_note(tables: list[str]) -> str:
     )
 
 
-def _cycle_runs(store: StateStore) -> list[RunRecord]:
+def _cycle_runs(store: StateStore, settings: Settings) -> list[RunRecord]:
     """Daily cycle runs that wrote a plan, newest first (rollbacks left out)."""
     return [
         run
         for run in store.list_runs()
         if run.kind == CYCLE
         and run.plan_dir
-        and (Path(run.plan_dir) / "plan.json").exists()
+        and (_folder(run, settings) / "plan.json").exists()
     ]
 
 
@@ -310,13 +315,15 @@ def _pick(runs: list[RunRecord], run_id: str | None, settings: Settings) -> RunR
 WEEK_LOOKBACK_DAYS = 14
 
 
-def _week_before(runs: list[RunRecord], run: RunRecord) -> dict[str, Any] | None:
+def _week_before(
+    runs: list[RunRecord], run: RunRecord, settings: Settings
+) -> dict[str, Any] | None:
     """Headline of the newest run 7 to ``WEEK_LOOKBACK_DAYS`` days before ``run``."""
     latest = run.run_date - dt.timedelta(days=7)
     earliest = run.run_date - dt.timedelta(days=WEEK_LOOKBACK_DAYS)
     for earlier in runs:
         if earliest <= earlier.run_date <= latest and earlier.plan_dir:
-            path = Path(earlier.plan_dir) / HEADLINE_FILE
+            path = _folder(earlier, settings) / HEADLINE_FILE
             if path.exists():
                 loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
                 return loaded
@@ -362,10 +369,12 @@ def report_after_run(
     """Write the report of a run that was just recorded into its plan folder."""
     store = StateStore(state_url(settings.state.directory, settings.state.url))
     try:
-        history = [(r.run_date, store.plan_of(r.run_id)) for r in _cycle_runs(store)]
+        history = [
+            (r.run_date, store.plan_of(r.run_id)) for r in _cycle_runs(store, settings)
+        ]
     finally:
         store.dispose()
     report = assemble(
         settings, run, plan, inputs, scores, history=history, metrics=metrics
     )
-    return write_run_report(report, Path(run.plan_dir or "."))
+    return write_run_report(report, _folder(run, settings))

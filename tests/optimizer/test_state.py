@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
@@ -15,8 +16,10 @@ from optimizer.migrations import (
     upgrade_schema,
 )
 from optimizer.state import (
+    RunRecord,
     StateStore,
     create_state_engine,
+    plan_folder,
     plan_rows,
     runs,
     target_changes,
@@ -352,3 +355,34 @@ def test_downgrade_from_value_level_leaves_a_held_run_stopped(db_url: str) -> No
     engine.dispose()
     assert tuple(row) == ("stopped", "value_jump: the predicted values jumped")
     assert not {"value_summary", "value_check"} & columns
+
+
+def test_a_plan_folder_is_found_under_the_configs_state_directory(
+    tmp_path: Path,
+) -> None:
+    """A folder recorded relative to another start folder, or moved, is found."""
+    state = tmp_path / "acme" / "state"
+    (state / "runs" / "2026-12-05").mkdir(parents=True)
+    elsewhere = tmp_path / "other" / "runs" / "2026-12-04"
+    elsewhere.mkdir(parents=True)
+
+    def folder(recorded: str | None) -> Path | None:
+        record = RunRecord(
+            run_id="20261205-acme",
+            account="acme",
+            run_date=dt.date(2026, 12, 5),
+            status="planned",
+            mode="dry_run",
+            started_at=dt.datetime(2026, 12, 5, tzinfo=dt.UTC),
+            finished_at=None,
+            attempts=1,
+            model_version="m",
+            plan_dir=recorded,
+            inputs={},
+        )
+        return plan_folder(record, state)
+
+    assert folder("acme/state/runs/2026-12-05") == state / "runs" / "2026-12-05"
+    assert folder(str(elsewhere)) == elsewhere
+    assert folder("/moved/away/runs/2026-12-03") == state / "runs" / "2026-12-03"
+    assert folder(None) is None

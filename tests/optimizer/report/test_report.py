@@ -421,3 +421,40 @@ def test_a_report_after_the_inputs_changed_says_so(
     )
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert 'id="inputs-changed"' in page
+
+
+def test_a_run_recorded_from_another_folder_is_reported_from_any_folder(
+    demo_runs: DemoRuns, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan folder recorded relative to where its run started is still found."""
+    import sqlite3
+
+    copy = tmp_path / "demo"
+    shutil.copytree(demo_runs.config.parent, copy)
+    database = sqlite3.connect(copy / "state" / "state.db")
+    with database:
+        for run_id, plan_dir in database.execute(
+            "SELECT run_id, plan_dir FROM runs WHERE plan_dir IS NOT NULL"
+        ).fetchall():
+            relative = f"valuebid-demo/state/runs/{Path(plan_dir).name}"
+            database.execute(
+                "UPDATE runs SET plan_dir = ? WHERE run_id = ?", (relative, run_id)
+            )
+    database.close()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--config",
+            str(copy / demo_runs.config.name),
+            "--out",
+            str(tmp_path / "r.html"),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"Report of run {demo_runs.last.run.run_id}" in result.output
