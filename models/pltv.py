@@ -13,7 +13,7 @@ import json
 import logging
 import pickle
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,22 +181,46 @@ def _sample_users(
     return users.iloc[keep]
 
 
-def _fingerprint(
-    users: pd.DataFrame, revenue: pd.DataFrame, as_of: pd.Timestamp
-) -> str:
+def _fingerprint(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) -> str:
+    """Digest of the training date and of every row and column of every table.
+
+    A column the features do not read today still counts: the same users
+    with one more column can train another model (an extra column becomes a
+    feature), and two models must never share a fingerprint. Columns are
+    taken in name order, so the order a file lists them in does not matter.
+    """
     digest = hashlib.sha256()
-    digest.update(str(as_of).encode())
-    digest.update(
-        pd.util.hash_pandas_object(users["user_id"], index=False).to_numpy().tobytes()
-    )
-    digest.update(
-        pd.util.hash_pandas_object(
-            revenue.loc[:, ["user_id", "days", "amount"]], index=False
-        )
-        .to_numpy()
-        .tobytes()
-    )
+    digest.update(f"as_of={as_of.isoformat()}\n".encode())
+    for name, table in tables.items():
+        digest.update(f"table={name} rows={len(table)}\n".encode())
+        order = sorted(range(table.shape[1]), key=lambda i: str(table.columns[i]))
+        for position in order:
+            values = table.iloc[:, position]
+            digest.update(f"column={table.columns[position]}\n".encode())
+            digest.update(
+                pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes()
+            )
     return digest.hexdigest()
+
+
+def _content_id(identity: Mapping[str, Any]) -> str:
+    """The hash part of a version id: 12 hex digits of ``identity``."""
+    text = json.dumps(identity, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+#: Metadata that decides what a model is: its version id hashes these, and a
+#: registry compares them before taking a stored version for the same model.
+IDENTITY_KEYS: tuple[str, ...] = (
+    "schema_version",
+    "as_of",
+    "data_fingerprint",
+    "params",
+    "feature_schema",
+    "feature_columns",
+    "regressor_shape",
+    "libraries",
+)
 
 
 def _library_versions() -> dict[str, str]:
@@ -237,8 +261,10 @@ class PLTVModel:
     Attributes
     ----------
     version : str
-        ``pltv-<as-of date>-<hash>``; the hash covers the training data
-        fingerprint and the parameters.
+        ``pltv-<as-of date>-<hash>``; the hash covers the metadata under
+        :data:`IDENTITY_KEYS`: every table and column trained on, the
+        parameters, the features learnt, the regressor's shape and the
+        library versions.
     metrics : dict of str to float
         Holdout metrics: model means over ``gate_ages`` unprefixed
         (those of :data:`models.metrics.METRIC_NAMES`, total_error as
@@ -375,7 +401,6 @@ class PLTVModel:
         )
         self._curves = curves_from_prepared(prepared, money, as_of, self.random_state)
 
-        fingerprint = _fingerprint(prepared, money, as_of)
         params = {
             "ages": list(self.ages),
             "loss": self.loss,
@@ -384,29 +409,33 @@ class PLTVModel:
             "random_state": self.random_state,
             "max_train_users": self.max_train_users,
         }
-        content = hashlib.sha256(
-            (fingerprint + json.dumps(params, sort_keys=True)).encode()
-        ).hexdigest()[:12]
+        identity: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "as_of": as_of.isoformat(),
+            "data_fingerprint": _fingerprint(
+                {"users": prepared, "revenue": money, "events": acts}, as_of
+            ),
+            "params": params,
+            "feature_schema": self._schema.to_dict(),
+            "feature_columns": self._schema.columns,
+            "regressor_shape": shape,
+            "libraries": _library_versions(),
+        }
+        # The id covers every table and column read, the options and the
+        # learnt features: two different models never share it, while a
+        # retrain on the same data with the same options and libraries gets
+        # the same one (a registry keeps the stored copy).
+        self.version = f"pltv-{as_of:%Y%m%d}-{_content_id(identity)}"
         now = pd.Timestamp.now(tz="UTC")
-        # The same data and parameters give the same version: a rerun of the
-        # same day overwrites its artefact instead of piling up copies.
-        self.version = f"pltv-{as_of:%Y%m%d}-{content}"
         self.metadata = {
             "format": ARTEFACT_FORMAT,
-            "schema_version": SCHEMA_VERSION,
+            **identity,
             "version": self.version,
             "created_at": now.isoformat(),
-            "as_of": as_of.isoformat(),
-            "params": params,
-            "data_fingerprint": fingerprint,
             "n_users": len(prepared),
             "n_labelled": n_labelled,
             "n_trained": len(labelled),
-            "feature_schema": self._schema.to_dict(),
-            "feature_columns": self._schema.columns,
-            "libraries": _library_versions(),
             "holdout_start": test_users["signup_at"].min().isoformat(),
-            "regressor_shape": shape,
             "metrics": self.metrics,
             "holdout": json.loads(self.holdout.to_json()),
             "gate_failures": self.gate_failures,

@@ -245,3 +245,41 @@ def test_too_few_unseen_users_fall_back_to_holdout_figures(gate_state, current) 
     fitted = gate_state
     current.metadata["holdout_start"] = "2100-01-01T00:00:00+00:00"
     assert fitted._paired_scores(current) is None
+
+
+def test_models_trained_on_other_tables_or_columns_get_other_versions(as_of) -> None:
+    """Extra columns and events are training data: they change the version."""
+    from tests.models.conftest import synthetic_tables
+
+    users, revenue, events = synthetic_tables(n_users=260, seed=3)
+    plain = users.drop(columns="seats")
+    options = {"ages": (0, 30), "loss": "relative", "gate_ages": (0, 30)}
+
+    bare = PLTVModel(**options).fit(plain, revenue, as_of)
+    richer = PLTVModel(**options).fit(users, revenue, as_of, events)
+    again = PLTVModel(**options).fit(plain, revenue, as_of)
+
+    assert bare.metadata["feature_columns"] != richer.metadata["feature_columns"]
+    assert richer.version != bare.version
+    assert richer.metadata["data_fingerprint"] != bare.metadata["data_fingerprint"]
+    # The same data the same way: the same model, the same version.
+    assert again.version == bare.version
+    assert again.metadata["data_fingerprint"] == bare.metadata["data_fingerprint"]
+
+
+def test_the_data_fingerprint_covers_every_table_and_column(tables, as_of) -> None:
+    from models.pltv import _fingerprint
+
+    users, revenue, events = tables
+    base = {"users": users, "revenue": revenue}
+
+    def of(**changed):
+        return _fingerprint(base | changed, as_of)
+
+    assert of() == _fingerprint(dict(base), as_of)
+    assert of(users=users.loc[:, users.columns[::-1]]) == of()
+    assert of(events=events) != of()
+    assert of(users=users.assign(plan_tier="pro")) != of()
+    moved = users.assign(seats=users["seats"].where(users.index != 5, 99))
+    assert of(users=moved) != of()
+    assert of(revenue=revenue.assign(currency="USD")) != of()
