@@ -13,7 +13,7 @@ import json
 import logging
 import pickle
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,12 @@ from models.features import (
     FeatureSchema,
     build_features,
     learn_schema,
+    non_numeric_values,
     scoring_snapshots,
     value_until,
 )
 from models.frames import (
+    USER_COLUMNS,
     elapsed_days,
     prepare_events,
     prepare_revenue,
@@ -329,6 +331,66 @@ class PLTVModel:
             raise ScoringError("the model is not fitted")
         return self._schema.event_columns
 
+    @property
+    def extra_user_columns(self) -> list[str]:
+        """Extra columns of the users table the model reads as features.
+
+        Those beyond the canonical ones (:data:`models.frames.USER_COLUMNS`),
+        numbers first, then labels. Scoring needs every one of them.
+        """
+        if self._schema is None:
+            raise ScoringError("the model is not fitted")
+        labels = [c for c in self._schema.categories if c not in USER_COLUMNS]
+        return [*self._schema.numeric_extras, *labels]
+
+    def missing_user_columns(self, users: pd.DataFrame) -> list[str]:
+        """The columns of :attr:`extra_user_columns` that ``users`` lacks.
+
+        Parameters
+        ----------
+        users : pandas.DataFrame
+            The users table to score.
+
+        Returns
+        -------
+        list of str
+            In the order the model reads them; empty when none is missing.
+        """
+        return [c for c in self.extra_user_columns if c not in users.columns]
+
+    def require_user_columns(
+        self,
+        users: pd.DataFrame,
+        source: str = "users",
+        retrain: str = "retrain the model on users without them",
+    ) -> None:
+        """Refuse to score a users table without a column the model learnt.
+
+        Parameters
+        ----------
+        users : pandas.DataFrame
+            The users table to score.
+        source : str
+            Where it was read from (a file or a table), for the message.
+        retrain : str
+            How to retrain without the columns, for the message.
+
+        Raises
+        ------
+        ScoringError
+            ``users`` lacks a column of :attr:`extra_user_columns`; the message
+            names the columns, ``source``, and asks to restore them or to
+            ``retrain``.
+        """
+        missing = self.missing_user_columns(users)
+        if not missing:
+            return
+        raise ScoringError(
+            f"{source}: model {self.version} was trained with the users "
+            f"column(s) {', '.join(missing)}, which this users table lacks; "
+            f"restore them, or {retrain}"
+        )
+
     def fit(
         self,
         users: pd.DataFrame,
@@ -460,12 +522,14 @@ class PLTVModel:
         events: pd.DataFrame | None = None,
         *,
         batch_users: int = BATCH_USERS,
+        warn: Callable[[str], None] | None = None,
     ) -> pd.DataFrame:
         """Predicted total value since sign-up of every user signed up by ``as_of``.
 
         A user without revenue scores from their other signals (activation,
         events, segment); a user older than 365 days gets their realised
-        365-day value.
+        365-day value. Values of a numeric extra column that are not numbers
+        score as missing, with one warning per column.
 
         Parameters
         ----------
@@ -478,6 +542,9 @@ class PLTVModel:
         batch_users : int
             Users scored at a time; memory grows with the batch, not the
             account (:mod:`models.batching`).
+        warn : callable, optional
+            Receives each warning about the values read; logged at WARNING
+            when None.
 
         Returns
         -------
@@ -490,7 +557,8 @@ class PLTVModel:
         ------
         ScoringError
             The model is not fitted, it uses product-event features and
-            ``events`` is None, or no user signed up by ``as_of``.
+            ``events`` is None, ``users`` lacks a column the model learnt
+            (:meth:`require_user_columns`), or no user signed up by ``as_of``.
         InputDataError
             A table breaks its contract (see :mod:`models.frames`).
         """
@@ -503,6 +571,7 @@ class PLTVModel:
                 "events table was given; without it every user would score as "
                 "if they had done none of them"
             )
+        self.require_user_columns(users)
         as_of = _utc(as_of)
         signup = prepare_users(users)["signup_at"]
         if not signup.min() <= as_of:
@@ -511,6 +580,16 @@ class PLTVModel:
                 f"sign-up is {signup.min()}"
             )
         signed_up = users[(signup <= as_of).to_numpy()]
+        for found in non_numeric_values(signed_up, self._schema):
+            line = (
+                f"users column {found.column!r}: {found.count} value(s) are not "
+                f"numbers (first: {found.first!r}); the model reads numbers "
+                "there, so they are scored as missing"
+            )
+            if warn is None:
+                logger.warning("%s", line)
+            else:
+                warn(line)
         parts = [
             self._predict_batch(*batch, as_of)
             for batch in user_batches(signed_up, revenue, events, batch_users)

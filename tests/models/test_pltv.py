@@ -247,6 +247,46 @@ def test_too_few_unseen_users_fall_back_to_holdout_figures(gate_state, current) 
     assert fitted._paired_scores(current) is None
 
 
+def test_a_users_table_without_a_learnt_extra_column_is_refused(
+    fitted, tables, as_of
+) -> None:
+    users, revenue, events = tables
+    assert fitted.extra_user_columns == ["seats"]
+
+    with pytest.raises(ScoringError) as refused:
+        fitted.predict(users.drop(columns="seats"), revenue, as_of, events)
+
+    assert str(refused.value) == (
+        f"users: model {fitted.version} was trained with the users column(s) "
+        "seats, which this users table lacks; restore them, or retrain the "
+        "model on users without them"
+    )
+
+
+def test_values_of_a_numeric_extra_that_are_not_numbers_score_as_missing_with_a_warning(
+    fitted, tables, as_of, caplog
+) -> None:
+    users, revenue, events = tables
+    spoilt = users.assign(seats=users["seats"].astype(object))
+    spoilt.loc[[2, 9, 40], "seats"] = ["gold", "n/a", "gold"]
+    missing = users.assign(seats=users["seats"].astype("float64"))
+    missing.loc[[2, 9, 40], "seats"] = np.nan
+
+    with caplog.at_level("WARNING", logger="models.pltv"):
+        scores = fitted.predict(spoilt, revenue, as_of, events)
+
+    pd.testing.assert_frame_equal(
+        scores, fitted.predict(missing, revenue, as_of, events)
+    )
+    assert [r.getMessage() for r in caplog.records] == [
+        "users column 'seats': 3 value(s) are not numbers (first: 'gold'); the "
+        "model reads numbers there, so they are scored as missing"
+    ]
+    told: list[str] = []
+    fitted.predict(spoilt, revenue, as_of, events, warn=told.append)
+    assert len(told) == 1 and told[0].startswith("users column 'seats': 3 value(s)")
+
+
 def test_models_trained_on_other_tables_or_columns_get_other_versions(as_of) -> None:
     """Extra columns and events are training data: they change the version."""
     from tests.models.conftest import synthetic_tables
