@@ -490,6 +490,9 @@ def score(
 
     A model trained with product events needs --events: it is refused
     without it rather than scoring every user as having done none of them.
+    A users file without an extra column the model learnt is refused too;
+    values of a numeric one that are not numbers score as missing, with a
+    warning per column.
     A user without revenue is scored from the rest of what is known. The
     files are checked as a daily run checks them (see --quarantine). Values
     are written in cents to CSV, in full to Parquet. Exit status 1 on an error
@@ -514,7 +517,21 @@ def score(
     stamp = _parse_as_of(as_of, tables.revenue)
     _require_signups(tables.users, stamp, users)
     try:
-        scores = fitted.predict(tables.users, tables.revenue, stamp, tables.events)
+        fitted.require_user_columns(
+            tables.users,
+            source=str(users),
+            retrain=(
+                "retrain without them (valuebid model train --users FILE ... "
+                "--out DIR) and score with that model"
+            ),
+        )
+        scores = fitted.predict(
+            tables.users,
+            tables.revenue,
+            stamp,
+            tables.events,
+            warn=lambda line: typer.echo(f"warning: {users}: {line}", err=True),
+        )
     except ModelError as error:
         raise _fail(
             error, {"users": users, "revenue": revenue, "events": events}

@@ -27,6 +27,7 @@ from models.bgnbd import (
     probability_alive,
     rfm_from_features,
 )
+from models.exceptions import InputDataError
 from models.frames import USER_COLUMNS, elapsed_days
 
 # Users are scored at every age, but the trees and the age baselines only
@@ -254,6 +255,61 @@ def _numeric(values: pd.Series) -> bool:
     return bool(numbers.notna().all())
 
 
+@dataclass(frozen=True)
+class NonNumericValues:
+    """Values of a numeric extra column that are not numbers.
+
+    Attributes
+    ----------
+    column : str
+        The users column.
+    count : int
+        How many of its values are present but not numbers.
+    first : str
+        The first of them, as written.
+    """
+
+    column: str
+    count: int
+    first: str
+
+
+def non_numeric_values(
+    users: pd.DataFrame, schema: FeatureSchema
+) -> list[NonNumericValues]:
+    """The numeric extras of ``schema`` that hold values other than numbers.
+
+    :func:`build_features` reads each of them as missing, as it does an
+    empty cell; a blank text is empty, not a value. Columns ``users`` lacks
+    are left out.
+
+    Parameters
+    ----------
+    users : pandas.DataFrame
+        Users table, prepared or as read.
+    schema : FeatureSchema
+        Columns learnt at training time.
+
+    Returns
+    -------
+    list of NonNumericValues
+        One per column with any, in the schema's order.
+    """
+    found = []
+    for column in schema.numeric_extras:
+        if column not in users.columns:
+            continue
+        values = users[column]
+        if pd.api.types.is_numeric_dtype(values):
+            continue
+        present = values.dropna()
+        present = present[present.astype("string").str.strip() != ""]
+        bad = present[pd.to_numeric(present, errors="coerce").isna()]
+        if not bad.empty:
+            found.append(NonNumericValues(column, len(bad), str(bad.iloc[0])))
+    return found
+
+
 def _bgnbd_params(values: list[float] | None) -> BGNBDParams | None:
     if values is None:
         return None
@@ -478,7 +534,20 @@ def build_features(
     pandas.DataFrame
         Float features indexed like ``snapshots``; categoricals are level codes
         (NaN for unseen levels), missing signals are NaN.
+
+    Raises
+    ------
+    InputDataError
+        ``users`` lacks a column of ``schema``.
     """
+    missing = [
+        c for c in (*schema.numeric_extras, *schema.categories) if c not in users
+    ]
+    if missing:
+        raise InputDataError(
+            f"users: no column {', '.join(missing)}, which the feature schema "
+            "reads; restore it or learn a schema without it"
+        )
     snapshots = snapshots.reset_index(drop=True)
     ids = pd.Index(users["user_id"])
     position = index_of(snapshots["user_id"], ids)

@@ -13,7 +13,7 @@ import json
 import logging
 import pickle
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,12 @@ from models.features import (
     FeatureSchema,
     build_features,
     learn_schema,
+    non_numeric_values,
     scoring_snapshots,
     value_until,
 )
 from models.frames import (
+    USER_COLUMNS,
     elapsed_days,
     prepare_events,
     prepare_revenue,
@@ -181,22 +183,46 @@ def _sample_users(
     return users.iloc[keep]
 
 
-def _fingerprint(
-    users: pd.DataFrame, revenue: pd.DataFrame, as_of: pd.Timestamp
-) -> str:
+def _fingerprint(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) -> str:
+    """Digest of the training date and of every row and column of every table.
+
+    A column the features do not read today still counts: the same users
+    with one more column can train another model (an extra column becomes a
+    feature), and two models must never share a fingerprint. Columns are
+    taken in name order, so the order a file lists them in does not matter.
+    """
     digest = hashlib.sha256()
-    digest.update(str(as_of).encode())
-    digest.update(
-        pd.util.hash_pandas_object(users["user_id"], index=False).to_numpy().tobytes()
-    )
-    digest.update(
-        pd.util.hash_pandas_object(
-            revenue.loc[:, ["user_id", "days", "amount"]], index=False
-        )
-        .to_numpy()
-        .tobytes()
-    )
+    digest.update(f"as_of={as_of.isoformat()}\n".encode())
+    for name, table in tables.items():
+        digest.update(f"table={name} rows={len(table)}\n".encode())
+        order = sorted(range(table.shape[1]), key=lambda i: str(table.columns[i]))
+        for position in order:
+            values = table.iloc[:, position]
+            digest.update(f"column={table.columns[position]}\n".encode())
+            digest.update(
+                pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes()
+            )
     return digest.hexdigest()
+
+
+def _content_id(identity: Mapping[str, Any]) -> str:
+    """The hash part of a version id: 12 hex digits of ``identity``."""
+    text = json.dumps(identity, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+#: Metadata that decides what a model is: its version id hashes these, and a
+#: registry compares them before taking a stored version for the same model.
+IDENTITY_KEYS: tuple[str, ...] = (
+    "schema_version",
+    "as_of",
+    "data_fingerprint",
+    "params",
+    "feature_schema",
+    "feature_columns",
+    "regressor_shape",
+    "libraries",
+)
 
 
 def _library_versions() -> dict[str, str]:
@@ -237,8 +263,10 @@ class PLTVModel:
     Attributes
     ----------
     version : str
-        ``pltv-<as-of date>-<hash>``; the hash covers the training data
-        fingerprint and the parameters.
+        ``pltv-<as-of date>-<hash>``; the hash covers the metadata under
+        :data:`IDENTITY_KEYS`: every table and column trained on, the
+        parameters, the features learnt, the regressor's shape and the
+        library versions.
     metrics : dict of str to float
         Holdout metrics: model means over ``gate_ages`` unprefixed
         (those of :data:`models.metrics.METRIC_NAMES`, total_error as
@@ -302,6 +330,66 @@ class PLTVModel:
         if self._schema is None:
             raise ScoringError("the model is not fitted")
         return self._schema.event_columns
+
+    @property
+    def extra_user_columns(self) -> list[str]:
+        """Extra columns of the users table the model reads as features.
+
+        Those beyond the canonical ones (:data:`models.frames.USER_COLUMNS`),
+        numbers first, then labels. Scoring needs every one of them.
+        """
+        if self._schema is None:
+            raise ScoringError("the model is not fitted")
+        labels = [c for c in self._schema.categories if c not in USER_COLUMNS]
+        return [*self._schema.numeric_extras, *labels]
+
+    def missing_user_columns(self, users: pd.DataFrame) -> list[str]:
+        """The columns of :attr:`extra_user_columns` that ``users`` lacks.
+
+        Parameters
+        ----------
+        users : pandas.DataFrame
+            The users table to score.
+
+        Returns
+        -------
+        list of str
+            In the order the model reads them; empty when none is missing.
+        """
+        return [c for c in self.extra_user_columns if c not in users.columns]
+
+    def require_user_columns(
+        self,
+        users: pd.DataFrame,
+        source: str = "users",
+        retrain: str = "retrain the model on users without them",
+    ) -> None:
+        """Refuse to score a users table without a column the model learnt.
+
+        Parameters
+        ----------
+        users : pandas.DataFrame
+            The users table to score.
+        source : str
+            Where it was read from (a file or a table), for the message.
+        retrain : str
+            How to retrain without the columns, for the message.
+
+        Raises
+        ------
+        ScoringError
+            ``users`` lacks a column of :attr:`extra_user_columns`; the message
+            names the columns, ``source``, and asks to restore them or to
+            ``retrain``.
+        """
+        missing = self.missing_user_columns(users)
+        if not missing:
+            return
+        raise ScoringError(
+            f"{source}: model {self.version} was trained with the users "
+            f"column(s) {', '.join(missing)}, which this users table lacks; "
+            f"restore them, or {retrain}"
+        )
 
     def fit(
         self,
@@ -375,7 +463,6 @@ class PLTVModel:
         )
         self._curves = curves_from_prepared(prepared, money, as_of, self.random_state)
 
-        fingerprint = _fingerprint(prepared, money, as_of)
         params = {
             "ages": list(self.ages),
             "loss": self.loss,
@@ -384,29 +471,33 @@ class PLTVModel:
             "random_state": self.random_state,
             "max_train_users": self.max_train_users,
         }
-        content = hashlib.sha256(
-            (fingerprint + json.dumps(params, sort_keys=True)).encode()
-        ).hexdigest()[:12]
+        identity: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "as_of": as_of.isoformat(),
+            "data_fingerprint": _fingerprint(
+                {"users": prepared, "revenue": money, "events": acts}, as_of
+            ),
+            "params": params,
+            "feature_schema": self._schema.to_dict(),
+            "feature_columns": self._schema.columns,
+            "regressor_shape": shape,
+            "libraries": _library_versions(),
+        }
+        # The id covers every table and column read, the options and the
+        # learnt features: two different models never share it, while a
+        # retrain on the same data with the same options and libraries gets
+        # the same one (a registry keeps the stored copy).
+        self.version = f"pltv-{as_of:%Y%m%d}-{_content_id(identity)}"
         now = pd.Timestamp.now(tz="UTC")
-        # The same data and parameters give the same version: a rerun of the
-        # same day overwrites its artefact instead of piling up copies.
-        self.version = f"pltv-{as_of:%Y%m%d}-{content}"
         self.metadata = {
             "format": ARTEFACT_FORMAT,
-            "schema_version": SCHEMA_VERSION,
+            **identity,
             "version": self.version,
             "created_at": now.isoformat(),
-            "as_of": as_of.isoformat(),
-            "params": params,
-            "data_fingerprint": fingerprint,
             "n_users": len(prepared),
             "n_labelled": n_labelled,
             "n_trained": len(labelled),
-            "feature_schema": self._schema.to_dict(),
-            "feature_columns": self._schema.columns,
-            "libraries": _library_versions(),
             "holdout_start": test_users["signup_at"].min().isoformat(),
-            "regressor_shape": shape,
             "metrics": self.metrics,
             "holdout": json.loads(self.holdout.to_json()),
             "gate_failures": self.gate_failures,
@@ -431,12 +522,14 @@ class PLTVModel:
         events: pd.DataFrame | None = None,
         *,
         batch_users: int = BATCH_USERS,
+        warn: Callable[[str], None] | None = None,
     ) -> pd.DataFrame:
         """Predicted total value since sign-up of every user signed up by ``as_of``.
 
         A user without revenue scores from their other signals (activation,
         events, segment); a user older than 365 days gets their realised
-        365-day value.
+        365-day value. Values of a numeric extra column that are not numbers
+        score as missing, with one warning per column.
 
         Parameters
         ----------
@@ -449,6 +542,9 @@ class PLTVModel:
         batch_users : int
             Users scored at a time; memory grows with the batch, not the
             account (:mod:`models.batching`).
+        warn : callable, optional
+            Receives each warning about the values read; logged at WARNING
+            when None.
 
         Returns
         -------
@@ -461,7 +557,8 @@ class PLTVModel:
         ------
         ScoringError
             The model is not fitted, it uses product-event features and
-            ``events`` is None, or no user signed up by ``as_of``.
+            ``events`` is None, ``users`` lacks a column the model learnt
+            (:meth:`require_user_columns`), or no user signed up by ``as_of``.
         InputDataError
             A table breaks its contract (see :mod:`models.frames`).
         """
@@ -474,6 +571,7 @@ class PLTVModel:
                 "events table was given; without it every user would score as "
                 "if they had done none of them"
             )
+        self.require_user_columns(users)
         as_of = _utc(as_of)
         signup = prepare_users(users)["signup_at"]
         if not signup.min() <= as_of:
@@ -482,6 +580,16 @@ class PLTVModel:
                 f"sign-up is {signup.min()}"
             )
         signed_up = users[(signup <= as_of).to_numpy()]
+        for found in non_numeric_values(signed_up, self._schema):
+            line = (
+                f"users column {found.column!r}: {found.count} value(s) are not "
+                f"numbers (first: {found.first!r}); the model reads numbers "
+                "there, so they are scored as missing"
+            )
+            if warn is None:
+                logger.warning("%s", line)
+            else:
+                warn(line)
         parts = [
             self._predict_batch(*batch, as_of)
             for batch in user_batches(signed_up, revenue, events, batch_users)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from models.exceptions import ModelLoadError, RegistryError
-from models.pltv import PLTVModel
+from models.pltv import IDENTITY_KEYS, PLTVModel
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +125,12 @@ class ModelRegistry:
         bool
             True when the model became current. The reasons of a refusal are
             recorded in ``decisions.jsonl`` and :meth:`decisions`.
+
+        Raises
+        ------
+        RegistryError
+            The model is unfitted, or its version is stored already as
+            another model, whose files are never written over.
         """
         if not model.version:
             raise RegistryError("cannot register an unfitted model")
@@ -135,7 +141,7 @@ class ModelRegistry:
             # scikit-learn) must not block its replacement.
             logger.warning("current model unreadable (%s); judged without it", error)
             current = None
-        model.save(self.root / model.version)
+        self._store(model)
         accepted = model.passes_gate(current)
         decision = Decision(
             version=model.version,
@@ -158,3 +164,53 @@ class ModelRegistry:
                 "model %s refused: %s", model.version, "; ".join(model.gate_failures)
             )
         return accepted
+
+    def _store(self, model: PLTVModel) -> None:
+        """Save ``model`` under its version, never over another model.
+
+        A version id hashes what the model was trained from and how
+        (:data:`models.pltv.IDENTITY_KEYS`), so a stored version with the
+        same metadata under those keys is the same model, retrained: the
+        stored files are kept. A folder without metadata.json is a save cut
+        short and is written over, with a warning.
+
+        Raises
+        ------
+        RegistryError
+            The version's folder holds a model that differs under one of
+            those keys, or metadata that cannot be read.
+        """
+        folder = self.root / model.version
+        meta_path = folder / "metadata.json"
+        if not meta_path.is_file():
+            if folder.exists():
+                logger.warning(
+                    "%s: incomplete model folder (no metadata.json); written over",
+                    folder,
+                )
+            model.save(folder)
+            return
+        try:
+            stored = json.loads(meta_path.read_text())
+        except (OSError, ValueError) as error:
+            raise RegistryError(
+                f"{meta_path}: unreadable; version {model.version} is not "
+                "overwritten: move that folder aside to register this model"
+            ) from error
+        ours = json.loads(json.dumps(model.metadata))
+        differ = [
+            key
+            for key in IDENTITY_KEYS
+            if not isinstance(stored, dict) or stored.get(key) != ours.get(key)
+        ]
+        if differ:
+            raise RegistryError(
+                f"{folder}: version {model.version} is stored already as another "
+                f"model (its {', '.join(differ)} differ); it is not overwritten: "
+                "move that folder aside to register this model"
+            )
+        logger.info(
+            "model %s is stored already, trained on the same data the same "
+            "way; the stored files are kept",
+            model.version,
+        )

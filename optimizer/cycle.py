@@ -351,7 +351,14 @@ def _plan_day(
     gate_failure = model_gate_failure(model)
 
     say("Scoring users")
-    scores = model.predict(inputs.users, inputs.revenue, as_of, inputs.events)
+    users_source = settings.data.users.describe()
+    scores = model.predict(
+        inputs.users,
+        inputs.revenue,
+        as_of,
+        inputs.events,
+        warn=lambda line: logger.warning("%s: %s", users_source, line),
+    )
     margin = settings.economics.gross_margin or 1.0
     scores["value"] = scores["pltv_365"] * margin
 
@@ -628,18 +635,30 @@ def model_gate_failure(model: PLTVModel) -> str | None:
 
 
 def require_model_inputs(model: PLTVModel, inputs: Inputs, settings: Settings) -> None:
-    """Refuse to score with a model whose event features the inputs lack.
+    """Refuse to score with a model whose features the inputs lack.
 
     Without the events table every user would score as having done none of
     the events the model counts, and the values would drop for no reason
-    the plan shows.
+    the plan shows. Without an extra users column the model learnt, the
+    features cannot be built at all.
 
     Raises
     ------
     PlanningError
-        The config has no ``data.events`` but ``model`` was trained with
+        The users table lacks an extra column ``model`` was trained with, or
+        the config has no ``data.events`` but ``model`` was trained with
         product events.
     """
+    missing = model.missing_user_columns(inputs.users)
+    if missing:
+        raise PlanningError(
+            f"the pLTV model {model.version} was trained with the users "
+            f"column(s) {', '.join(missing)}, which data.users "
+            f"({settings.data.users.describe()}) lacks. Restore them to that "
+            "table, or point model.directory to a new folder (now "
+            f"{settings.model.directory}) so that the next run trains a model "
+            "without them."
+        )
     if inputs.events is not None or not model.event_features:
         return
     raise PlanningError(

@@ -735,3 +735,42 @@ def test_scores_are_written_without_binary_noise(tmp_path) -> None:
     _write(frame, tmp_path / "s.csv")
 
     assert (tmp_path / "s.csv").read_text().splitlines()[1] == "u1,3.30"
+
+
+def test_score_refuses_a_users_file_without_a_column_the_model_learnt(
+    fitted, tables, as_of, tmp_path
+) -> None:
+    users, revenue, events = tables
+    dropped = (users.drop(columns="seats"), revenue, events)
+
+    result = _score(fitted, dropped, tmp_path, "users.csv", f"{as_of:%Y-%m-%d}")
+
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"error: {tmp_path / 'users.csv'}: model {fitted.version} was trained "
+        "with the users column(s) seats, which this users table lacks; restore "
+        "them, or retrain without them (valuebid model train --users FILE ... "
+        "--out DIR) and score with that model\n"
+    )
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_score_warns_once_per_numeric_extra_with_values_that_are_not_numbers(
+    fitted, tables, as_of, tmp_path
+) -> None:
+    users, revenue, events = tables
+    spoilt = users.assign(seats=users["seats"].astype(object))
+    spoilt.loc[[4, 7], "seats"] = ["gold", "silver"]
+
+    result = _score(
+        fitted, (spoilt, revenue, events), tmp_path, "users.csv", f"{as_of:%Y-%m-%d}"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: {tmp_path / 'users.csv'}: users column 'seats': 2 value(s) "
+        "are not numbers (first: 'gold'); the model reads numbers there, so "
+        "they are scored as missing"
+    ]
+    assert len(pd.read_csv(tmp_path / "s.csv")) == len(users)

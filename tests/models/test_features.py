@@ -174,3 +174,28 @@ def test_a_numeric_extra_read_from_csv_as_text_stays_a_number(tables, tmp_path) 
         build_features(snaps, read, money, acts, schema)["seats"],
         build_features(snaps, users, money, acts, schema)["seats"],
     )
+
+
+def test_a_users_table_without_a_column_of_the_schema_names_it(tables) -> None:
+    from models.exceptions import InputDataError
+
+    users, money, acts = _prepared(tables)
+    schema = FeatureSchema.learn(users, acts)
+    snaps = training_snapshots(users, [7])
+
+    with pytest.raises(InputDataError, match=r"users: no column seats, which"):
+        build_features(snaps, users.drop(columns="seats"), money, acts, schema)
+
+
+def test_values_of_a_numeric_extra_that_are_not_numbers_are_found(tables) -> None:
+    from models.features import NonNumericValues, non_numeric_values
+
+    users, _, acts = _prepared(tables)
+    schema = FeatureSchema.learn(users, acts)
+    text = users.assign(seats=users["seats"].astype("string"))
+    text.loc[[3, 5], "seats"] = "gold"
+    text.loc[4, "seats"] = " "
+    text.loc[6, "seats"] = None
+
+    assert non_numeric_values(users, schema) == []
+    assert non_numeric_values(text, schema) == [NonNumericValues("seats", 2, "gold")]

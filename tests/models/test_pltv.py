@@ -245,3 +245,81 @@ def test_too_few_unseen_users_fall_back_to_holdout_figures(gate_state, current) 
     fitted = gate_state
     current.metadata["holdout_start"] = "2100-01-01T00:00:00+00:00"
     assert fitted._paired_scores(current) is None
+
+
+def test_a_users_table_without_a_learnt_extra_column_is_refused(
+    fitted, tables, as_of
+) -> None:
+    users, revenue, events = tables
+    assert fitted.extra_user_columns == ["seats"]
+
+    with pytest.raises(ScoringError) as refused:
+        fitted.predict(users.drop(columns="seats"), revenue, as_of, events)
+
+    assert str(refused.value) == (
+        f"users: model {fitted.version} was trained with the users column(s) "
+        "seats, which this users table lacks; restore them, or retrain the "
+        "model on users without them"
+    )
+
+
+def test_values_of_a_numeric_extra_that_are_not_numbers_score_as_missing_with_a_warning(
+    fitted, tables, as_of, caplog
+) -> None:
+    users, revenue, events = tables
+    spoilt = users.assign(seats=users["seats"].astype(object))
+    spoilt.loc[[2, 9, 40], "seats"] = ["gold", "n/a", "gold"]
+    missing = users.assign(seats=users["seats"].astype("float64"))
+    missing.loc[[2, 9, 40], "seats"] = np.nan
+
+    with caplog.at_level("WARNING", logger="models.pltv"):
+        scores = fitted.predict(spoilt, revenue, as_of, events)
+
+    pd.testing.assert_frame_equal(
+        scores, fitted.predict(missing, revenue, as_of, events)
+    )
+    assert [r.getMessage() for r in caplog.records] == [
+        "users column 'seats': 3 value(s) are not numbers (first: 'gold'); the "
+        "model reads numbers there, so they are scored as missing"
+    ]
+    told: list[str] = []
+    fitted.predict(spoilt, revenue, as_of, events, warn=told.append)
+    assert len(told) == 1 and told[0].startswith("users column 'seats': 3 value(s)")
+
+
+def test_models_trained_on_other_tables_or_columns_get_other_versions(as_of) -> None:
+    """Extra columns and events are training data: they change the version."""
+    from tests.models.conftest import synthetic_tables
+
+    users, revenue, events = synthetic_tables(n_users=260, seed=3)
+    plain = users.drop(columns="seats")
+    options = {"ages": (0, 30), "loss": "relative", "gate_ages": (0, 30)}
+
+    bare = PLTVModel(**options).fit(plain, revenue, as_of)
+    richer = PLTVModel(**options).fit(users, revenue, as_of, events)
+    again = PLTVModel(**options).fit(plain, revenue, as_of)
+
+    assert bare.metadata["feature_columns"] != richer.metadata["feature_columns"]
+    assert richer.version != bare.version
+    assert richer.metadata["data_fingerprint"] != bare.metadata["data_fingerprint"]
+    # The same data the same way: the same model, the same version.
+    assert again.version == bare.version
+    assert again.metadata["data_fingerprint"] == bare.metadata["data_fingerprint"]
+
+
+def test_the_data_fingerprint_covers_every_table_and_column(tables, as_of) -> None:
+    from models.pltv import _fingerprint
+
+    users, revenue, events = tables
+    base = {"users": users, "revenue": revenue}
+
+    def of(**changed):
+        return _fingerprint(base | changed, as_of)
+
+    assert of() == _fingerprint(dict(base), as_of)
+    assert of(users=users.loc[:, users.columns[::-1]]) == of()
+    assert of(events=events) != of()
+    assert of(users=users.assign(plan_tier="pro")) != of()
+    moved = users.assign(seats=users["seats"].where(users.index != 5, 99))
+    assert of(users=moved) != of()
+    assert of(revenue=revenue.assign(currency="USD")) != of()

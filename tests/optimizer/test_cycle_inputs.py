@@ -7,17 +7,19 @@ import datetime as dt
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from config import load_settings
 from connectors.exceptions import ContractError
+from models.pltv import PLTVModel
 from models.registry import ModelRegistry
 from optimizer.cycle import run_cycle
 from optimizer.demo import build_demo
 from optimizer.exceptions import PlanningError
-from optimizer.state import state_url
+from optimizer.state import StateStore, state_url
 from tests.optimizer.conftest import PLG_RUN_DATE, PLGWorld
 
 RUN_DATE = dt.date(2026, 11, 2)
@@ -133,3 +135,43 @@ def test_a_run_without_events_refuses_a_model_trained_with_them(
     assert ", ".join(current.event_features) in message
     assert "as data.events" in message
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_on_users_without_a_column_the_model_learnt_fails_naming_it(
+    plg_world: PLGWorld, tmp_path: Path
+) -> None:
+    settings = plg_world.settings
+    moved = settings.model_copy(
+        update={
+            "state": settings.state.model_copy(update={"directory": tmp_path}),
+            "model": settings.model.model_copy(update={"directory": tmp_path / "m"}),
+        }
+    )
+    users = plg_world.inputs.users
+    tiers = np.random.default_rng(3).choice(["free", "pro", "team"], len(users))
+    with_tier = dataclasses.replace(
+        plg_world.inputs, users=users.assign(plan_tier=tiers)
+    )
+    model = PLTVModel(ages=(0, 30), loss="relative", max_train_users=300).fit(
+        with_tier.users, with_tier.revenue, plg_world.as_of, with_tier.events
+    )
+    assert model.extra_user_columns == ["plan_tier"]
+    planned = run_cycle(moved, run_date=PLG_RUN_DATE, inputs=with_tier, model=model)
+
+    with pytest.raises(PlanningError) as refused:
+        run_cycle(moved, run_date=PLG_RUN_DATE, inputs=plg_world.inputs, model=model)
+
+    message = str(refused.value)
+    assert message == (
+        f"the pLTV model {model.version} was trained with the users column(s) "
+        f"plan_tier, which data.users ({settings.data.users.describe()}) lacks. "
+        "Restore them to that table, or point model.directory to a new folder "
+        f"(now {tmp_path / 'm'}) so that the next run trains a model without them."
+    )
+    store = StateStore(state_url(moved.state.directory, moved.state.url))
+    try:
+        record = store.get_run(planned.run.run_id)
+    finally:
+        store.dispose()
+    assert record is not None
+    assert record.failed_attempt_error == f"PlanningError: {message}"
