@@ -17,12 +17,13 @@ from tests.connectors.conftest import REVENUE_CSV, USERS_CSV, Loader, write
 from tests.support.datasets import Dataset, write_dataset
 
 
-def _strict(data: Dataset) -> DataSettings:
+def _strict(data: Dataset, max_share: float = 0) -> DataSettings:
+    """The dataset's files; no bad row allowed unless ``max_share`` says so."""
     return DataSettings(
         users=FileSource(path=data.users),
         revenue=FileSource(path=data.revenue),
         campaign_stats=FileSource(path=data.campaign_stats),
-        quarantine=QuarantineSettings(max_share=0),
+        quarantine=QuarantineSettings(max_share=max_share),
     )
 
 
@@ -213,12 +214,7 @@ def test_optional_numeric_column_may_be_absent(tmp_path: Path) -> None:
 
 def test_a_fixed_rerun_clears_the_days_quarantine_file(tmp_path: Path) -> None:
     data = write_dataset(tmp_path)
-    lenient = DataSettings(
-        users=FileSource(path=data.users),
-        revenue=FileSource(path=data.revenue),
-        campaign_stats=FileSource(path=data.campaign_stats),
-        quarantine=QuarantineSettings(max_share=0.5),
-    )
+    lenient = _strict(data, max_share=0.5)
     state = tmp_path / "state"
     _replace(data.revenue, "49.00,USD,o2", "-60.00,USD,o2")
     first = load_inputs(lenient, currency="USD", state_dir=state, run_label="day")
@@ -333,12 +329,7 @@ def test_revenue_of_a_quarantined_user_points_at_the_users_row(
     tmp_path: Path,
 ) -> None:
     data = write_dataset(tmp_path)
-    lenient = DataSettings(
-        users=FileSource(path=data.users),
-        revenue=FileSource(path=data.revenue),
-        campaign_stats=FileSource(path=data.campaign_stats),
-        quarantine=QuarantineSettings(max_share=0.9),
-    )
+    lenient = _strict(data, max_share=0.9)
     state = tmp_path / "state"
     _replace(data.users, "u3,2026-10-03T10:00:00Z", "u3,03/10/2026 10h")
     _replace(data.revenue, "u1,2026-11-01T12:00:00Z", "u9,2026-11-01T12:00:00Z")
