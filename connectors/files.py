@@ -26,6 +26,7 @@ from connectors.contracts import (
     EVENTS,
     FX_RATES,
     REVENUE,
+    ROW_COLUMN,
     SOURCE_COLUMN,
     USERS,
     Contract,
@@ -599,7 +600,7 @@ def _cross_check(
                 "user_id",
                 _unknown_user_reasons(ids[unknown], name, reads["users"]),
             )
-    _reject_revenue_before_signup(revenue, reads["users"].kept)
+    _reject_revenue_before_signup(revenue, reads["users"])
     _reject_overdrawn_refunds(revenue, currency)
 
 
@@ -665,25 +666,39 @@ def _reject_activation_before_signup(users: TableRead) -> None:
     )
 
 
-def _reject_revenue_before_signup(revenue: TableRead, users: pd.DataFrame) -> None:
+def _reject_revenue_before_signup(revenue: TableRead, users_read: TableRead) -> None:
     """Quarantine revenue from a calendar day (UTC) before its user's sign-up.
 
     Revenue stamped earlier on the sign-up day is common (a payment inside
     the sign-up flow, a source that keeps dates only) and is kept; an earlier
     day means the two tables disagree, and the model cannot place the row.
+    The reason names the user's sign-up and where it is written, since either
+    table may be the wrong one.
     """
     kept = revenue.kept
+    users = users_read.kept
     position = index_of(kept["user_id"], users["user_id"])
     found = position >= 0
     signup_day = np.full(len(kept), np.datetime64("NaT"), dtype="datetime64[ns]")
     days = users["signup_at"].dt.tz_convert("UTC").dt.floor("D").dt.tz_localize(None)
     signup_day[found] = days.to_numpy(dtype="datetime64[ns]")[position[found]]
     occurred = kept["occurred_at"].dt.tz_convert("UTC").dt.tz_localize(None)
-    revenue.reject(
-        pd.Series(occurred.to_numpy(dtype="datetime64[ns]") < signup_day, kept.index),
-        "occurred_at",
-        "is on a day before its user's sign-up day (users.signup_at, UTC)",
+    early = occurred.to_numpy(dtype="datetime64[ns]") < signup_day
+    if not early.any():
+        return
+    rows = users.iloc[position[early]]
+    places = placer(users_read.origins)(rows[SOURCE_COLUMN], rows[ROW_COLUMN])
+    reasons = np.array(
+        [
+            f"is on a day before its user's sign-up day ({day:%Y-%m-%d} UTC, "
+            f"signup_at at {place})"
+            for day, place in zip(
+                pd.to_datetime(signup_day[early]), places, strict=True
+            )
+        ],
+        dtype=object,
     )
+    revenue.reject(pd.Series(early, kept.index), "occurred_at", reasons)
 
 
 def _reject_overdrawn_refunds(revenue: TableRead, currency: str) -> None:

@@ -344,3 +344,16 @@ def test_revenue_of_a_quarantined_user_points_at_the_users_row(
     assert f"{data.users} line 4" in reasons["u3"]
     assert "signup_at" in reasons["u3"]
     assert "not a timestamp" in reasons["u3"]
+
+
+def test_revenue_before_sign_up_names_the_sign_up_and_its_line(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path)
+    _replace(data.revenue, "u3,2026-10-04T08:00:00Z", "u3,2026-10-01T08:00:00Z")
+
+    with pytest.raises(ContractError) as caught:
+        _load(data)
+
+    assert (
+        "'2026-10-01T08:00:00Z' is on a day before its user's sign-up day "
+        f"(2026-10-03 UTC, signup_at at {data.users} line 4)"
+    ) in str(caught.value)

@@ -262,7 +262,7 @@ QUARANTINED = {
         "occurred_at",
         1,
         "2025-12-31T23:59:00Z",
-        "is on a day before its user's sign-up day (users.signup_at, UTC)",
+        "is on a day before its user's sign-up day (2026-01-01 UTC, signup_at at ",
     ),
     "truncated last line": Bad(
         "revenue",
