@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -163,9 +163,14 @@ def log_in(
     try:
         credentials.refresh(_TimedRequest())  # type: ignore[no-untyped-call]
     except google.auth.exceptions.TransportError as exc:
+        what = (
+            f"gave no answer within {LOGIN_TIMEOUT_SECONDS:g} s"
+            if _timed_out(exc)
+            else "could not be reached"
+        )
         message = (
             f"login to {api} failed: its OAuth token endpoint "
-            f"{_endpoint(credentials)} could not be reached "
+            f"{_endpoint(credentials)} {what} "
             f"({_transport_reason(exc, hidden)}). Check this machine's network and "
             f"proxy, and {token_setting} if the endpoint is not Google's."
         )
@@ -197,18 +202,16 @@ def _endpoint(credentials: Credentials) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}"
 
 
-def _transport_reason(exc: BaseException, secrets: Iterable[str | None]) -> str:
-    """The deepest operating-system reason (e.g. "Connection refused"), if any."""
+def _linked(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it was raised from or wraps, once each."""
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
-    found: str | None = None
     while stack:
         current = stack.pop()
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, OSError) and current.strerror:
-            found = current.strerror
+        yield current
         for linked in (
             current.__cause__,
             current.__context__,
@@ -217,6 +220,19 @@ def _transport_reason(exc: BaseException, secrets: Iterable[str | None]) -> str:
         ):
             if isinstance(linked, BaseException):
                 stack.append(linked)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether the endpoint took the connection but did not answer in time."""
+    return any(isinstance(linked, TimeoutError) for linked in _linked(exc))
+
+
+def _transport_reason(exc: BaseException, secrets: Iterable[str | None]) -> str:
+    """The deepest operating-system reason (e.g. "Connection refused"), if any."""
+    found: str | None = None
+    for linked in _linked(exc):
+        if isinstance(linked, OSError) and linked.strerror:
+            found = linked.strerror
     return found or _short(_mask(str(exc), secrets))
 
 
