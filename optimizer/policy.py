@@ -324,10 +324,26 @@ def _migrate(
         MIGRATE,
         new,
         shaped,
-        f"Switch tCPA {campaign.target_cpa:.2f} (= tROAS {current:.2f}) to "
-        f"tROAS {new:.2f}, the campaign's observed ROAS {observed:.2f}"
+        f"{_switch(campaign, current, new)}, the campaign's observed ROAS "
+        f"{observed:.2f}"
         f"{' limited to one step and the bounds' if shaped else ''}, so the "
         f"bidder is not shocked; later steps walk toward the {goal_text}.",
+    )
+
+
+def _switch(campaign: CampaignSnapshot, today: float, new: float) -> str:
+    """``Switch tCPA ... (= tROAS today) to tROAS new``, the two tROAS values
+    with the fewest decimals (2 or more) that tell them apart: a switch from
+    1.6451 to 1.6544 would read 1.65 to 1.65 at two."""
+    shown = (f"{today:.2f}", f"{new:.2f}")
+    for places in range(2, DIGITS + 1):
+        finer = (f"{today:.{places}f}", f"{new:.{places}f}")
+        if finer[0] != finer[1]:
+            shown = finer
+            break
+    return (
+        f"Switch tCPA {campaign.target_cpa:.2f} (= tROAS {shown[0]}) to tROAS "
+        f"{shown[1]}"
     )
 
 
@@ -353,13 +369,12 @@ def _migrate_at_equivalent(
         MIGRATE,
         new,
         None,
-        f"Switch tCPA {campaign.target_cpa:.2f} (= tROAS {current:.2f}) to "
-        f"tROAS {new:.2f}, today's equivalent{bounded}, rather than the "
-        f"campaign's observed ROAS {observed:.2f}: that lies on the other side "
-        f"of today's equivalent from the {goal_text}, so starting there would "
-        "move the target away from it only for later steps to walk it back, "
-        "costing the bidder a second learning period; later steps walk "
-        "toward that target.",
+        f"{_switch(campaign, current, new)}, today's equivalent{bounded}, "
+        f"rather than the campaign's observed ROAS {observed:.2f}: that lies "
+        f"on the other side of today's equivalent from the {goal_text}, so "
+        "starting there would move the target away from it only for later "
+        "steps to walk it back, costing the bidder a second learning period; "
+        "later steps walk toward that target.",
     )
 
 
@@ -381,11 +396,10 @@ def _migrate_at_target(
         MIGRATE,
         new,
         shaped,
-        f"Switch tCPA {campaign.target_cpa:.2f} (= tROAS {current:.2f}) to "
-        f"tROAS {new:.2f}, {where} the {goal_text}, rather than the campaign's "
-        f"observed ROAS {observed:.2f}: that lies beyond the target, so "
-        "starting there would overshoot it only for later steps to walk it "
-        "back, costing the bidder a second learning period.",
+        f"{_switch(campaign, current, new)}, {where} the {goal_text}, rather "
+        f"than the campaign's observed ROAS {observed:.2f}: that lies beyond "
+        "the target, so starting there would overshoot it only for later "
+        "steps to walk it back, costing the bidder a second learning period.",
     )
 
 
@@ -417,9 +431,8 @@ def _migrate_below_floor(
         MIGRATE,
         new,
         BELOW_FLOOR,
-        f"Switch tCPA {campaign.target_cpa:.2f} (= tROAS {current:.2f}) to "
-        f"tROAS {new:.2f}, today's equivalent rather than the campaign's "
-        f"observed ROAS {observed:.2f}: that is under its {goal_text}, and "
+        f"{_switch(campaign, current, new)}, today's equivalent rather than the "
+        f"campaign's observed ROAS {observed:.2f}: that is under its {goal_text}, and "
         "starting lower would let Google bid more; later steps walk toward "
         "that target, never down while the observed ROAS stays under it.",
     )

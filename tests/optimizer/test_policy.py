@@ -141,6 +141,14 @@ def test_a_switch_stops_at_the_target_the_observed_roas_lies_beyond(
     assert f"observed ROAS {observed:.2f}: that lies beyond the target" in reason
 
 
+def test_a_switch_reason_shows_the_decimals_that_tell_the_targets_apart() -> None:
+    """tCPA 50.10 is tROAS 1.99601, the switch goes to 2.0: at two decimals
+    both read 2.00, as if nothing moved."""
+    reason = _decide(_cpa(target_cpa=50.1, observed_roas=2.05))[3]
+
+    assert reason.startswith("Switch tCPA 50.10 (= tROAS 1.996) to tROAS 2.000, ")
+
+
 def test_a_switch_toward_a_target_beyond_one_step_stops_at_the_step() -> None:
     """tCPA 60 is tROAS 1.67; target 2.0 and observed 3.0 beyond it: the
     first tROAS is one step up, 1.9166, still short of the target."""
