@@ -24,10 +24,11 @@ from config import load_settings
 from connectors.exceptions import InputError
 from optimizer.apply import CampaignTarget, apply_run, approve
 from optimizer.cli import app
-from optimizer.cycle import MAX_STORED_ERROR, record_failed_start, run_cycle
+from optimizer.cycle import record_failed_start, run_cycle
 from optimizer.days import account_today
 from optimizer.demo import CAMPAIGNS, DEMO_TIME_ZONE, build_demo
 from optimizer.exceptions import SupersededPlanError
+from optimizer.masking import MAX_STORED_ERROR
 from optimizer.state import RunRecord, StateStore, missing_sqlite_file, state_url
 from tests.optimizer.conftest import RUN_DATE as RECORDED_DAY
 from tests.optimizer.conftest import make_settings, record_plan
