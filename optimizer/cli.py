@@ -19,6 +19,7 @@ from config import load_settings
 from config.schema import Settings
 from connectors.countries import country_hint, unknown_countries
 from models.cli import model_app
+from models.registry import ModelRegistry
 from optimizer import days
 from optimizer.apply import ApplyReport, Approval
 from optimizer.commands import (
@@ -33,7 +34,7 @@ from optimizer.console import (
     config_secrets,
     fail_cleanly,
 )
-from optimizer.cycle import CycleResult, run_cycle
+from optimizer.cycle import CycleResult, require_model_inputs, run_cycle
 from optimizer.economics_cli import case_app, economics_command
 from optimizer.exceptions import OptimizerError
 from optimizer.masking import mask_secrets
@@ -300,6 +301,11 @@ def check(config: ConfigOption) -> None:
             time_zone=settings.account.time_zone,
         )
         placed = _placed_campaigns(settings, inputs.campaign_stats, inputs.users)
+        # The model a run would score with: a column or table it learnt from
+        # that the inputs lack stops the run, so it fails the check too.
+        model = ModelRegistry(settings.model.directory).current()
+        if model is not None:
+            require_model_inputs(model, inputs, settings)
     defaulted = sorted(
         f"{cid} ({name!r})"
         for cid, (name, _, rule) in placed.items()

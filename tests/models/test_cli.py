@@ -774,3 +774,45 @@ def test_score_warns_once_per_numeric_extra_with_values_that_are_not_numbers(
         "they are scored as missing"
     ]
     assert len(pd.read_csv(tmp_path / "s.csv")) == len(users)
+
+
+def test_check_refuses_users_without_a_column_the_current_model_learnt(
+    fitted, tables, tmp_path
+) -> None:
+    """A run would stop on it: valuebid check says so first, naming the column."""
+    from optimizer.cli import app
+
+    users, revenue, events = tables
+    assert "seats" in fitted.extra_user_columns
+    users.drop(columns="seats").to_parquet(tmp_path / "users.parquet", index=False)
+    revenue.to_parquet(tmp_path / "revenue.parquet", index=False)
+    events.to_parquet(tmp_path / "events.parquet", index=False)
+    (tmp_path / "stats.csv").write_text(
+        "date,campaign_id,campaign_name,cost,conversions,conversion_value,"
+        "bidding_strategy_type,target_cpa,target_roas\n"
+        "2024-07-17,c1,Search FR,100,5,200,TARGET_CPA,20,\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "valuebid.yaml"
+    config.write_text(
+        "account: {name: acme, currency: EUR}\n"
+        "markets: {FR: {cac_max: 100}}\n"
+        "default_market: FR\n"
+        "data:\n"
+        "  users: users.parquet\n"
+        "  revenue: revenue.parquet\n"
+        "  events: events.parquet\n"
+        "  campaign_stats: stats.csv\n"
+        "  quarantine: {max_share: 1}\n"
+        "model: {directory: models}\n",
+        encoding="utf-8",
+    )
+    fitted.save(tmp_path / "models" / fitted.version)
+    (tmp_path / "models" / "CURRENT").write_text(fitted.version + "\n")
+
+    result = runner.invoke(app, ["check", "--config", str(config)])
+
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert f"model {fitted.version} was trained with the users column(s) seats" in said
+    assert "Traceback" not in result.output
