@@ -250,7 +250,7 @@ def report_for_run(
         report = replace(report, inputs_note=_inputs_note(changed))
         logger.warning("report of run %s: %s", run.run_id, report.inputs_note)
     if period == "week":
-        previous = _week_before(runs, run, settings)
+        previous = _week_before(runs, run, settings.state.directory)
         as_of = start_of_day(run.run_date, settings.account.time_zone)
         report = replace(
             report,
@@ -316,14 +316,15 @@ WEEK_LOOKBACK_DAYS = 14
 
 
 def _week_before(
-    runs: list[RunRecord], run: RunRecord, settings: Settings
+    runs: list[RunRecord], run: RunRecord, state_directory: Path
 ) -> dict[str, Any] | None:
     """Headline of the newest run 7 to ``WEEK_LOOKBACK_DAYS`` days before ``run``."""
     latest = run.run_date - dt.timedelta(days=7)
     earliest = run.run_date - dt.timedelta(days=WEEK_LOOKBACK_DAYS)
     for earlier in runs:
         if earliest <= earlier.run_date <= latest and earlier.plan_dir:
-            path = _folder(earlier, settings) / HEADLINE_FILE
+            folder = plan_folder(earlier, state_directory) or Path()
+            path = folder / HEADLINE_FILE
             if path.exists():
                 loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
                 return loaded

@@ -346,14 +346,16 @@ def test_the_week_view_compares_only_with_a_run_7_to_14_days_before(
 
     today = dt.date(2026, 12, 5)
     newest_first = [run(today - dt.timedelta(days=n)) for n in (0, 3, 10, 15)]
-    compared = _week_before(newest_first, newest_first[0])
+    compared = _week_before(newest_first, newest_first[0], tmp_path)
     assert compared is not None
     assert compared["run_id"] == "20261125-acme"
 
     too_old = [newest_first[0], newest_first[1], newest_first[3]]
-    assert _week_before(too_old, newest_first[0]) is None
+    assert _week_before(too_old, newest_first[0], tmp_path) is None
     assert _week_before(
-        [newest_first[0], run(today - dt.timedelta(days=14))], newest_first[0]
+        [newest_first[0], run(today - dt.timedelta(days=14))],
+        newest_first[0],
+        tmp_path,
     ) == {
         "run_id": "20261121-acme",
         "run_date": "2026-11-21",
